@@ -1,0 +1,190 @@
+//! `SmallBytes`: the byte string used for keys and string values.
+//!
+//! Most keys and values are short, so up to [`INLINE_CAP`] bytes live inside the
+//! 24-byte value itself with no heap allocation; longer strings own an exact-size
+//! boxed slice. The type is immutable from the outside apart from whole-value
+//! replacement and the two Redis mutators (APPEND, SETRANGE), which go through
+//! [`SmallBytes::modify`].
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
+
+/// How many bytes fit without a heap allocation.
+pub const INLINE_CAP: usize = 22;
+
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, data: [u8; INLINE_CAP] },
+    Heap(Box<[u8]>),
+}
+
+/// An owned byte string with small-string optimisation.
+#[derive(Clone)]
+pub struct SmallBytes(Repr);
+
+impl SmallBytes {
+    pub const fn new() -> SmallBytes {
+        SmallBytes(Repr::Inline {
+            len: 0,
+            data: [0; INLINE_CAP],
+        })
+    }
+
+    pub fn from_slice(bytes: &[u8]) -> SmallBytes {
+        if bytes.len() <= INLINE_CAP {
+            let mut data = [0u8; INLINE_CAP];
+            data[..bytes.len()].copy_from_slice(bytes);
+            SmallBytes(Repr::Inline {
+                len: bytes.len() as u8,
+                data,
+            })
+        } else {
+            SmallBytes(Repr::Heap(bytes.into()))
+        }
+    }
+
+    pub fn from_vec(bytes: Vec<u8>) -> SmallBytes {
+        if bytes.len() <= INLINE_CAP {
+            SmallBytes::from_slice(&bytes)
+        } else {
+            SmallBytes(Repr::Heap(bytes.into_boxed_slice()))
+        }
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline { len, data } => &data[..usize::from(*len)],
+            Repr::Heap(b) => b,
+        }
+    }
+
+    /// True when the bytes live on the heap (used by OBJECT ENCODING and memory accounting).
+    pub fn is_heap(&self) -> bool {
+        matches!(self.0, Repr::Heap(_))
+    }
+
+    /// Heap bytes owned beyond the 24 inline bytes.
+    pub fn heap_size(&self) -> usize {
+        match &self.0 {
+            Repr::Inline { .. } => 0,
+            Repr::Heap(b) => b.len(),
+        }
+    }
+
+    /// Rewrites the bytes through a `Vec`, for the in-place mutators.
+    pub fn modify<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        let mut v = self.as_slice().to_vec();
+        let r = f(&mut v);
+        *self = SmallBytes::from_vec(v);
+        r
+    }
+}
+
+impl Default for SmallBytes {
+    fn default() -> Self {
+        SmallBytes::new()
+    }
+}
+
+impl Deref for SmallBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl AsRef<[u8]> for SmallBytes {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl Borrow<[u8]> for SmallBytes {
+    fn borrow(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl PartialEq for SmallBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for SmallBytes {}
+
+impl PartialOrd for SmallBytes {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SmallBytes {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_slice().cmp(other.as_slice())
+    }
+}
+
+impl Hash for SmallBytes {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state)
+    }
+}
+
+impl fmt::Debug for SmallBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_slice()))
+    }
+}
+
+impl From<&[u8]> for SmallBytes {
+    fn from(b: &[u8]) -> Self {
+        SmallBytes::from_slice(b)
+    }
+}
+
+impl From<Vec<u8>> for SmallBytes {
+    fn from(b: Vec<u8>) -> Self {
+        SmallBytes::from_vec(b)
+    }
+}
+
+impl From<&str> for SmallBytes {
+    fn from(s: &str) -> Self {
+        SmallBytes::from_slice(s.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn is_24_bytes() {
+        assert_eq!(size_of::<SmallBytes>(), 24);
+    }
+
+    #[test]
+    fn inline_and_heap_round_trip() {
+        for len in [0, 1, INLINE_CAP, INLINE_CAP + 1, 1000] {
+            let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let s = SmallBytes::from_slice(&data);
+            assert_eq!(s.as_slice(), &data[..]);
+            assert_eq!(s.is_heap(), len > INLINE_CAP);
+            assert_eq!(SmallBytes::from_vec(data.clone()), s);
+        }
+    }
+
+    #[test]
+    fn modify_moves_between_representations() {
+        let mut s = SmallBytes::from("short");
+        s.modify(|v| v.extend_from_slice(&[b'x'; 30]));
+        assert!(s.is_heap());
+        assert_eq!(s.len(), 35);
+        s.modify(|v| v.truncate(3));
+        assert!(!s.is_heap());
+        assert_eq!(&s[..], b"sho");
+    }
+}

@@ -1,0 +1,770 @@
+//! The keyspace: numbered databases of keys, their values and expiry times.
+//!
+//! Each [`Db`] is split into `2^SHARD_BITS` shards. One 64-bit hash of a key
+//! picks its shard (top bits) and its bucket, and also orders SCAN: a SCAN
+//! cursor is a position in hash order, so every key present for the whole scan
+//! is returned at least once however the tables grow or shrink. Shards are also
+//! the unit a fork-free snapshot will walk.
+//!
+//! Invariants:
+//! - `Db::len` equals the number of entries in all shards; `Db::volatile` the
+//!   number of those with an expiry, and `shard_volatile[i]` per shard.
+//! - Every mutation goes through a `&mut Db` method, so a snapshot hook placed in
+//!   [`Db::shard_mut`] sees every change before it happens.
+//! - This module never reads a clock: callers pass `now_ms`.
+//! - Keys deleted because they expired are appended to `Db::expired` so the
+//!   caller can propagate them as `DEL` in the same order.
+
+use hashbrown::{DefaultHashBuilder, HashTable};
+use std::hash::BuildHasher;
+
+use crate::glob::glob_match;
+use crate::value::{Kind, Value};
+use crate::SmallBytes;
+
+/// log2 of the number of shards per database.
+pub const SHARD_BITS: u32 = 10;
+const SHARDS: usize = 1 << SHARD_BITS;
+/// Bits of a SCAN position (positions are the top 63 bits of the key hash, so
+/// cursors stay positive for clients that parse them as signed 64-bit numbers).
+const POS_BITS: u32 = 63;
+
+/// How lookups treat keys whose expiry time has passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ExpireMode {
+    /// A primary: expired keys are deleted on access and reported in `expired`.
+    #[default]
+    Delete,
+    /// A replica serving its own clients: expired keys look absent but stay,
+    /// because only the primary's `DEL` may remove them.
+    HideOnly,
+    /// The primary's own stream applied on a replica: expiry is the primary's
+    /// business, so keys are visible until it deletes them.
+    Ignore,
+}
+
+/// One key with its value and metadata.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    key: SmallBytes,
+    pub value: Value,
+    /// Absolute expiry in Unix milliseconds; 0 means none.
+    expire_at: u64,
+    /// Last access, in seconds of the caller's clock (OBJECT IDLETIME).
+    access_secs: u32,
+}
+
+impl Entry {
+    pub fn key(&self) -> &SmallBytes {
+        &self.key
+    }
+
+    pub fn expire_at(&self) -> Option<u64> {
+        (self.expire_at != 0).then_some(self.expire_at)
+    }
+
+    pub fn access_secs(&self) -> u32 {
+        self.access_secs
+    }
+
+    fn is_expired(&self, now_ms: u64) -> bool {
+        self.expire_at != 0 && self.expire_at <= now_ms
+    }
+}
+
+/// How a SCAN filters what it examined.
+#[derive(Debug, Default)]
+pub struct ScanFilter<'a> {
+    pub pattern: Option<&'a [u8]>,
+    pub kind: Option<Kind>,
+}
+
+/// One numbered database.
+#[derive(Debug)]
+pub struct Db {
+    shards: Vec<HashTable<Entry>>,
+    shard_volatile: Vec<u32>,
+    hasher: DefaultHashBuilder,
+    len: usize,
+    volatile: usize,
+    mode: ExpireMode,
+    /// Writes applied since start (for `dirty` accounting by the server).
+    dirty: u64,
+    /// Keys removed by expiry, oldest first, not yet propagated.
+    pub expired: Vec<SmallBytes>,
+    /// Keys removed by expiry since start (INFO stats expired_keys).
+    pub expired_total: u64,
+    /// Active-expire cursor: the next shard to examine.
+    expire_cursor: usize,
+}
+
+fn shard_of(pos: u64) -> usize {
+    (pos >> (POS_BITS - SHARD_BITS)) as usize
+}
+
+impl Db {
+    fn new(hasher: DefaultHashBuilder) -> Db {
+        Db {
+            shards: Vec::new(),
+            shard_volatile: Vec::new(),
+            hasher,
+            len: 0,
+            volatile: 0,
+            mode: ExpireMode::Delete,
+            dirty: 0,
+            expired: Vec::new(),
+            expired_total: 0,
+            expire_cursor: 0,
+        }
+    }
+
+    /// The key's position in hash order: top bits pick the shard, the rest
+    /// orders keys within it for SCAN.
+    fn pos(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key) >> (64 - POS_BITS)
+    }
+
+    /// The only way to a mutable shard; the snapshot hook belongs here.
+    fn shard_mut(&mut self, idx: usize) -> &mut HashTable<Entry> {
+        if self.shards.is_empty() {
+            self.shards = (0..SHARDS).map(|_| HashTable::new()).collect();
+            self.shard_volatile = vec![0; SHARDS];
+        }
+        &mut self.shards[idx]
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Keys with an expiry.
+    pub fn volatile_len(&self) -> usize {
+        self.volatile
+    }
+
+    pub fn dirty(&self) -> u64 {
+        self.dirty
+    }
+
+    /// Counts one write that changed no key, for commands Redis propagates even
+    /// when they had nothing to do (FLUSHDB of an empty database, SWAPDB of a
+    /// database with itself).
+    pub fn mark_dirty(&mut self) {
+        self.dirty += 1;
+    }
+
+    /// Finds a key's slot, honouring expiry per the current mode. An expired key
+    /// is deleted (and logged) in `Delete` mode, hidden in `HideOnly`, shown in `Ignore`.
+    fn find(&mut self, key: &[u8], now_ms: u64) -> Option<(usize, u64)> {
+        if self.len == 0 {
+            return None;
+        }
+        let pos = self.pos(key);
+        let idx = shard_of(pos);
+        let hasher = &self.hasher;
+        let expired = {
+            let entry = self.shards[idx].find(hasher.hash_one(key), |e| e.key.as_slice() == key)?;
+            entry.is_expired(now_ms)
+        };
+        if expired {
+            match self.mode {
+                ExpireMode::Ignore => {}
+                ExpireMode::HideOnly => return None,
+                ExpireMode::Delete => {
+                    if let Some(e) = self.remove_at(idx, key) {
+                        self.expired_total += 1;
+                        self.dirty -= 1;
+                        self.expired.push(e.key);
+                    }
+                    return None;
+                }
+            }
+        }
+        Some((idx, pos))
+    }
+
+    /// Looks a key up for reading or writing, updating its access time.
+    pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        let (idx, _) = self.find(key, now_ms)?;
+        let h = self.hasher.hash_one(key);
+        let entry = self.shards[idx].find_mut(h, |e| e.key.as_slice() == key)?;
+        entry.access_secs = (now_ms / 1000) as u32;
+        Some(entry)
+    }
+
+    /// Like [`Db::get`] but for a value that is about to be changed in place:
+    /// counts as a write.
+    pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        let (idx, _) = self.find(key, now_ms)?;
+        self.dirty += 1;
+        let h = self.hasher.hash_one(key);
+        let entry = self
+            .shard_mut(idx)
+            .find_mut(h, |e| e.key.as_slice() == key)?;
+        entry.access_secs = (now_ms / 1000) as u32;
+        Some(entry)
+    }
+
+    /// True if the key exists (and is not expired), without touching its access time.
+    pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
+        self.find(key, now_ms).is_some()
+    }
+
+    /// Reads an entry without updating access time (OBJECT IDLETIME, DEBUG).
+    pub fn peek(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        let (idx, _) = self.find(key, now_ms)?;
+        let h = self.hasher.hash_one(key);
+        self.shards[idx].find(h, |e| e.key.as_slice() == key)
+    }
+
+    /// Stores `value` under `key` with the given expiry (`None`: no expiry),
+    /// replacing any previous value. Returns the previous entry.
+    pub fn insert(
+        &mut self,
+        key: &[u8],
+        value: Value,
+        expire_at: Option<u64>,
+        now_ms: u64,
+    ) -> Option<Entry> {
+        // Drop an expired predecessor first so it is logged as expired, not overwritten.
+        self.find(key, now_ms);
+        let pos = self.pos(key);
+        let idx = shard_of(pos);
+        let h = self.hasher.hash_one(key);
+        let hasher = self.hasher;
+        let new = Entry {
+            key: SmallBytes::from_slice(key),
+            value,
+            expire_at: expire_at.unwrap_or(0),
+            access_secs: (now_ms / 1000) as u32,
+        };
+        let new_volatile = new.expire_at != 0;
+        self.dirty += 1;
+        let shard = self.shard_mut(idx);
+        let old = match shard.entry(
+            h,
+            |e| e.key.as_slice() == key,
+            |e| hasher.hash_one(e.key.as_slice()),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(mut o) => {
+                Some(std::mem::replace(o.get_mut(), new))
+            }
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(new);
+                None
+            }
+        };
+        let old_volatile = old.as_ref().is_some_and(|e| e.expire_at != 0);
+        if old.is_none() {
+            self.len += 1;
+        }
+        self.adjust_volatile(idx, old_volatile, new_volatile);
+        old
+    }
+
+    /// Replaces the value of `key`, keeping its expiry if it exists (SET KEEPTTL,
+    /// INCR and friends). Returns the previous entry.
+    pub fn insert_keep_ttl(&mut self, key: &[u8], value: Value, now_ms: u64) -> Option<Entry> {
+        let ttl = self.find(key, now_ms).and_then(|_| {
+            let h = self.hasher.hash_one(key);
+            let idx = shard_of(self.pos(key));
+            self.shards[idx]
+                .find(h, |e| e.key.as_slice() == key)
+                .and_then(Entry::expire_at)
+        });
+        self.insert(key, value, ttl, now_ms)
+    }
+
+    fn adjust_volatile(&mut self, idx: usize, was: bool, is: bool) {
+        match (was, is) {
+            (false, true) => {
+                self.volatile += 1;
+                self.shard_volatile[idx] += 1;
+            }
+            (true, false) => {
+                self.volatile -= 1;
+                self.shard_volatile[idx] -= 1;
+            }
+            _ => {}
+        }
+    }
+
+    fn remove_at(&mut self, idx: usize, key: &[u8]) -> Option<Entry> {
+        let h = self.hasher.hash_one(key);
+        let shard = self.shard_mut(idx);
+        let entry = match shard.find_entry(h, |e| e.key.as_slice() == key) {
+            Ok(occupied) => occupied.remove().0,
+            Err(_) => return None,
+        };
+        self.len -= 1;
+        self.dirty += 1;
+        if entry.expire_at != 0 {
+            self.adjust_volatile(idx, true, false);
+        }
+        Some(entry)
+    }
+
+    /// Deletes a key; `None` if it did not exist (or had expired).
+    pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
+        let (idx, _) = self.find(key, now_ms)?;
+        self.remove_at(idx, key)
+    }
+
+    /// Sets or clears a key's expiry. Returns false if the key does not exist.
+    pub fn set_expire(&mut self, key: &[u8], expire_at: Option<u64>, now_ms: u64) -> bool {
+        let Some((idx, _)) = self.find(key, now_ms) else {
+            return false;
+        };
+        let h = self.hasher.hash_one(key);
+        let new = expire_at.unwrap_or(0);
+        let shard = self.shard_mut(idx);
+        let Some(entry) = shard.find_mut(h, |e| e.key.as_slice() == key) else {
+            return false;
+        };
+        let was = entry.expire_at != 0;
+        entry.expire_at = new;
+        self.dirty += 1;
+        self.adjust_volatile(idx, was, new != 0);
+        true
+    }
+
+    /// Removes every key.
+    pub fn clear(&mut self) {
+        self.dirty += self.len as u64;
+        self.shards = Vec::new();
+        self.shard_volatile = Vec::new();
+        self.len = 0;
+        self.volatile = 0;
+        self.expire_cursor = 0;
+    }
+
+    /// Every entry, including expired ones not yet deleted, in shard order.
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.shards.iter().flat_map(|s| s.iter())
+    }
+
+    /// Keys matching `pattern` (KEYS), skipping expired ones.
+    pub fn keys(&mut self, pattern: &[u8], now_ms: u64) -> Vec<SmallBytes> {
+        let match_all = pattern == b"*";
+        let mut out = Vec::new();
+        let mut expired = Vec::new();
+        for e in self.iter() {
+            if e.is_expired(now_ms) && self.mode != ExpireMode::Ignore {
+                expired.push(e.key.clone());
+                continue;
+            }
+            if match_all || glob_match(pattern, &e.key, false) {
+                out.push(e.key.clone());
+            }
+        }
+        for k in expired {
+            self.find(&k, now_ms);
+        }
+        out
+    }
+
+    /// One SCAN step from `cursor`, examining about `count` keys. Returns the next
+    /// cursor (0 when done) and the keys that passed `filter`.
+    pub fn scan(
+        &mut self,
+        cursor: u64,
+        count: usize,
+        filter: &ScanFilter<'_>,
+        now_ms: u64,
+    ) -> (u64, Vec<SmallBytes>) {
+        let count = count.max(1);
+        let mut examined: Vec<(u64, SmallBytes)> = Vec::new();
+        let mut pos = cursor & ((1u64 << POS_BITS) - 1);
+        let mut next = 0;
+        if !self.shards.is_empty() {
+            let mut shard = shard_of(pos);
+            while shard < SHARDS {
+                let mut candidates: Vec<(u64, &SmallBytes)> = self.shards[shard]
+                    .iter()
+                    .map(|e| {
+                        (
+                            self.hasher.hash_one(e.key.as_slice()) >> (64 - POS_BITS),
+                            &e.key,
+                        )
+                    })
+                    .filter(|(p, _)| *p >= pos)
+                    .collect();
+                let want = count - examined.len();
+                if candidates.len() > want {
+                    candidates.select_nth_unstable_by_key(want, |c| c.0);
+                    // Keep every key sharing the boundary position so none is skipped.
+                    let boundary = candidates[want].0;
+                    let mut taken: Vec<(u64, SmallBytes)> = candidates
+                        .iter()
+                        .filter(|c| c.0 < boundary)
+                        .map(|(p, k)| (*p, (*k).clone()))
+                        .collect();
+                    if taken.is_empty() {
+                        taken = candidates
+                            .iter()
+                            .filter(|c| c.0 == boundary)
+                            .map(|(p, k)| (*p, (*k).clone()))
+                            .collect();
+                        next = boundary + 1;
+                    } else {
+                        next = boundary;
+                    }
+                    examined.extend(taken);
+                    break;
+                }
+                examined.extend(candidates.into_iter().map(|(p, k)| (p, k.clone())));
+                shard += 1;
+                pos = (shard as u64) << (POS_BITS - SHARD_BITS);
+                if examined.len() >= count {
+                    next = if shard < SHARDS { pos } else { 0 };
+                    break;
+                }
+            }
+        }
+        examined.sort_unstable_by_key(|c| c.0);
+        let mut out = Vec::with_capacity(examined.len());
+        for (_, key) in examined {
+            let live = match self.peek(&key, now_ms) {
+                Some(e) => filter.kind.is_none_or(|k| e.value.kind() == k),
+                None => false,
+            };
+            if live && filter.pattern.is_none_or(|p| glob_match(p, &key, false)) {
+                out.push(key);
+            }
+        }
+        (next, out)
+    }
+
+    /// A uniformly chosen live key, or `None` if the database is empty.
+    pub fn random_key(&mut self, now_ms: u64) -> Option<SmallBytes> {
+        // Bounded retries past expired keys, as Redis does, then give up.
+        for _ in 0..100 {
+            if self.len == 0 {
+                return None;
+            }
+            let mut n = fastrand::usize(..self.len);
+            let mut chosen = None;
+            for shard in &self.shards {
+                if n < shard.len() {
+                    chosen = shard.iter().nth(n).map(|e| e.key.clone());
+                    break;
+                }
+                n -= shard.len();
+            }
+            let key = chosen?;
+            if self.contains(&key, now_ms) {
+                return Some(key);
+            }
+        }
+        None
+    }
+
+    /// One slice of the active expiry cycle: examines up to `max_checks` keys with
+    /// an expiry, deleting those past due. Returns how many were deleted.
+    pub fn active_expire(&mut self, now_ms: u64, max_checks: usize) -> usize {
+        if self.volatile == 0 || self.mode != ExpireMode::Delete {
+            return 0;
+        }
+        let mut checked = 0;
+        let mut deleted = 0;
+        let mut shards_seen = 0;
+        while checked < max_checks && shards_seen < SHARDS {
+            let idx = self.expire_cursor;
+            self.expire_cursor = (self.expire_cursor + 1) % SHARDS;
+            shards_seen += 1;
+            if self.shard_volatile[idx] == 0 {
+                continue;
+            }
+            let due: Vec<SmallBytes> = self.shards[idx]
+                .iter()
+                .filter(|e| e.expire_at != 0)
+                .inspect(|_| checked += 1)
+                .filter(|e| e.expire_at <= now_ms)
+                .map(|e| e.key.clone())
+                .collect();
+            for key in due {
+                if let Some(e) = self.remove_at(idx, &key) {
+                    self.dirty -= 1;
+                    self.expired_total += 1;
+                    self.expired.push(e.key);
+                    deleted += 1;
+                }
+            }
+        }
+        deleted
+    }
+
+    /// Estimated average TTL in ms of volatile keys (INFO keyspace avg_ttl).
+    pub fn avg_ttl(&self, now_ms: u64) -> u64 {
+        if self.volatile == 0 {
+            return 0;
+        }
+        let mut sum: u128 = 0;
+        let mut n: u128 = 0;
+        for e in self.iter().filter(|e| e.expire_at != 0).take(1000) {
+            sum += u128::from(e.expire_at.saturating_sub(now_ms));
+            n += 1;
+        }
+        sum.checked_div(n).unwrap_or(0) as u64
+    }
+}
+
+/// All databases.
+#[derive(Debug)]
+pub struct Keyspace {
+    dbs: Vec<Db>,
+}
+
+impl Keyspace {
+    pub fn new(databases: usize) -> Keyspace {
+        let hasher = DefaultHashBuilder::default();
+        Keyspace {
+            dbs: (0..databases.max(1))
+                .map(|_| Db::new(hasher))
+                .collect(),
+        }
+    }
+
+    pub fn db_count(&self) -> usize {
+        self.dbs.len()
+    }
+
+    /// Database `index`; callers validate the index against [`Keyspace::db_count`].
+    pub fn db(&mut self, index: usize) -> &mut Db {
+        &mut self.dbs[index]
+    }
+
+    pub fn db_ref(&self, index: usize) -> &Db {
+        &self.dbs[index]
+    }
+
+    pub fn dbs(&self) -> &[Db] {
+        &self.dbs
+    }
+
+    /// Two distinct databases at once (MOVE, COPY ... DB).
+    pub fn two_dbs(&mut self, a: usize, b: usize) -> (&mut Db, &mut Db) {
+        assert_ne!(a, b, "two_dbs needs distinct databases");
+        if a < b {
+            let (lo, hi) = self.dbs.split_at_mut(b);
+            (&mut lo[a], &mut hi[0])
+        } else {
+            let (lo, hi) = self.dbs.split_at_mut(a);
+            (&mut hi[0], &mut lo[b])
+        }
+    }
+
+    /// SWAPDB: exchanges the contents of two databases.
+    pub fn swap(&mut self, a: usize, b: usize) {
+        if a != b {
+            self.dbs.swap(a, b);
+            // Keep per-db mode and counters attached to the index, not the data.
+            let (x, y) = self.two_dbs(a, b);
+            std::mem::swap(&mut x.mode, &mut y.mode);
+            x.dirty += 1;
+        }
+    }
+
+    pub fn set_expire_mode(&mut self, mode: ExpireMode) {
+        for db in &mut self.dbs {
+            db.mode = mode;
+        }
+    }
+
+    /// Total writes applied since start, across databases.
+    pub fn dirty(&self) -> u64 {
+        self.dbs.iter().map(|d| d.dirty).sum()
+    }
+
+    pub fn expired_total(&self) -> u64 {
+        self.dbs.iter().map(|d| d.expired_total).sum()
+    }
+
+    /// Empties every database.
+    pub fn clear(&mut self) {
+        for db in &mut self.dbs {
+            db.clear();
+        }
+    }
+
+    pub fn key_count(&self) -> usize {
+        self.dbs.iter().map(|d| d.len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn v(s: &str) -> Value {
+        Value::string(s)
+    }
+
+    #[test]
+    fn insert_get_remove() {
+        let mut ks = Keyspace::new(16);
+        let db = ks.db(0);
+        assert!(db.insert(b"a", v("1"), None, 0).is_none());
+        assert!(db.insert(b"a", v("2"), None, 0).is_some());
+        assert_eq!(db.len(), 1);
+        assert_eq!(db.get(b"a", 0).map(|e| e.value.clone()), Some(v("2")));
+        assert!(db.remove(b"a", 0).is_some());
+        assert!(db.get(b"a", 0).is_none());
+        assert!(db.is_empty());
+    }
+
+    #[test]
+    fn expired_keys_are_deleted_and_logged_on_access() {
+        let mut ks = Keyspace::new(1);
+        let db = ks.db(0);
+        db.insert(b"k", v("x"), Some(100), 0);
+        assert_eq!(db.volatile_len(), 1);
+        assert!(db.get(b"k", 99).is_some());
+        assert!(db.get(b"k", 100).is_none());
+        assert_eq!(db.expired, vec![SmallBytes::from("k")]);
+        assert_eq!(db.len(), 0);
+        assert_eq!(db.volatile_len(), 0);
+    }
+
+    #[test]
+    fn replica_modes_hide_or_ignore_expiry() {
+        let mut ks = Keyspace::new(1);
+        ks.db(0).insert(b"k", v("x"), Some(100), 0);
+        ks.set_expire_mode(ExpireMode::HideOnly);
+        assert!(ks.db(0).get(b"k", 200).is_none());
+        assert_eq!(ks.db(0).len(), 1);
+        ks.set_expire_mode(ExpireMode::Ignore);
+        assert!(ks.db(0).get(b"k", 200).is_some());
+        assert!(ks.db(0).expired.is_empty());
+    }
+
+    #[test]
+    fn keep_ttl_and_set_expire() {
+        let mut ks = Keyspace::new(1);
+        let db = ks.db(0);
+        db.insert(b"k", v("x"), Some(500), 0);
+        db.insert_keep_ttl(b"k", v("y"), 0);
+        assert_eq!(db.peek(b"k", 0).and_then(Entry::expire_at), Some(500));
+        assert!(db.set_expire(b"k", None, 0));
+        assert_eq!(db.volatile_len(), 0);
+        assert!(!db.set_expire(b"missing", Some(1), 0));
+    }
+
+    #[test]
+    fn active_expire_removes_due_keys() {
+        let mut ks = Keyspace::new(1);
+        let db = ks.db(0);
+        for i in 0..1000 {
+            let exp = if i % 2 == 0 { Some(10) } else { None };
+            db.insert(format!("k{i}").as_bytes(), v("x"), exp, 0);
+        }
+        let mut deleted = 0;
+        for _ in 0..100 {
+            deleted += db.active_expire(20, 100);
+        }
+        assert_eq!(deleted, 500);
+        assert_eq!(db.len(), 500);
+        assert_eq!(db.expired.len(), 500);
+    }
+
+    #[test]
+    fn scan_visits_every_key_exactly_once_without_writes() {
+        let mut ks = Keyspace::new(1);
+        let db = ks.db(0);
+        for i in 0..5000 {
+            db.insert(format!("key:{i}").as_bytes(), v("x"), None, 0);
+        }
+        let mut seen = Vec::new();
+        let mut cursor = 0;
+        let mut calls = 0;
+        loop {
+            let (next, keys) = db.scan(cursor, 10, &ScanFilter::default(), 0);
+            seen.extend(keys);
+            calls += 1;
+            if next == 0 {
+                break;
+            }
+            assert!(next > cursor, "cursor must advance");
+            cursor = next;
+        }
+        assert!(calls > 400);
+        let unique: HashSet<_> = seen.iter().cloned().collect();
+        assert_eq!(unique.len(), 5000);
+        assert_eq!(seen.len(), 5000);
+    }
+
+    #[test]
+    fn scan_returns_keys_present_throughout_despite_writes() {
+        let mut ks = Keyspace::new(1);
+        let db = ks.db(0);
+        for i in 0..2000 {
+            db.insert(format!("stable:{i}").as_bytes(), v("x"), None, 0);
+        }
+        let mut seen = HashSet::new();
+        let mut cursor = 0;
+        let mut round = 0;
+        loop {
+            let (next, keys) = db.scan(cursor, 7, &ScanFilter::default(), 0);
+            seen.extend(keys);
+            // Grow and shrink the tables between calls.
+            for j in 0..50 {
+                db.insert(format!("churn:{round}:{j}").as_bytes(), v("y"), None, 0);
+            }
+            if round > 0 {
+                for j in 0..50 {
+                    db.remove(format!("churn:{}:{j}", round - 1).as_bytes(), 0);
+                }
+            }
+            round += 1;
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        for i in 0..2000 {
+            assert!(seen.contains(&SmallBytes::from(format!("stable:{i}").as_str())));
+        }
+    }
+
+    #[test]
+    fn scan_filters_by_pattern() {
+        let mut ks = Keyspace::new(1);
+        let db = ks.db(0);
+        for i in 0..100 {
+            db.insert(format!("a{i}").as_bytes(), v("x"), None, 0);
+            db.insert(format!("b{i}").as_bytes(), v("x"), None, 0);
+        }
+        let filter = ScanFilter {
+            pattern: Some(b"a*"),
+            kind: None,
+        };
+        let (next, keys) = db.scan(0, 1000, &filter, 0);
+        assert_eq!(next, 0);
+        assert_eq!(keys.len(), 100);
+        assert!(keys.iter().all(|k| k.starts_with(b"a")));
+    }
+
+    #[test]
+    fn mark_dirty_counts_a_write_without_changing_keys() {
+        let mut ks = Keyspace::new(2);
+        let before = ks.dirty();
+        ks.db(1).mark_dirty();
+        assert_eq!(ks.dirty(), before + 1);
+        assert!(ks.db(1).is_empty());
+    }
+
+    #[test]
+    fn swap_and_random_key() {
+        let mut ks = Keyspace::new(2);
+        ks.db(0).insert(b"x", v("1"), None, 0);
+        ks.swap(0, 1);
+        assert!(ks.db(0).is_empty());
+        assert_eq!(ks.db(1).random_key(0), Some(SmallBytes::from("x")));
+        assert_eq!(ks.db(0).random_key(0), None);
+    }
+}

@@ -1,0 +1,116 @@
+//! Values and their encodings.
+//!
+//! Every value is owned by exactly one key entry. Strings keep their bytes in a
+//! [`SmallBytes`]; `OBJECT ENCODING` is derived from the content and a flag that
+//! records whether the string was last written by an in-place mutator (APPEND,
+//! SETRANGE), which Redis always leaves `raw`.
+
+use crate::num;
+use crate::SmallBytes;
+
+/// Redis's limit above which an `embstr` becomes `raw` (OBJ_ENCODING_EMBSTR_SIZE_LIMIT).
+pub const EMBSTR_SIZE_LIMIT: usize = 44;
+
+/// The type of a value, as TYPE, SCAN TYPE and DEBUG DIGEST name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    String,
+}
+
+impl Kind {
+    /// The name TYPE replies with.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::String => "string",
+        }
+    }
+
+    /// The type code DEBUG DIGEST mixes in (Redis's OBJ_* constants).
+    pub fn digest_code(self) -> u32 {
+        match self {
+            Kind::String => 0,
+        }
+    }
+
+    /// Parses a TYPE name as SCAN ... TYPE accepts it (case-insensitive).
+    pub fn from_name(name: &[u8]) -> Option<Kind> {
+        if name.eq_ignore_ascii_case(b"string") {
+            Some(Kind::String)
+        } else {
+            None
+        }
+    }
+}
+
+/// A value stored under a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// A string, with `raw` set when a mutator forced Redis's `raw` encoding.
+    Str { bytes: SmallBytes, raw: bool },
+}
+
+impl Value {
+    pub fn string(bytes: impl Into<SmallBytes>) -> Value {
+        Value::Str {
+            bytes: bytes.into(),
+            raw: false,
+        }
+    }
+
+    pub fn from_i64(v: i64) -> Value {
+        Value::string(SmallBytes::from_slice(&num::i64_to_bytes(v)))
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            Value::Str { .. } => Kind::String,
+        }
+    }
+
+    /// The string bytes, or `None` for other types (the caller replies WRONGTYPE).
+    pub fn as_str(&self) -> Option<&SmallBytes> {
+        match self {
+            Value::Str { bytes, .. } => Some(bytes),
+        }
+    }
+
+    /// `OBJECT ENCODING` with Redis's names.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str { bytes, raw } => {
+                if !raw && bytes.len() <= 20 && num::is_canonical_i64(bytes) {
+                    "int"
+                } else if !raw && bytes.len() <= EMBSTR_SIZE_LIMIT {
+                    "embstr"
+                } else {
+                    "raw"
+                }
+            }
+        }
+    }
+
+    /// Approximate heap bytes owned by the value (for MEMORY-style accounting).
+    pub fn heap_size(&self) -> usize {
+        match self {
+            Value::Str { bytes, .. } => bytes.heap_size(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_encodings_follow_redis() {
+        assert_eq!(Value::string("123").encoding(), "int");
+        assert_eq!(Value::string("0123").encoding(), "embstr");
+        assert_eq!(Value::string("x".repeat(44).as_str()).encoding(), "embstr");
+        assert_eq!(Value::string("x".repeat(45).as_str()).encoding(), "raw");
+        let v = Value::Str {
+            bytes: "12".into(),
+            raw: true,
+        };
+        assert_eq!(v.encoding(), "raw");
+    }
+}
