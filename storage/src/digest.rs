@@ -56,10 +56,11 @@ pub fn entry_digest(entry: &Entry) -> Digest {
     k
 }
 
-/// The digest of a value without the key name and type, as DEBUG DIGEST-VALUE
-/// reports it (Redis's `xorObjectDigest` only covers the value and expiry).
+/// The digest of a value without the key name, as DEBUG DIGEST-VALUE reports
+/// it (Redis's `xorObjectDigest`: type code, value, expiry).
 pub fn value_digest(entry: &Entry) -> Digest {
     let mut k = [0u8; 20];
+    mix_digest(&mut k, &entry.value.kind().digest_code().to_be_bytes());
     mix_value(&mut k, &entry.value);
     if entry.expire_at().is_some() {
         xor_digest(&mut k, b"!!expire!!");

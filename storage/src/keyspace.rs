@@ -523,9 +523,7 @@ impl Keyspace {
     pub fn new(databases: usize) -> Keyspace {
         let hasher = DefaultHashBuilder::default();
         Keyspace {
-            dbs: (0..databases.max(1))
-                .map(|_| Db::new(hasher))
-                .collect(),
+            dbs: (0..databases.max(1)).map(|_| Db::new(hasher)).collect(),
         }
     }
 
