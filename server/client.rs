@@ -1,0 +1,237 @@
+//! Client connections as the rest of the server sees them.
+//!
+//! [`ClientState`] is owned by a connection task and passed to handlers; it is
+//! never shared. [`ClientHandle`] is the shared face of a connection kept in the
+//! [`Registry`]: what CLIENT LIST shows and the channel through which other
+//! parts of the server talk to the connection (MONITOR lines, kill requests).
+//!
+//! # Deadlock safety
+//! A handle's `info` mutex is a leaf: nothing else is locked while holding it.
+//! The registry mutex may be taken while the data lock is held, never the reverse.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+use crate::reply::Proto;
+
+/// Something delivered to a connection from outside its own request loop.
+#[derive(Debug)]
+pub enum ConnEvent {
+    /// Bytes to write to the client as they are (MONITOR lines, pushes).
+    Write(Bytes),
+    /// Close the connection (CLIENT KILL, timeout, shutdown).
+    Kill,
+}
+
+/// The kinds CLIENT LIST / CLIENT KILL TYPE distinguish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientKind {
+    Normal,
+    Replica,
+    Master,
+    PubSub,
+}
+
+/// Mutable facts about a connection that other clients can read.
+#[derive(Clone, Debug)]
+pub struct ClientInfo {
+    pub name: Option<Bytes>,
+    pub lib_name: Option<Bytes>,
+    pub lib_ver: Option<Bytes>,
+    pub db: usize,
+    pub last_cmd: &'static str,
+    pub resp: u8,
+    pub monitor: bool,
+    pub no_evict: bool,
+    pub multi: i64,
+    pub qbuf: usize,
+    pub obl: usize,
+    pub kind: ClientKind,
+}
+
+/// The shared face of one connection.
+#[derive(Debug)]
+pub struct ClientHandle {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i32,
+    pub created_ms: u64,
+    pub last_interaction_ms: AtomicU64,
+    pub killed: AtomicBool,
+    pub info: Mutex<ClientInfo>,
+    events: mpsc::UnboundedSender<ConnEvent>,
+}
+
+impl ClientHandle {
+    pub fn new(
+        id: u64,
+        addr: String,
+        laddr: String,
+        fd: i32,
+        now_ms: u64,
+        events: mpsc::UnboundedSender<ConnEvent>,
+    ) -> ClientHandle {
+        ClientHandle {
+            id,
+            addr,
+            laddr,
+            fd,
+            created_ms: now_ms,
+            last_interaction_ms: AtomicU64::new(now_ms),
+            killed: AtomicBool::new(false),
+            info: Mutex::new(ClientInfo {
+                name: None,
+                lib_name: None,
+                lib_ver: None,
+                db: 0,
+                last_cmd: "NULL",
+                resp: 2,
+                monitor: false,
+                no_evict: false,
+                multi: -1,
+                qbuf: 0,
+                obl: 0,
+                kind: ClientKind::Normal,
+            }),
+            events,
+        }
+    }
+
+    /// Queues bytes for the connection; false if it is gone.
+    pub fn send(&self, data: Bytes) -> bool {
+        self.events.send(ConnEvent::Write(data)).is_ok()
+    }
+
+    /// Asks the connection to close.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Relaxed);
+        let _ = self.events.send(ConnEvent::Kill);
+    }
+
+    /// One CLIENT LIST / CLIENT INFO line, Redis 7.0's fields in Redis's order.
+    pub fn describe(&self, now_ms: u64) -> String {
+        let info = self.info.lock().clone();
+        let age = now_ms.saturating_sub(self.created_ms) / 1000;
+        let idle = now_ms.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000;
+        let mut flags = String::new();
+        match info.kind {
+            ClientKind::Replica => flags.push('S'),
+            ClientKind::Master => flags.push('M'),
+            ClientKind::PubSub => flags.push('P'),
+            ClientKind::Normal => {}
+        }
+        if info.monitor {
+            flags.push('O');
+        }
+        if info.multi >= 0 {
+            flags.push('x');
+        }
+        if info.no_evict {
+            flags.push('e');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        let text = |b: &Option<Bytes>| {
+            b.as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default()
+        };
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd,
+            text(&info.name),
+            age,
+            idle,
+            flags,
+            info.db,
+            info.multi,
+            info.qbuf,
+            16384usize.saturating_sub(info.qbuf),
+            info.obl,
+            16384 + info.qbuf + info.obl,
+            info.last_cmd,
+            info.resp,
+        )
+    }
+}
+
+/// Every live connection, by id.
+#[derive(Debug, Default)]
+pub struct Registry {
+    clients: BTreeMap<u64, Arc<ClientHandle>>,
+}
+
+impl Registry {
+    pub fn add(&mut self, handle: Arc<ClientHandle>) {
+        self.clients.insert(handle.id, handle);
+    }
+
+    pub fn remove(&mut self, id: u64) {
+        self.clients.remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+
+    pub fn get(&self, id: u64) -> Option<&Arc<ClientHandle>> {
+        self.clients.get(&id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<ClientHandle>> {
+        self.clients.values()
+    }
+}
+
+/// The per-connection state handlers see and change.
+#[derive(Debug)]
+pub struct ClientState {
+    pub id: u64,
+    pub db: usize,
+    pub proto: Proto,
+    pub authenticated: bool,
+    pub handle: Arc<ClientHandle>,
+    /// Set by QUIT and fatal errors: reply, then close.
+    pub close_after_reply: bool,
+    /// Set by MONITOR.
+    pub monitor: bool,
+    /// Set by CLIENT REPLY OFF/SKIP.
+    pub reply_off: bool,
+    pub reply_skip_next: bool,
+}
+
+impl ClientState {
+    pub fn new(handle: Arc<ClientHandle>, authenticated: bool) -> ClientState {
+        ClientState {
+            id: handle.id,
+            db: 0,
+            proto: Proto::Resp2,
+            authenticated,
+            handle,
+            close_after_reply: false,
+            monitor: false,
+            reply_off: false,
+            reply_skip_next: false,
+        }
+    }
+
+    /// Records the selected database where CLIENT LIST can see it.
+    pub fn set_db(&mut self, db: usize) {
+        self.db = db;
+        self.handle.info.lock().db = db;
+    }
+}

@@ -1,0 +1,300 @@
+//! The command table: the one truth about every command.
+//!
+//! A [`CommandSpec`] gives a command's name, arity, flags, key positions, docs
+//! and handler. Dispatch, arity errors, `COMMAND`/`COMMAND INFO`/`COMMAND DOCS`,
+//! `INFO commandstats` and replication (the `WRITE` flag) all read this table;
+//! nothing else decides what a command is. Each command family declares its
+//! entries in its own file under `commands/`; [`table`] joins them once.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+
+use crate::exec::ExecCtx;
+use crate::reply::Reply;
+
+/// A handler: a plain synchronous function that never touches a socket.
+pub type Handler = fn(&mut ExecCtx<'_>, &[Bytes]) -> Reply;
+
+/// Command flags, as `COMMAND INFO` names them.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const SKIP_MONITOR: u32 = 1 << 9;
+    pub const SKIP_SLOWLOG: u32 = 1 << 10;
+    pub const FAST: u32 = 1 << 11;
+    pub const NO_AUTH: u32 = 1 << 12;
+    pub const MAY_REPLICATE: u32 = 1 << 13;
+    pub const NO_MULTI: u32 = 1 << 14;
+    pub const ALLOW_BUSY: u32 = 1 << 15;
+    pub const NO_ASYNC_LOADING: u32 = 1 << 16;
+
+    /// Names in the order Redis's `COMMAND INFO` prints them (`may_replicate`
+    /// is internal and hidden, as in Redis).
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
+        (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// Where a command's keys are: argv positions `first..=last` every `step`
+/// (`last` negative counts from the end; all zero when there are no keys).
+#[derive(Clone, Copy, Debug)]
+pub struct KeySpec {
+    pub first: i32,
+    pub last: i32,
+    pub step: i32,
+}
+
+impl KeySpec {
+    pub const NONE: KeySpec = KeySpec {
+        first: 0,
+        last: 0,
+        step: 0,
+    };
+    pub const ONE: KeySpec = KeySpec {
+        first: 1,
+        last: 1,
+        step: 1,
+    };
+    pub const ALL: KeySpec = KeySpec {
+        first: 1,
+        last: -1,
+        step: 1,
+    };
+    pub const PAIRS: KeySpec = KeySpec {
+        first: 1,
+        last: -1,
+        step: 2,
+    };
+    pub const TWO: KeySpec = KeySpec {
+        first: 1,
+        last: 2,
+        step: 1,
+    };
+
+    /// The key arguments of `argv` under this spec.
+    pub fn keys<'a>(&self, argv: &'a [Bytes]) -> Vec<&'a Bytes> {
+        if self.step <= 0 || self.first <= 0 {
+            return Vec::new();
+        }
+        let len = argv.len() as i32;
+        let last = if self.last < 0 {
+            len + self.last
+        } else {
+            self.last
+        };
+        let mut out = Vec::new();
+        let mut i = self.first;
+        while i <= last && i < len {
+            out.push(&argv[i as usize]);
+            i += self.step;
+        }
+        out
+    }
+}
+
+/// One entry of the command table.
+#[derive(Debug)]
+pub struct CommandSpec {
+    /// Lowercase name, as COMMAND reports it.
+    pub name: &'static str,
+    /// Redis arity: positive = exact argc, negative = at least -arity.
+    pub arity: i32,
+    pub flags: u32,
+    pub keys: KeySpec,
+    pub handler: Handler,
+    /// ACL categories without the `@` (besides those implied by flags).
+    pub acl: &'static [&'static str],
+    /// COMMAND DOCS fields.
+    pub group: &'static str,
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub complexity: &'static str,
+    /// Subcommands (`config|get`, ...), each with its own arity; the container's
+    /// handler is unused when this is not empty.
+    pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    /// A spec with empty docs; chain [`CommandSpec::doc`] and friends.
+    pub const fn new(
+        name: &'static str,
+        arity: i32,
+        flags: u32,
+        keys: KeySpec,
+        handler: Handler,
+    ) -> CommandSpec {
+        CommandSpec {
+            name,
+            arity,
+            flags,
+            keys,
+            handler,
+            acl: &[],
+            group: "generic",
+            summary: "",
+            since: "1.0.0",
+            complexity: "",
+            subcommands: &[],
+        }
+    }
+
+    pub const fn doc(
+        mut self,
+        group: &'static str,
+        since: &'static str,
+        summary: &'static str,
+    ) -> Self {
+        self.group = group;
+        self.since = since;
+        self.summary = summary;
+        self
+    }
+
+    pub const fn complexity(mut self, complexity: &'static str) -> Self {
+        self.complexity = complexity;
+        self
+    }
+
+    pub const fn acl(mut self, acl: &'static [&'static str]) -> Self {
+        self.acl = acl;
+        self
+    }
+
+    pub const fn subs(mut self, subcommands: &'static [CommandSpec]) -> Self {
+        self.subcommands = subcommands;
+        self
+    }
+
+    pub fn is_write(&self) -> bool {
+        self.flags & flags::WRITE != 0
+    }
+
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// True when `argc` satisfies the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i32;
+        if self.arity >= 0 {
+            argc == self.arity
+        } else {
+            argc >= -self.arity
+        }
+    }
+}
+
+/// A handler for table entries whose container dispatches to subcommands.
+pub fn container_handler(_: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
+    Reply::error("ERR container command called without a subcommand")
+}
+
+/// The joined table, with a case-insensitive index.
+#[derive(Debug)]
+pub struct Table {
+    pub commands: Vec<&'static CommandSpec>,
+    by_name: HashMap<&'static str, usize>,
+    /// Index of each subcommand spec in the flat statistics array.
+    /// Keyed by the spec's address, which is stable for `'static` specs.
+    stat_ids: HashMap<usize, usize>,
+    /// Every spec including subcommands, in `stat_ids` order, with full names
+    /// (`config|get`).
+    pub flat: Vec<(String, &'static CommandSpec)>,
+}
+
+impl Table {
+    fn build() -> Table {
+        let mut commands: Vec<&'static CommandSpec> = Vec::new();
+        for family in crate::commands::FAMILIES {
+            commands.extend(family.iter());
+        }
+        commands.sort_by_key(|c| c.name);
+        let by_name = commands
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name, i))
+            .collect();
+        let mut flat = Vec::new();
+        let mut stat_ids = HashMap::new();
+        for c in &commands {
+            stat_ids.insert(spec_addr(c), flat.len());
+            flat.push((c.name.to_string(), *c));
+            for s in c.subcommands {
+                stat_ids.insert(spec_addr(s), flat.len());
+                flat.push((format!("{}|{}", c.name, s.name), s));
+            }
+        }
+        Table {
+            commands,
+            by_name,
+            stat_ids,
+            flat,
+        }
+    }
+
+    /// Looks a command up by name, case-insensitively.
+    pub fn lookup(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+        let mut buf = [0u8; 32];
+        if name.len() > buf.len() {
+            return None;
+        }
+        for (d, s) in buf.iter_mut().zip(name) {
+            *d = s.to_ascii_lowercase();
+        }
+        let lower = std::str::from_utf8(&buf[..name.len()]).ok()?;
+        self.by_name.get(lower).map(|&i| self.commands[i])
+    }
+
+    /// The statistics slot of a spec (command or subcommand).
+    pub fn stat_id(&self, spec: &'static CommandSpec) -> usize {
+        self.stat_ids
+            .get(&spec_addr(spec))
+            .copied()
+            .expect("every spec reachable from the table has a stat id")
+    }
+}
+
+fn spec_addr(spec: &'static CommandSpec) -> usize {
+    spec as *const CommandSpec as usize
+}
+
+/// Looks a subcommand up in a container's list, case-insensitively.
+pub fn lookup_subcommand(
+    parent: &'static CommandSpec,
+    name: &[u8],
+) -> Option<&'static CommandSpec> {
+    parent
+        .subcommands
+        .iter()
+        .find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// The process-wide command table.
+pub fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(Table::build)
+}

@@ -1,0 +1,262 @@
+//! One client connection: its socket, read buffer and write buffer.
+//!
+//! The task reads whatever the socket has, parses every complete request in the
+//! buffer, executes the whole batch under one acquisition of the data lock, and
+//! writes all replies with one write. Pipelined requests therefore cost one read
+//! and one write per batch, not per command. A protocol error is answered with
+//! Redis's `-ERR Protocol error: ...` and closes this connection only.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tracing::debug;
+
+use crate::client::{ClientHandle, ClientState, ConnEvent};
+use crate::command::{flags, table};
+use crate::exec::{execute, resolve};
+use crate::reply::Reply;
+use crate::resp::{parse_request, RequestLimits};
+use crate::state::{unix_ms, Server};
+
+/// Redis's PROTO_INLINE_MAX_SIZE.
+const INLINE_MAX: usize = 64 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Where a connection came from, for CLIENT LIST.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i32,
+}
+
+/// Serves one client until it disconnects, is killed, or errs.
+pub async fn serve<S>(server: Arc<Server>, stream: S, peer: Peer)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
+    let id = server.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let handle = Arc::new(ClientHandle::new(
+        id,
+        peer.addr,
+        peer.laddr,
+        peer.fd,
+        unix_ms(),
+        tx,
+    ));
+    server.clients.lock().add(handle.clone());
+    let authenticated = server.config.read().requirepass.is_none();
+    let mut client = ClientState::new(handle, authenticated);
+    let mut conn = Connection {
+        server: server.clone(),
+        stream,
+        rbuf: BytesMut::with_capacity(READ_CHUNK),
+        wbuf: BytesMut::with_capacity(READ_CHUNK),
+    };
+    if let Err(e) = conn.run(&mut client, rx).await {
+        debug!("Client id={} closed: {e}", id);
+    }
+    server.clients.lock().remove(id);
+    if client.monitor {
+        let mut monitors = server.monitors.lock();
+        monitors.retain(|m| m.id != id);
+        server
+            .monitor_count
+            .store(monitors.len(), Ordering::Relaxed);
+    }
+}
+
+struct Connection<S> {
+    server: Arc<Server>,
+    stream: S,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+}
+
+enum Next {
+    Continue,
+    Close,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    async fn run(
+        &mut self,
+        client: &mut ClientState,
+        mut events: mpsc::UnboundedReceiver<ConnEvent>,
+    ) -> std::io::Result<()> {
+        loop {
+            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+                self.rbuf.reserve(READ_CHUNK);
+            }
+            tokio::select! {
+                biased;
+                event = events.recv() => match event {
+                    Some(ConnEvent::Write(bytes)) => {
+                        self.stream.write_all(&bytes).await?;
+                        self.count_output(bytes.len());
+                    }
+                    Some(ConnEvent::Kill) | None => return Ok(()),
+                },
+                read = self.stream.read_buf(&mut self.rbuf) => {
+                    let n = read?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    self.server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    client.handle.last_interaction_ms.store(unix_ms(), Ordering::Relaxed);
+                    let next = self.process_input(client).await;
+                    if !self.wbuf.is_empty() {
+                        self.stream.write_all(&self.wbuf).await?;
+                        self.count_output(self.wbuf.len());
+                        self.wbuf.clear();
+                    }
+                    if matches!(next, Next::Close) || client.handle.killed.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    fn count_output(&self, n: usize) {
+        self.server
+            .stats
+            .net_output_bytes
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Parses and executes every complete request in the read buffer.
+    async fn process_input(&mut self, client: &mut ClientState) -> Next {
+        let (max_bulk_len, qbuf_limit) = {
+            let config = self.server.config.read();
+            (config.proto_max_bulk_len, config.client_query_buffer_limit)
+        };
+        loop {
+            let limits = RequestLimits {
+                max_bulk_len,
+                max_inline_len: INLINE_MAX,
+                authenticated: client.authenticated,
+            };
+            let mut batch: Vec<Vec<Bytes>> = Vec::new();
+            let mut protocol_error = None;
+            loop {
+                match parse_request(&mut self.rbuf, &limits) {
+                    Ok(Some(argv)) => {
+                        if !argv.is_empty() {
+                            let is_auth = argv[0].eq_ignore_ascii_case(b"auth")
+                                || argv[0].eq_ignore_ascii_case(b"hello");
+                            batch.push(argv);
+                            // Later requests may depend on the outcome of AUTH.
+                            if is_auth && !client.authenticated {
+                                break;
+                            }
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        protocol_error = Some(e);
+                        break;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                self.wait_if_paused(&batch).await;
+                self.execute_batch(client, &batch);
+                if client.close_after_reply {
+                    return Next::Close;
+                }
+            }
+            if let Some(e) = protocol_error {
+                tracing::debug!(
+                    "Protocol error ({e}) from client: id={} addr={}",
+                    client.id,
+                    client.handle.addr
+                );
+                Reply::error(format!("ERR Protocol error: {e}"))
+                    .encode(client.proto, &mut self.wbuf);
+                return Next::Close;
+            }
+            if self.rbuf.len() as u64 > qbuf_limit {
+                tracing::warn!(
+                    "Closing client that reached max query buffer length: id={} addr={} (qbuf initial bytes: {:?})",
+                    client.id,
+                    client.handle.addr,
+                    String::from_utf8_lossy(&self.rbuf[..self.rbuf.len().min(64)])
+                );
+                self.server
+                    .stats
+                    .client_query_buffer_limit_disconnections
+                    .fetch_add(1, Ordering::Relaxed);
+                return Next::Close;
+            }
+            // Stop when no complete request is left (the usual case) .
+            if batch.is_empty() || self.rbuf.is_empty() {
+                return Next::Continue;
+            }
+        }
+    }
+
+    /// Holds the batch while CLIENT PAUSE applies to it.
+    async fn wait_if_paused(&self, batch: &[Vec<Bytes>]) {
+        loop {
+            let pause = *self.server.pause.lock();
+            let now = unix_ms();
+            if pause.until_ms <= now {
+                return;
+            }
+            if pause.writes_only {
+                let any_write = batch.iter().any(|argv| {
+                    resolve(argv)
+                        .is_ok_and(|spec| spec.has(flags::WRITE) || spec.has(flags::MAY_REPLICATE))
+                });
+                if !any_write {
+                    return;
+                }
+            }
+            let wait = Duration::from_millis((pause.until_ms - now).min(100));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.server.unpaused.notified() => {}
+            }
+        }
+    }
+
+    fn execute_batch(&mut self, client: &mut ClientState, batch: &[Vec<Bytes>]) {
+        let mut last_cmd = None;
+        {
+            let mut data = self.server.data.lock();
+            // One clock reading per batch, as Redis caches time per event-loop turn.
+            let now_ms = unix_ms();
+            for argv in batch {
+                let skip = std::mem::take(&mut client.reply_skip_next);
+                let reply = execute(&self.server, &mut data, client, argv, now_ms);
+                if reply.is_error() {
+                    self.server
+                        .stats
+                        .total_error_replies
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                if !skip && !client.reply_off {
+                    reply.encode(client.proto, &mut self.wbuf);
+                }
+                last_cmd = Some(argv);
+                if client.close_after_reply || client.handle.killed.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+        }
+        if let Some(argv) = last_cmd {
+            let name = resolve(argv)
+                .map(|spec| table().flat[table().stat_id(spec)].0.as_str())
+                .unwrap_or("NULL");
+            let mut info = client.handle.info.lock();
+            info.last_cmd = name;
+            info.qbuf = self.rbuf.len();
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The server's periodic work, `hz` times per second, like Redis's serverCron:
+//! active expiry, idle-client timeouts, the ops/sec sample, and the end of
+//! CLIENT PAUSE.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::client::ClientKind;
+use crate::exec::propagate_expired;
+use crate::state::{unix_ms, Server};
+
+/// Share of each cron period the active expiry may use (Redis: 25%).
+const EXPIRE_TIME_PERCENT: u32 = 25;
+/// Keys examined between clock checks during active expiry.
+const EXPIRE_CHECKS_PER_STEP: usize = 200;
+
+/// Runs until the process ends.
+pub async fn run(server: Arc<Server>) {
+    loop {
+        let hz = server.config.read().hz.clamp(1, 500);
+        let period = Duration::from_millis(u64::from(1000 / hz));
+        tokio::time::sleep(period).await;
+        active_expire(&server, period * EXPIRE_TIME_PERCENT / 100);
+        close_idle_clients(&server);
+        sample_ops(&server);
+        end_pause(&server);
+    }
+}
+
+fn active_expire(server: &Server, budget: Duration) {
+    let started = Instant::now();
+    let mut data = server.data.lock();
+    if !data.active_expire_enabled {
+        return;
+    }
+    let now = unix_ms();
+    let dbs = data.keyspace.db_count();
+    'outer: for db in 0..dbs {
+        loop {
+            if data.keyspace.db(db).volatile_len() == 0 {
+                break;
+            }
+            let deleted = data
+                .keyspace
+                .db(db)
+                .active_expire(now, EXPIRE_CHECKS_PER_STEP);
+            // Like Redis: keep going on a database while many sampled keys were due.
+            if deleted < EXPIRE_CHECKS_PER_STEP / 4 {
+                break;
+            }
+            if started.elapsed() > budget {
+                break 'outer;
+            }
+        }
+    }
+    propagate_expired(&mut data);
+}
+
+fn close_idle_clients(server: &Server) {
+    let timeout = server.config.read().timeout_secs;
+    if timeout == 0 {
+        return;
+    }
+    let now = unix_ms();
+    for client in server.clients.lock().iter() {
+        let kind = client.info.lock().kind;
+        if kind != ClientKind::Normal {
+            continue;
+        }
+        let idle = now.saturating_sub(client.last_interaction_ms.load(Ordering::Relaxed));
+        if idle > timeout * 1000 {
+            tracing::debug!("Closing idle client");
+            client.kill();
+        }
+    }
+}
+
+fn sample_ops(server: &Server) {
+    let now = unix_ms();
+    let total = server.data.lock().total_commands;
+    let mut sample = server.stats.ops_sample.lock();
+    let (last_ms, last_total, _) = *sample;
+    if now >= last_ms + 100 {
+        if last_ms != 0 {
+            let ops = total.saturating_sub(last_total) * 1000 / (now - last_ms).max(1);
+            server.stats.ops_per_sec.store(ops, Ordering::Relaxed);
+        }
+        *sample = (now, total, 0);
+    }
+}
+
+fn end_pause(server: &Server) {
+    let mut pause = server.pause.lock();
+    if pause.until_ms != 0 && pause.until_ms <= unix_ms() {
+        pause.until_ms = 0;
+        server.unpaused.notify_waiters();
+    }
+}

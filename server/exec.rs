@@ -1,0 +1,364 @@
+//! Executing one command: the write path.
+//!
+//! [`execute`] runs under the data lock. It resolves the command in the table,
+//! checks arity and authentication, runs the handler, updates statistics and
+//! the slow log, feeds MONITOR, and appends the command's replication form to
+//! the [`ReplFeed`]. Because all of that happens under one guard, the order of
+//! writes in the feed is exactly the order in which they changed the keyspace.
+//!
+//! Propagation rules (Redis's): a command is propagated when it changed the
+//! dataset (the keyspace's dirty counter moved); keys that expired while it ran
+//! are propagated first as `DEL`; a handler whose effect is not deterministic
+//! from its arguments replaces its own form with [`ExecCtx::propagate_as`].
+
+use std::time::Instant;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tandem_storage::keyspace::ExpireMode;
+use tandem_storage::Db;
+
+use crate::client::ClientState;
+use crate::command::{flags, lookup_subcommand, table, CommandSpec};
+use crate::reply::Reply;
+use crate::state::{unix_us, Data, Server, SlowlogEntry};
+
+/// The replication stream as commands are applied: the write order, encoded.
+///
+/// Until the backlog exists (the replication issue), the feed only encodes when
+/// `enabled` is set; its `buf` then holds the stream bytes not yet consumed and
+/// `offset` counts every byte ever fed (`master_repl_offset`).
+#[derive(Debug, Default)]
+pub struct ReplFeed {
+    pub enabled: bool,
+    pub selected_db: Option<usize>,
+    pub buf: BytesMut,
+    pub offset: u64,
+}
+
+impl ReplFeed {
+    /// Appends one command in `db`, preceded by SELECT when the stream's
+    /// database differs.
+    pub fn feed(&mut self, db: usize, argv: &[&[u8]]) {
+        if !self.enabled {
+            return;
+        }
+        let before = self.buf.len();
+        if self.selected_db != Some(db) {
+            let db_text = db.to_string();
+            encode_multibulk(&mut self.buf, &[b"SELECT", db_text.as_bytes()]);
+            self.selected_db = Some(db);
+        }
+        encode_multibulk(&mut self.buf, argv);
+        self.offset += (self.buf.len() - before) as u64;
+    }
+}
+
+/// Encodes `argv` as a RESP multibulk request.
+pub fn encode_multibulk(out: &mut BytesMut, argv: &[&[u8]]) {
+    out.put_u8(b'*');
+    out.extend_from_slice(argv.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for a in argv {
+        out.put_u8(b'$');
+        out.extend_from_slice(a.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// What a handler sees.
+#[derive(Debug)]
+pub struct ExecCtx<'a> {
+    pub server: &'a Server,
+    pub data: &'a mut Data,
+    pub client: &'a mut ClientState,
+    /// The time of this command, in Unix ms (one value for the whole command).
+    pub now_ms: u64,
+    pub spec: &'static CommandSpec,
+    rewritten: Option<Vec<Vec<Bytes>>>,
+}
+
+impl ExecCtx<'_> {
+    /// The client's selected database.
+    pub fn db(&mut self) -> &mut Db {
+        self.data.keyspace.db(self.client.db)
+    }
+
+    /// Replaces this command's replication form; call several times to emit
+    /// several commands, or with nothing to suppress it ([`ExecCtx::propagate_none`]).
+    pub fn propagate_as(&mut self, argv: Vec<Bytes>) {
+        self.rewritten.get_or_insert_with(Vec::new).push(argv);
+    }
+
+    /// Propagates nothing for this command even if it changed the dataset.
+    pub fn propagate_none(&mut self) {
+        self.rewritten.get_or_insert_with(Vec::new);
+    }
+
+    /// Counts a keyspace hit or miss (INFO stats).
+    pub fn count_lookup(&mut self, hit: bool) {
+        if hit {
+            self.data.keyspace_hits += 1;
+        } else {
+            self.data.keyspace_misses += 1;
+        }
+    }
+}
+
+/// Formats one MONITOR line.
+fn monitor_line(now_us: u64, db: usize, addr: &str, argv: &[Bytes]) -> Bytes {
+    let mut line = format!(
+        "+{}.{:06} [{} {}]",
+        now_us / 1_000_000,
+        now_us % 1_000_000,
+        db,
+        addr
+    );
+    for a in argv {
+        line.push_str(" \"");
+        for &b in a.iter() {
+            match b {
+                b'\\' => line.push_str("\\\\"),
+                b'"' => line.push_str("\\\""),
+                b'\n' => line.push_str("\\n"),
+                b'\r' => line.push_str("\\r"),
+                b'\t' => line.push_str("\\t"),
+                7 => line.push_str("\\a"),
+                8 => line.push_str("\\b"),
+                0x20..=0x7e => line.push(char::from(b)),
+                _ => line.push_str(&format!("\\x{b:02x}")),
+            }
+        }
+        line.push('"');
+    }
+    line.push_str("\r\n");
+    Bytes::from(line)
+}
+
+fn feed_monitors(server: &Server, client: &ClientState, argv: &[Bytes]) {
+    let line = monitor_line(unix_us(), client.db, &client.handle.addr, argv);
+    let mut monitors = server.monitors.lock();
+    monitors.retain(|m| m.send(line.clone()));
+    server
+        .monitor_count
+        .store(monitors.len(), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Resolves `argv` to a spec (descending into subcommands), or the error reply.
+pub fn resolve(argv: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
+    let name = &argv[0];
+    let Some(spec) = table().lookup(name) else {
+        return Err(Reply::unknown_command(name, &argv[1..]));
+    };
+    if spec.subcommands.is_empty() {
+        if !spec.arity_ok(argv.len()) {
+            return Err(Reply::wrong_arity(spec.name));
+        }
+        return Ok(spec);
+    }
+    if argv.len() < 2 {
+        // A container whose own arity allows a bare call (COMMAND) runs its handler.
+        if spec.arity_ok(argv.len()) {
+            return Ok(spec);
+        }
+        return Err(Reply::wrong_arity(spec.name));
+    }
+    match lookup_subcommand(spec, &argv[1]) {
+        Some(sub) if sub.arity_ok(argv.len()) => Ok(sub),
+        Some(sub) => Err(Reply::error(format!(
+            "ERR wrong number of arguments for '{}|{}' command",
+            spec.name, sub.name
+        ))),
+        None => Err(Reply::unknown_subcommand(
+            &argv[1],
+            &spec.name.to_uppercase(),
+        )),
+    }
+}
+
+/// Runs one command for `client`; the reply is returned for the caller to encode.
+pub fn execute(
+    server: &Server,
+    data: &mut Data,
+    client: &mut ClientState,
+    argv: &[Bytes],
+    now_ms: u64,
+) -> Reply {
+    let spec = match resolve(argv) {
+        Ok(spec) => spec,
+        Err(reply) => {
+            if let Some(spec) = table().lookup(&argv[0]) {
+                data.cmdstats[table().stat_id(spec)].rejected_calls += 1;
+            }
+            return reply;
+        }
+    };
+    let stat_id = table().stat_id(spec);
+    if !client.authenticated && !spec.has(flags::NO_AUTH) {
+        data.cmdstats[stat_id].rejected_calls += 1;
+        return Reply::error("NOAUTH Authentication required.");
+    }
+    if server
+        .monitor_count
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
+        && !spec.has(flags::SKIP_MONITOR)
+        && !spec.has(flags::ADMIN)
+    {
+        feed_monitors(server, client, argv);
+    }
+
+    data.keyspace.set_expire_mode(ExpireMode::Delete);
+    let dirty_before = data.keyspace.dirty();
+    let started = Instant::now();
+    let mut ctx = ExecCtx {
+        server,
+        data,
+        client,
+        now_ms,
+        spec,
+        rewritten: None,
+    };
+    let reply = (spec.handler)(&mut ctx, argv);
+    let rewritten = ctx.rewritten.take();
+    let elapsed_us = started.elapsed().as_micros() as u64;
+
+    let db = client.db;
+    propagate_expired(data);
+    if data.keyspace.dirty() != dirty_before && (spec.is_write() || spec.has(flags::MAY_REPLICATE))
+    {
+        match rewritten {
+            None => {
+                let args: Vec<&[u8]> = argv.iter().map(|a| a.as_ref()).collect();
+                data.repl.feed(db, &args);
+            }
+            Some(commands) => {
+                for c in commands {
+                    let args: Vec<&[u8]> = c.iter().map(|a| a.as_ref()).collect();
+                    data.repl.feed(db, &args);
+                }
+            }
+        }
+    }
+
+    let stat = &mut data.cmdstats[stat_id];
+    stat.calls += 1;
+    stat.usec += elapsed_us;
+    if reply.is_error() {
+        stat.failed_calls += 1;
+    }
+    data.total_commands += 1;
+    record_slowlog(server, data, client, argv, spec, elapsed_us);
+    reply
+}
+
+/// Propagates keys deleted by expiry as `DEL`, in the order they expired.
+pub fn propagate_expired(data: &mut Data) {
+    for db_index in 0..data.keyspace.db_count() {
+        let db = data.keyspace.db(db_index);
+        if db.expired.is_empty() {
+            continue;
+        }
+        let expired = std::mem::take(&mut db.expired);
+        for key in expired {
+            data.repl.feed(db_index, &[b"DEL", &key]);
+        }
+    }
+}
+
+fn record_slowlog(
+    server: &Server,
+    data: &mut Data,
+    client: &ClientState,
+    argv: &[Bytes],
+    spec: &CommandSpec,
+    elapsed_us: u64,
+) {
+    let (threshold, max_len) = {
+        let config = server.config.read();
+        (config.slowlog_log_slower_than, config.slowlog_max_len)
+    };
+    if threshold < 0 || spec.has(flags::SKIP_SLOWLOG) || elapsed_us < threshold as u64 {
+        return;
+    }
+    // Redis keeps at most 32 arguments, each at most 128 bytes.
+    let mut args: Vec<Bytes> = argv
+        .iter()
+        .take(32)
+        .map(|a| {
+            if a.len() > 128 {
+                let mut v = a[..128].to_vec();
+                v.extend_from_slice(format!("... ({} more bytes)", a.len() - 128).as_bytes());
+                Bytes::from(v)
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    if argv.len() > 32 {
+        args.truncate(31);
+        args.push(Bytes::from(format!(
+            "... ({} more arguments)",
+            argv.len() - 31
+        )));
+    }
+    let log = &mut data.slowlog;
+    let name = client.handle.info.lock().name.clone().unwrap_or_default();
+    log.entries.push_front(SlowlogEntry {
+        id: log.next_id,
+        unix_secs: unix_us() / 1_000_000,
+        duration_us: elapsed_us,
+        argv: args,
+        addr: client.handle.addr.clone(),
+        name,
+    });
+    log.next_id += 1;
+    log.entries.truncate(max_len as usize);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feed_inserts_select_when_db_changes() {
+        let mut feed = ReplFeed {
+            enabled: true,
+            ..ReplFeed::default()
+        };
+        feed.feed(0, &[b"SET", b"k", b"v"]);
+        feed.feed(0, &[b"DEL", b"k"]);
+        feed.feed(3, &[b"DEL", b"k"]);
+        let expected: &[u8] =
+            b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n\
+*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n";
+        assert_eq!(&feed.buf[..], expected);
+        assert_eq!(feed.offset, expected.len() as u64);
+    }
+
+    #[test]
+    fn disabled_feed_records_nothing() {
+        let mut feed = ReplFeed::default();
+        feed.feed(0, &[b"SET", b"k", b"v"]);
+        assert!(feed.buf.is_empty());
+        assert_eq!(feed.offset, 0);
+    }
+
+    #[test]
+    fn monitor_line_escapes_like_redis() {
+        let line = monitor_line(
+            1_339_518_083_107_412,
+            0,
+            "127.0.0.1:60866",
+            &[
+                Bytes::from_static(b"set"),
+                Bytes::from_static(b"a\"b\n\x01"),
+            ],
+        );
+        assert_eq!(
+            &line[..],
+            b"+1339518083.107412 [0 127.0.0.1:60866] \"set\" \"a\\\"b\\n\\x01\"\r\n"
+        );
+    }
+}

@@ -1,0 +1,42 @@
+//! tandem-server: the network-facing half of tandem.
+//!
+//! This crate owns every socket, task and timer: the RESP codec, client
+//! connections, the command table and its handlers, configuration, logging,
+//! `INFO`, and (later) the tokio drivers of the replication state machines. The
+//! data itself lives in `tandem-storage`; protocol rules of replication live in
+//! `tandem-replication`.
+//!
+//! Modules:
+//! - [`resp`]: request parsing (multibulk and inline) and the general RESP2/RESP3 frame decoder.
+//! - [`reply`]: `Reply`, what a command answers, and its RESP2/RESP3 encoding.
+//! - [`config`]: every redis.conf directive, the config file parser, CONFIG GET/SET/REWRITE.
+//! - [`command`]: the command table (name, arity, flags, keys, docs, handler).
+//! - [`commands`]: the handlers, one file per command family.
+//! - [`exec`]: executing one command: checks, handler, stats, propagation.
+//! - [`connection`]: one client's socket loop (read, batch-execute, write).
+//! - [`client`]: per-client state and the registry CLIENT LIST reads.
+//! - [`state`]: the shared `Server` and the data lock.
+//! - [`net`]: listening sockets and accept loops.
+//! - [`cron`]: periodic work (active expiry, timeouts, stats).
+//! - [`info`]: the INFO text.
+//! - [`log`]: Redis-shaped log lines.
+
+pub mod client;
+pub mod command;
+pub mod commands;
+pub mod config;
+pub mod connection;
+pub mod cron;
+pub mod exec;
+pub mod info;
+pub mod log;
+pub mod net;
+pub mod reply;
+pub mod resp;
+pub mod state;
+
+/// tandem's own version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The Redis version whose behaviour tandem matches; INFO's `redis_version`
+/// reports it so that clients gate features correctly.
+pub const REDIS_VERSION: &str = "7.0.15";

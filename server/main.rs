@@ -1,0 +1,203 @@
+//! `tandem-server [config-file] [--directive value ...]`: starts the server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tandem_server::config::Config;
+use tandem_server::state::Server;
+use tandem_server::{cron, log, net, VERSION};
+use tracing::{info, warn};
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+fn usage() -> ! {
+    eprintln!(
+        "Usage: ./tandem-server [/path/to/redis.conf] [options] [-]\n       \
+         ./tandem-server - (read config from stdin)\n       \
+         ./tandem-server -v or --version\n       \
+         ./tandem-server -h or --help\n\n\
+         Examples:\n       \
+         ./tandem-server (run the server with default config)\n       \
+         ./tandem-server /etc/redis/6379.conf\n       \
+         ./tandem-server --port 7777\n       \
+         ./tandem-server /etc/myredis.conf --loglevel verbose"
+    );
+    std::process::exit(1);
+}
+
+/// Detaches from the terminal like Redis's `daemonize yes`.
+fn daemonize() -> anyhow::Result<()> {
+    // SAFETY: called before any thread exists (the tokio runtime is built later),
+    // so fork duplicates a single-threaded process.
+    unsafe {
+        match libc::fork() {
+            -1 => anyhow::bail!("fork failed: {}", std::io::Error::last_os_error()),
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        libc::setsid();
+        let devnull = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if devnull >= 0 {
+            libc::dup2(devnull, 0);
+            libc::dup2(devnull, 1);
+            libc::dup2(devnull, 2);
+            if devnull > 2 {
+                libc::close(devnull);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(first) = args.first() {
+        match first.as_str() {
+            "-v" | "--version" => {
+                println!(
+                    "tandem server v={VERSION} (Redis {} compatible) bits=64 malloc=jemalloc",
+                    tandem_server::REDIS_VERSION
+                );
+                return Ok(());
+            }
+            "-h" | "--help" => usage(),
+            _ => {}
+        }
+    }
+    let outcome = match Config::load(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("\n*** FATAL CONFIG FILE ERROR (tandem {VERSION}) ***\n{e}");
+            std::process::exit(1);
+        }
+    };
+    let config = outcome.config;
+    if config.daemonize {
+        daemonize()?;
+    }
+    let logfile = if config.daemonize && config.logfile.is_empty() {
+        "/dev/null".to_string()
+    } else {
+        config.logfile.clone()
+    };
+    log::init(&logfile, config.loglevel).with_context(|| format!("opening logfile {logfile}"))?;
+    let pid = std::process::id();
+    warn!("oO0OoO0OoO0Oo tandem is starting oO0OoO0OoO0Oo");
+    warn!(
+        "tandem version={VERSION}, redis_version={}, bits=64, pid={pid}, just started",
+        tandem_server::REDIS_VERSION
+    );
+    match config.config_file() {
+        Some(path) => warn!("Configuration loaded from {}", path.display()),
+        None => warn!(
+            "Warning: no config file specified, using the default config. In order to specify a config file use tandem-server /path/to/redis.conf"
+        ),
+    }
+    for name in &outcome.ignored {
+        warn!("Directive '{name}' is accepted but not implemented by tandem; it has no effect");
+    }
+    if !config.dir.is_empty() {
+        std::env::set_current_dir(&config.dir)
+            .with_context(|| format!("Can't chdir to '{}'", config.dir))?;
+    }
+
+    let workers = std::env::var("TANDEM_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("tandem-worker")
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(config))
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let pidfile = config.pidfile.clone();
+    let server = Server::new(config);
+    let listeners = match net::bind_all(&server) {
+        Ok(l) => l,
+        Err(e) => {
+            warn!("{e:#}");
+            std::process::exit(1);
+        }
+    };
+    let unix = net::bind_unix(&server).context("binding the unix socket")?;
+    let port = server.tcp_port.load(std::sync::atomic::Ordering::Relaxed);
+    info!("Running mode=standalone, port={port}.");
+    info!("Port: {port}");
+    info!("PID: {}", std::process::id());
+    if !pidfile.is_empty() {
+        if let Err(e) = std::fs::write(&pidfile, format!("{}\n", std::process::id())) {
+            warn!("Failed to write PID file: {e}");
+        }
+    }
+    warn!("Server initialized");
+    for listener in listeners {
+        tokio::spawn(net::accept_tcp(server.clone(), listener));
+    }
+    if let Some(listener) = unix {
+        let path = server.config.read().unixsocket.clone();
+        info!("The server is now ready to accept connections at {path}");
+        tokio::spawn(net::accept_unix(server.clone(), listener, path));
+    }
+    tokio::spawn(cron::run(server.clone()));
+    info!("Ready to accept connections tcp");
+
+    wait_for_shutdown(&server).await;
+    shutdown(&server, &pidfile);
+    Ok(())
+}
+
+async fn wait_for_shutdown(server: &Arc<Server>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    let term_fut = async {
+        match term.as_mut() {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    let int_fut = async {
+        match int.as_mut() {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = term_fut => warn!("Received SIGTERM scheduling shutdown..."),
+        _ = int_fut => warn!("Received SIGINT scheduling shutdown..."),
+        _ = server.shutdown.notified() => {}
+    }
+}
+
+fn shutdown(server: &Server, pidfile: &str) {
+    warn!("User requested shutdown...");
+    for client in server.clients.lock().iter() {
+        client.kill();
+    }
+    let unixsocket = server.config.read().unixsocket.clone();
+    if !unixsocket.is_empty() {
+        let _ = std::fs::remove_file(&unixsocket);
+    }
+    if !pidfile.is_empty() {
+        info!("Removing the pid file.");
+        let _ = std::fs::remove_file(pidfile);
+    }
+    warn!("tandem is now ready to exit, bye bye...");
+    // Give killed connections a moment to flush, bounded.
+    std::thread::sleep(Duration::from_millis(10));
+    std::process::exit(0);
+}

@@ -1,0 +1,188 @@
+//! The server's shared state: what every connection and timer reaches.
+//!
+//! [`Server`] is created once and shared by `Arc`. The data lock
+//! ([`Server::data`]) guards the keyspace and everything that must change in
+//! the same total order as the keyspace: command statistics, the slow log, and
+//! the replication feed. A command's apply and its propagation happen under one
+//! guard, which is how the write order the backlog records is the order in
+//! which writes changed the keyspace.
+//!
+//! # Deadlock safety
+//! Lock order: `data` -> `clients` -> `config` -> a client handle's `info`.
+//! `pause` and `monitors` are leaves. None is held across `.await`.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use tandem_storage::Keyspace;
+use tokio::sync::Notify;
+
+use crate::client::{ClientHandle, Registry};
+use crate::command::table;
+use crate::config::Config;
+use crate::exec::ReplFeed;
+
+/// Unix time in milliseconds.
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Unix time in microseconds.
+pub fn unix_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Per-command statistics (INFO commandstats).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CmdStat {
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected_calls: u64,
+    pub failed_calls: u64,
+}
+
+/// One SLOWLOG entry.
+#[derive(Clone, Debug)]
+pub struct SlowlogEntry {
+    pub id: u64,
+    pub unix_secs: u64,
+    pub duration_us: u64,
+    pub argv: Vec<Bytes>,
+    pub addr: String,
+    pub name: Bytes,
+}
+
+/// The slow log, newest first.
+#[derive(Debug, Default)]
+pub struct Slowlog {
+    pub entries: std::collections::VecDeque<SlowlogEntry>,
+    pub next_id: u64,
+}
+
+/// Everything guarded by the data lock.
+#[derive(Debug)]
+pub struct Data {
+    pub keyspace: Keyspace,
+    pub cmdstats: Vec<CmdStat>,
+    pub slowlog: Slowlog,
+    pub repl: ReplFeed,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub total_commands: u64,
+    pub active_expire_enabled: bool,
+    pub last_save_unix: u64,
+    pub dirty_at_last_save: u64,
+}
+
+/// CLIENT PAUSE state.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pause {
+    /// Unix ms until which clients are paused; 0 = not paused.
+    pub until_ms: u64,
+    /// True for `WRITE` pauses, false for `ALL`.
+    pub writes_only: bool,
+}
+
+/// Counters read by INFO stats, updated without the data lock.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub connections_received: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub total_error_replies: AtomicU64,
+    pub unexpected_error_replies: AtomicU64,
+    pub client_query_buffer_limit_disconnections: AtomicU64,
+    /// Last cron sample: (unix ms, total commands) for instantaneous_ops_per_sec.
+    pub ops_sample: Mutex<(u64, u64, u64)>,
+    pub ops_per_sec: AtomicU64,
+}
+
+/// The shared server.
+#[derive(Debug)]
+pub struct Server {
+    pub data: Mutex<Data>,
+    pub config: RwLock<Config>,
+    pub clients: Mutex<Registry>,
+    pub stats: Stats,
+    pub run_id: String,
+    pub started: Instant,
+    pub start_unix_ms: u64,
+    pub next_client_id: AtomicU64,
+    pub pause: Mutex<Pause>,
+    pub unpaused: Notify,
+    /// Connections in MONITOR mode (checked without a lock on the hot path).
+    pub monitor_count: AtomicUsize,
+    pub monitors: Mutex<Vec<Arc<ClientHandle>>>,
+    pub shutdown_requested: AtomicBool,
+    pub shutdown: Notify,
+    /// The TCP port actually bound (differs from config when it was 0).
+    pub tcp_port: AtomicU64,
+    pub executable: String,
+}
+
+fn random_hex40() -> String {
+    let mut s = String::with_capacity(40);
+    for _ in 0..40 {
+        s.push(char::from(b"0123456789abcdef"[fastrand::usize(..16)]));
+    }
+    s
+}
+
+impl Server {
+    pub fn new(config: Config) -> Arc<Server> {
+        let databases = config.databases;
+        let now = unix_ms();
+        Arc::new(Server {
+            data: Mutex::new(Data {
+                keyspace: Keyspace::new(databases),
+                cmdstats: vec![CmdStat::default(); table().flat.len()],
+                slowlog: Slowlog::default(),
+                repl: ReplFeed::default(),
+                keyspace_hits: 0,
+                keyspace_misses: 0,
+                total_commands: 0,
+                active_expire_enabled: true,
+                last_save_unix: now / 1000,
+                dirty_at_last_save: 0,
+            }),
+            config: RwLock::new(config),
+            clients: Mutex::new(Registry::default()),
+            stats: Stats::default(),
+            run_id: random_hex40(),
+            started: Instant::now(),
+            start_unix_ms: now,
+            next_client_id: AtomicU64::new(1),
+            pause: Mutex::new(Pause::default()),
+            unpaused: Notify::new(),
+            monitor_count: AtomicUsize::new(0),
+            monitors: Mutex::new(Vec::new()),
+            shutdown_requested: AtomicBool::new(false),
+            shutdown: Notify::new(),
+            tcp_port: AtomicU64::new(0),
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Asks the main task to shut the server down.
+    pub fn request_shutdown(&self) {
+        self.shutdown_requested.store(true, Ordering::SeqCst);
+        self.shutdown.notify_waiters();
+        self.shutdown.notify_one();
+    }
+
+    pub fn uptime_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+}
