@@ -1,0 +1,41 @@
+//! Argument parsing shared by handlers, with Redis's error replies.
+
+use bytes::Bytes;
+use tandem_storage::num;
+
+use crate::reply::Reply;
+
+/// Parses an i64 argument or returns Redis's "not an integer" error.
+pub fn int(arg: &[u8]) -> Result<i64, Reply> {
+    num::parse_i64(arg).ok_or_else(Reply::not_integer)
+}
+
+/// Parses a float argument or returns Redis's "not a valid float" error.
+pub fn float(arg: &[u8]) -> Result<f64, Reply> {
+    num::parse_f64(arg).ok_or_else(Reply::not_float)
+}
+
+/// A database index argument, checked against the number of databases.
+pub fn db_index(arg: &[u8], databases: usize) -> Result<usize, Reply> {
+    let idx = num::parse_i64(arg).ok_or_else(|| Reply::error("ERR invalid DB index"))?;
+    if idx < 0 || idx as usize >= databases {
+        return Err(Reply::error("ERR DB index is out of range"));
+    }
+    Ok(idx as usize)
+}
+
+/// True if `arg` equals `word`, ASCII case-insensitively.
+pub fn is(arg: &Bytes, word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+/// Unwraps a `Result<T, Reply>` inside a handler, returning the error reply.
+#[macro_export]
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(reply) => return reply,
+        }
+    };
+}

@@ -1,0 +1,16 @@
+//! Command handlers, one file per family. Each family exports its table
+//! entries as a `COMMANDS` slice; [`FAMILIES`] lists them for the command table.
+//!
+//! Handlers are plain synchronous functions `(&mut ExecCtx, &[Bytes]) -> Reply`:
+//! they read and change the keyspace through the context and never touch a
+//! socket. Shared argument parsing lives in [`args`].
+
+pub mod args;
+pub mod keys;
+pub mod server;
+pub mod strings;
+
+use crate::command::CommandSpec;
+
+/// Every family's table entries.
+pub const FAMILIES: &[&[CommandSpec]] = &[strings::COMMANDS, keys::COMMANDS, server::COMMANDS];
