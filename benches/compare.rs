@@ -1,0 +1,200 @@
+//! Side-by-side comparison of tandem and redis-server on this machine.
+//!
+//! Starts both servers on free loopback ports, runs the same redis-benchmark
+//! load against each (alternating, so drift on a shared machine hits both), and
+//! prints each throughput and the ratio tandem/redis. Then reports the idle RSS
+//! of each server and the RSS after `DEBUG POPULATE 1000000`.
+//!
+//! Run: `cargo bench --bench compare` (needs redis-server and redis-benchmark).
+//! Knobs: COMPARE_N (requests per test, default 1000000), COMPARE_ROUNDS
+//! (default 1), COMPARE_TESTS (default "set,get,incr,mset"), COMPARE_PIPELINES
+//! (default "1,16"), COMPARE_CLIENTS (default 50), COMPARE_POPULATE (default 1000000).
+
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    name: &'static str,
+    port: u16,
+    child: Child,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn start(name: &'static str, program: &str) -> Server {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("tandem-compare-{name}-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let child = Command::new(program)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args([
+            "--dir",
+            &dir.display().to_string(),
+            "--enable-debug-command",
+            "yes",
+        ])
+        .args(["--appendonly", "no", "--logfile", ""])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {program}: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{name} did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Server {
+        name,
+        port,
+        child,
+        dir,
+    }
+}
+
+fn cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Runs redis-benchmark and returns requests/second per test name.
+fn bench(port: u16, tests: &str, n: &str, clients: &str, pipeline: &str) -> BTreeMap<String, f64> {
+    let out = Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "--csv"])
+        .args([
+            "-t", tests, "-n", n, "-c", clients, "-P", pipeline, "-r", "100000",
+        ])
+        .output()
+        .expect("redis-benchmark");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut results = BTreeMap::new();
+    for line in text.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').map(|f| f.trim_matches('"')).collect();
+        if fields.len() >= 2 {
+            if let Ok(rps) = fields[1].parse::<f64>() {
+                results.insert(fields[0].to_string(), rps);
+            }
+        }
+    }
+    results
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` passes nothing useful:
+    // only run the comparison when invoked as a benchmark.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let tandem_bin = env!("CARGO_BIN_EXE_tandem-server");
+    let n = env_or("COMPARE_N", "1000000");
+    let rounds: usize = env_or("COMPARE_ROUNDS", "1").parse().unwrap_or(1);
+    let tests = env_or("COMPARE_TESTS", "set,get,incr,mset");
+    let pipelines = env_or("COMPARE_PIPELINES", "1,16");
+    let clients = env_or("COMPARE_CLIENTS", "50");
+    let populate = env_or("COMPARE_POPULATE", "1000000");
+
+    let tandem = start("tandem", tandem_bin);
+    let redis = start("redis", "redis-server");
+    println!("# tandem vs redis-server: redis-benchmark -t {tests} -n {n} -c {clients} -r 100000");
+    println!(
+        "{:<16} {:>4} {:>14} {:>14} {:>7}",
+        "test", "P", "tandem rps", "redis rps", "ratio"
+    );
+    for p in pipelines.split(',') {
+        let mut sums: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+        for round in 0..rounds {
+            let order: [&Server; 2] = if round % 2 == 0 {
+                [&tandem, &redis]
+            } else {
+                [&redis, &tandem]
+            };
+            for server in order {
+                cli(server.port, &["FLUSHALL"]);
+                for (test, rps) in bench(server.port, &tests, &n, &clients, p) {
+                    let e = sums.entry(test).or_default();
+                    if server.name == "tandem" {
+                        e.0 += rps;
+                    } else {
+                        e.1 += rps;
+                    }
+                }
+            }
+        }
+        for (test, (t, r)) in sums {
+            let (t, r) = (t / rounds as f64, r / rounds as f64);
+            println!(
+                "{test:<16} {p:>4} {t:>14.0} {r:>14.0} {:>7.2}",
+                if r > 0.0 { t / r } else { 0.0 }
+            );
+        }
+    }
+    for server in [&tandem, &redis] {
+        cli(server.port, &["FLUSHALL"]);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let idle = (rss_kb(tandem.child.id()), rss_kb(redis.child.id()));
+    for server in [&tandem, &redis] {
+        cli(server.port, &["DEBUG", "POPULATE", &populate]);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let full = (rss_kb(tandem.child.id()), rss_kb(redis.child.id()));
+    println!(
+        "\n{:<28} {:>12} {:>12} {:>7}",
+        "RSS (KiB)", "tandem", "redis", "ratio"
+    );
+    println!(
+        "{:<28} {:>12} {:>12} {:>7.2}",
+        "idle",
+        idle.0,
+        idle.1,
+        idle.0 as f64 / idle.1.max(1) as f64
+    );
+    println!(
+        "{:<28} {:>12} {:>12} {:>7.2}",
+        format!("after DEBUG POPULATE {populate}"),
+        full.0,
+        full.1,
+        full.0 as f64 / full.1.max(1) as f64
+    );
+}
