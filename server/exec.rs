@@ -77,6 +77,20 @@ pub struct ExecCtx<'a> {
     pub now_ms: u64,
     pub spec: &'static CommandSpec,
     rewritten: Option<Vec<Vec<Bytes>>>,
+    /// Set by a blocking command that found nothing to serve (see [`ExecCtx::block`]).
+    pub(crate) blocked: Option<BlockRequest>,
+    /// False inside MULTI/EXEC and when serving an already-blocked client's retry
+    /// after its timeout: blocking commands then answer at once.
+    pub may_block: bool,
+}
+
+/// What a blocked command waits for.
+#[derive(Debug, Clone)]
+pub struct BlockRequest {
+    /// Keys in the client's database; any write that makes one ready retries the command.
+    pub keys: Vec<Bytes>,
+    /// Absolute Unix ms deadline; `None` waits forever.
+    pub deadline_ms: Option<u64>,
 }
 
 impl ExecCtx<'_> {
@@ -94,6 +108,43 @@ impl ExecCtx<'_> {
     /// Propagates nothing for this command even if it changed the dataset.
     pub fn propagate_none(&mut self) {
         self.rewritten.get_or_insert_with(Vec::new);
+    }
+
+    /// The encoding thresholds currently configured.
+    pub fn limits(&self) -> tandem_storage::types::Limits {
+        let c = self.server.config.read();
+        tandem_storage::types::Limits {
+            list_max_listpack_size: c.list_max_listpack_size,
+            hash_max_listpack_entries: c.hash_max_listpack_entries as usize,
+            hash_max_listpack_value: c.hash_max_listpack_value as usize,
+            set_max_intset_entries: c.set_max_intset_entries as usize,
+            zset_max_listpack_entries: c.zset_max_listpack_entries as usize,
+            zset_max_listpack_value: c.zset_max_listpack_value as usize,
+        }
+    }
+
+    /// Tells clients blocked on `key` (in the client's database) that it may now
+    /// hold data for them: list pushes and sorted-set adds call this.
+    pub fn signal_ready(&mut self, key: &[u8]) {
+        self.data
+            .ready_keys
+            .push((self.client.db, Bytes::copy_from_slice(key)));
+    }
+
+    /// Called by a blocking command that has nothing to serve now: the client
+    /// waits until one of `keys` is signalled ready or `timeout_ms` passes
+    /// (0 = forever), then the command runs again. Returns the reply to give
+    /// when blocking is not allowed here (MULTI, scripts): the caller passes the
+    /// "nothing" reply (e.g. a null array) and returns what this returns.
+    pub fn block(&mut self, keys: Vec<Bytes>, timeout_ms: u64, nothing: Reply) -> Reply {
+        if !self.may_block {
+            return nothing;
+        }
+        self.blocked = Some(BlockRequest {
+            keys,
+            deadline_ms: (timeout_ms > 0).then(|| self.now_ms.saturating_add(timeout_ms)),
+        });
+        Reply::None
     }
 
     /// Counts a keyspace hit or miss (INFO stats).
@@ -219,6 +270,8 @@ pub fn execute(
         now_ms,
         spec,
         rewritten: None,
+        blocked: None,
+        may_block: true,
     };
     let reply = (spec.handler)(&mut ctx, argv);
     let rewritten = ctx.rewritten.take();

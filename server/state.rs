@@ -81,6 +81,8 @@ pub struct Data {
     pub active_expire_enabled: bool,
     pub last_save_unix: u64,
     pub dirty_at_last_save: u64,
+    /// Keys signalled ready by the current command for blocked clients: (db, key).
+    pub ready_keys: Vec<(usize, Bytes)>,
 }
 
 /// CLIENT PAUSE state.
@@ -154,6 +156,7 @@ impl Server {
                 active_expire_enabled: true,
                 last_save_unix: now / 1000,
                 dirty_at_last_save: 0,
+                ready_keys: Vec::new(),
             }),
             config: RwLock::new(config),
             clients: Mutex::new(Registry::default()),

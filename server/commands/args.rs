@@ -39,3 +39,19 @@ macro_rules! tri {
         }
     };
 }
+
+/// A blocking command's timeout in seconds (float allowed, 0 = forever), as
+/// milliseconds, with Redis 7.0's errors.
+pub fn timeout_secs(arg: &[u8]) -> Result<u64, Reply> {
+    let secs = num::parse_f64(arg)
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| Reply::error("ERR timeout is not a float or out of range"))?;
+    if secs < 0.0 {
+        return Err(Reply::error("ERR timeout is negative"));
+    }
+    let ms = secs * 1000.0;
+    if ms > (i64::MAX / 2) as f64 {
+        return Err(Reply::error("ERR timeout is out of range"));
+    }
+    Ok(ms.ceil() as u64)
+}

@@ -452,25 +452,33 @@ fn append(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     let (key, tail) = (&argv[1], &argv[2]);
     let now = ctx.now_ms;
     let max = ctx.server.config.read().proto_max_bulk_len;
-    match ctx.db().get_mut(key, now) {
-        None => {
-            ctx.db()
-                .insert(key, Value::string(SmallBytes::from_slice(tail)), None, now);
-            Reply::Int(tail.len() as i64)
-        }
-        Some(entry) => match &mut entry.value {
-            Value::Str { bytes, raw } => {
-                if (bytes.len() + tail.len()) as u64 > max {
-                    return too_big();
-                }
-                *raw = true;
-                let len = bytes.modify(|v| {
-                    v.extend_from_slice(tail);
-                    v.len()
-                });
-                Reply::Int(len as i64)
-            }
+    // Check type and size before touching the value, so a refused APPEND
+    // changes nothing (and is not propagated).
+    let current_len = match ctx.db().peek(key, now) {
+        None => None,
+        Some(entry) => match entry.value.as_str() {
+            Some(bytes) => Some(bytes.len()),
+            None => return Reply::wrong_type(),
         },
+    };
+    let Some(current_len) = current_len else {
+        ctx.db()
+            .insert(key, Value::string(SmallBytes::from_slice(tail)), None, now);
+        return Reply::Int(tail.len() as i64);
+    };
+    if (current_len + tail.len()) as u64 > max {
+        return too_big();
+    }
+    match ctx.db().get_mut(key, now).map(|e| &mut e.value) {
+        Some(Value::Str { bytes, raw }) => {
+            *raw = true;
+            let len = bytes.modify(|v| {
+                v.extend_from_slice(tail);
+                v.len()
+            });
+            Reply::Int(len as i64)
+        }
+        _ => Reply::wrong_type(),
     }
 }
 
@@ -537,10 +545,10 @@ fn setrange(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             if offset + patch.len() as u64 > max {
                 return too_big();
             }
-            let Some(entry) = ctx.db().get_mut(key, now) else {
-                return Reply::Int(0);
+            let Some(Value::Str { bytes, raw }) = ctx.db().get_mut(key, now).map(|e| &mut e.value)
+            else {
+                return Reply::wrong_type();
             };
-            let Value::Str { bytes, raw } = &mut entry.value;
             *raw = true;
             let len = bytes.modify(|v| {
                 let end = offset as usize + patch.len();
@@ -564,6 +572,7 @@ fn incr_by(ctx: &mut ExecCtx<'_>, key: &Bytes, delta: i64) -> Reply {
                 Some(v) => v,
                 None => return Reply::not_integer(),
             },
+            _ => return Reply::wrong_type(),
         },
     };
     let Some(next) = current.checked_add(delta) else {
@@ -607,6 +616,7 @@ fn incrbyfloat(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
                 Some(v) => v,
                 None => return Reply::not_float(),
             },
+            _ => return Reply::wrong_type(),
         },
     };
     let sum = current.add(delta);

@@ -41,6 +41,10 @@ pub fn to_hex(d: &Digest) -> String {
 fn mix_value(k: &mut Digest, value: &Value) {
     match value {
         Value::Str { bytes, .. } => mix_digest(k, bytes),
+        Value::List(v) => v.digest(k),
+        Value::Set(v) => v.digest(k),
+        Value::ZSet(v) => v.digest(k),
+        Value::Hash(v) => v.digest(k),
     }
 }
 

@@ -9,6 +9,7 @@
 //! Modules:
 //! - [`bytes_small`]: `SmallBytes`, a 24-byte byte string with inline storage.
 //! - [`value`]: `Value` and the per-type encodings.
+//! - [`types`]: the aggregate types (list, hash, set, sorted set) and their encodings.
 //! - [`keyspace`]: `Keyspace`, `Db`, sharded key tables, expiry, SCAN cursors.
 //! - [`digest`]: Redis's `DEBUG DIGEST` algorithm.
 //! - [`num`]: integer and float parsing/formatting exactly as Redis does it.
@@ -21,6 +22,7 @@ pub mod glob;
 pub mod keyspace;
 pub mod longdouble;
 pub mod num;
+pub mod types;
 pub mod value;
 
 pub use bytes_small::SmallBytes;

@@ -6,6 +6,10 @@
 //! SETRANGE), which Redis always leaves `raw`.
 
 use crate::num;
+use crate::types::hash::HashValue;
+use crate::types::list::ListValue;
+use crate::types::set::SetValue;
+use crate::types::zset::ZSetValue;
 use crate::SmallBytes;
 
 /// Redis's limit above which an `embstr` becomes `raw` (OBJ_ENCODING_EMBSTR_SIZE_LIMIT).
@@ -15,6 +19,10 @@ pub const EMBSTR_SIZE_LIMIT: usize = 44;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     String,
+    List,
+    Set,
+    ZSet,
+    Hash,
 }
 
 impl Kind {
@@ -22,6 +30,10 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::String => "string",
+            Kind::List => "list",
+            Kind::Set => "set",
+            Kind::ZSet => "zset",
+            Kind::Hash => "hash",
         }
     }
 
@@ -29,24 +41,35 @@ impl Kind {
     pub fn digest_code(self) -> u32 {
         match self {
             Kind::String => 0,
+            Kind::List => 1,
+            Kind::Set => 2,
+            Kind::ZSet => 3,
+            Kind::Hash => 4,
         }
     }
 
     /// Parses a TYPE name as SCAN ... TYPE accepts it (case-insensitive).
     pub fn from_name(name: &[u8]) -> Option<Kind> {
-        if name.eq_ignore_ascii_case(b"string") {
-            Some(Kind::String)
-        } else {
-            None
-        }
+        [Kind::String, Kind::List, Kind::Set, Kind::ZSet, Kind::Hash]
+            .into_iter()
+            .find(|k| name.eq_ignore_ascii_case(k.name().as_bytes()))
     }
 }
 
 /// A value stored under a key.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Aggregates are boxed so a `Value` stays small inside the key table.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// A string, with `raw` set when a mutator forced Redis's `raw` encoding.
-    Str { bytes: SmallBytes, raw: bool },
+    Str {
+        bytes: SmallBytes,
+        raw: bool,
+    },
+    List(Box<ListValue>),
+    Set(Box<SetValue>),
+    ZSet(Box<ZSetValue>),
+    Hash(Box<HashValue>),
 }
 
 impl Value {
@@ -64,6 +87,10 @@ impl Value {
     pub fn kind(&self) -> Kind {
         match self {
             Value::Str { .. } => Kind::String,
+            Value::List(_) => Kind::List,
+            Value::Set(_) => Kind::Set,
+            Value::ZSet(_) => Kind::ZSet,
+            Value::Hash(_) => Kind::Hash,
         }
     }
 
@@ -71,6 +98,7 @@ impl Value {
     pub fn as_str(&self) -> Option<&SmallBytes> {
         match self {
             Value::Str { bytes, .. } => Some(bytes),
+            _ => None,
         }
     }
 
@@ -86,6 +114,10 @@ impl Value {
                     "raw"
                 }
             }
+            Value::List(v) => v.encoding(),
+            Value::Set(v) => v.encoding(),
+            Value::ZSet(v) => v.encoding(),
+            Value::Hash(v) => v.encoding(),
         }
     }
 
@@ -93,6 +125,22 @@ impl Value {
     pub fn heap_size(&self) -> usize {
         match self {
             Value::Str { bytes, .. } => bytes.heap_size(),
+            Value::List(v) => v.heap_size(),
+            Value::Set(v) => v.heap_size(),
+            Value::ZSet(v) => v.heap_size(),
+            Value::Hash(v) => v.heap_size(),
+        }
+    }
+
+    /// True for an aggregate with no elements; Redis never keeps one, so
+    /// commands delete the key when this becomes true.
+    pub fn is_empty_aggregate(&self) -> bool {
+        match self {
+            Value::Str { .. } => false,
+            Value::List(v) => v.is_empty(),
+            Value::Set(v) => v.is_empty(),
+            Value::ZSet(v) => v.is_empty(),
+            Value::Hash(v) => v.is_empty(),
         }
     }
 }
