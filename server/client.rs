@@ -26,6 +26,8 @@ pub enum ConnEvent {
     Write(Bytes),
     /// Close the connection (CLIENT KILL, timeout, shutdown).
     Kill,
+    /// The reply that ends a blocking command (served, unblocked or timed out).
+    Unblocked(Bytes),
 }
 
 /// The kinds CLIENT LIST / CLIENT KILL TYPE distinguish.
@@ -51,6 +53,8 @@ pub struct ClientInfo {
     pub multi: i64,
     pub qbuf: usize,
     pub obl: usize,
+    pub sub: usize,
+    pub psub: usize,
     pub kind: ClientKind,
 }
 
@@ -97,6 +101,8 @@ impl ClientHandle {
                 multi: -1,
                 qbuf: 0,
                 obl: 0,
+                sub: 0,
+                psub: 0,
                 kind: ClientKind::Normal,
             }),
             events,
@@ -106,6 +112,11 @@ impl ClientHandle {
     /// Queues bytes for the connection; false if it is gone.
     pub fn send(&self, data: Bytes) -> bool {
         self.events.send(ConnEvent::Write(data)).is_ok()
+    }
+
+    /// Delivers the reply that ends a blocking command.
+    pub fn send_unblocked(&self, data: Bytes) -> bool {
+        self.events.send(ConnEvent::Unblocked(data)).is_ok()
     }
 
     /// Asks the connection to close.
@@ -124,6 +135,7 @@ impl ClientHandle {
             ClientKind::Replica => flags.push('S'),
             ClientKind::Master => flags.push('M'),
             ClientKind::PubSub => flags.push('P'),
+            ClientKind::Normal if info.sub + info.psub > 0 => flags.push('P'),
             ClientKind::Normal => {}
         }
         if info.monitor {
@@ -144,7 +156,7 @@ impl ClientHandle {
                 .unwrap_or_default()
         };
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -154,6 +166,8 @@ impl ClientHandle {
             idle,
             flags,
             info.db,
+            info.sub,
+            info.psub,
             info.multi,
             info.qbuf,
             16384usize.saturating_sub(info.qbuf),
@@ -212,6 +226,17 @@ pub struct ClientState {
     /// Set by CLIENT REPLY OFF/SKIP.
     pub reply_off: bool,
     pub reply_skip_next: bool,
+    /// Commands queued since MULTI; `None` outside a transaction.
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    /// A queued command was refused: EXEC will abort.
+    pub multi_error: bool,
+    /// Keys this client WATCHes: (db, key).
+    pub watched: Vec<(usize, Bytes)>,
+    /// True while a blocking command waits (set by exec, cleared when served).
+    pub blocked: bool,
+    /// Subscribed channels and patterns, in subscription order.
+    pub channels: Vec<Bytes>,
+    pub patterns: Vec<Bytes>,
 }
 
 impl ClientState {
@@ -226,6 +251,12 @@ impl ClientState {
             monitor: false,
             reply_off: false,
             reply_skip_next: false,
+            multi: None,
+            multi_error: false,
+            watched: Vec::new(),
+            blocked: false,
+            channels: Vec::new(),
+            patterns: Vec::new(),
         }
     }
 

@@ -57,9 +57,25 @@ where
         stream,
         rbuf: BytesMut::with_capacity(READ_CHUNK),
         wbuf: BytesMut::with_capacity(READ_CHUNK),
+        events: rx,
     };
-    if let Err(e) = conn.run(&mut client, rx).await {
+    if let Err(e) = conn.run(&mut client).await {
         debug!("Client id={} closed: {e}", id);
+    }
+    {
+        let mut data = server.data.lock();
+        crate::blocking::forget(&mut data, id);
+        let watched = std::mem::take(&mut client.watched);
+        data.watches.unwatch_all(id, &watched);
+    }
+    {
+        let mut pubsub = server.pubsub.lock();
+        for channel in &client.channels {
+            pubsub.unsubscribe(id, channel);
+        }
+        for pattern in &client.patterns {
+            pubsub.punsubscribe(id, pattern);
+        }
     }
     server.clients.lock().remove(id);
     if client.monitor {
@@ -76,6 +92,7 @@ struct Connection<S> {
     stream: S,
     rbuf: BytesMut,
     wbuf: BytesMut,
+    events: mpsc::UnboundedReceiver<ConnEvent>,
 }
 
 enum Next {
@@ -84,19 +101,15 @@ enum Next {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
-    async fn run(
-        &mut self,
-        client: &mut ClientState,
-        mut events: mpsc::UnboundedReceiver<ConnEvent>,
-    ) -> std::io::Result<()> {
+    async fn run(&mut self, client: &mut ClientState) -> std::io::Result<()> {
         loop {
             if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
                 self.rbuf.reserve(READ_CHUNK);
             }
             tokio::select! {
                 biased;
-                event = events.recv() => match event {
-                    Some(ConnEvent::Write(bytes)) => {
+                event = self.events.recv() => match event {
+                    Some(ConnEvent::Write(bytes)) | Some(ConnEvent::Unblocked(bytes)) => {
                         self.stream.write_all(&bytes).await?;
                         self.count_output(bytes.len());
                     }
@@ -109,7 +122,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     }
                     self.server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
                     client.handle.last_interaction_ms.store(unix_ms(), Ordering::Relaxed);
-                    let next = self.process_input(client).await;
+                    let next = self.process_input(client).await?;
                     if !self.wbuf.is_empty() {
                         self.stream.write_all(&self.wbuf).await?;
                         self.count_output(self.wbuf.len());
@@ -131,7 +144,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Parses and executes every complete request in the read buffer.
-    async fn process_input(&mut self, client: &mut ClientState) -> Next {
+    async fn process_input(&mut self, client: &mut ClientState) -> std::io::Result<Next> {
         let (max_bulk_len, qbuf_limit) = {
             let config = self.server.config.read();
             (config.proto_max_bulk_len, config.client_query_buffer_limit)
@@ -164,11 +177,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     }
                 }
             }
-            if !batch.is_empty() {
-                self.wait_if_paused(&batch).await;
-                self.execute_batch(client, &batch);
+            let mut start = 0;
+            while start < batch.len() {
+                self.wait_if_paused(&batch[start..]).await;
+                let done = self.execute_batch(client, &batch[start..]);
                 if client.close_after_reply {
-                    return Next::Close;
+                    return Ok(Next::Close);
+                }
+                start += done;
+                if client.blocked {
+                    if let Next::Close = self.wait_unblocked(client).await? {
+                        return Ok(Next::Close);
+                    }
                 }
             }
             if let Some(e) = protocol_error {
@@ -179,7 +199,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 );
                 Reply::error(format!("ERR Protocol error: {e}"))
                     .encode(client.proto, &mut self.wbuf);
-                return Next::Close;
+                return Ok(Next::Close);
             }
             if self.rbuf.len() as u64 > qbuf_limit {
                 tracing::warn!(
@@ -192,11 +212,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     .stats
                     .client_query_buffer_limit_disconnections
                     .fetch_add(1, Ordering::Relaxed);
-                return Next::Close;
+                return Ok(Next::Close);
             }
             // Stop when no complete request is left (the usual case) .
             if batch.is_empty() || self.rbuf.is_empty() {
-                return Next::Continue;
+                return Ok(Next::Continue);
             }
         }
     }
@@ -226,8 +246,68 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
-    fn execute_batch(&mut self, client: &mut ClientState, batch: &[Vec<Bytes>]) {
+    /// Waits until the blocking command ends: served by another client's
+    /// write, unblocked, or timed out. Replies written so far go out first.
+    async fn wait_unblocked(&mut self, client: &mut ClientState) -> std::io::Result<Next> {
+        if !self.wbuf.is_empty() {
+            self.stream.write_all(&self.wbuf).await?;
+            self.count_output(self.wbuf.len());
+            self.wbuf.clear();
+        }
+        let deadline = self.server.data.lock().blocked_deadline(client.id);
+        let sleep = async {
+            match deadline {
+                Some(ms) => {
+                    let wait = ms.saturating_sub(unix_ms());
+                    tokio::time::sleep(Duration::from_millis(wait)).await
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(sleep);
+        let mut timed_out = false;
+        loop {
+            tokio::select! {
+                event = self.events.recv() => match event {
+                    Some(ConnEvent::Unblocked(bytes)) => {
+                        self.wbuf.extend_from_slice(&bytes);
+                        client.blocked = false;
+                        return Ok(Next::Continue);
+                    }
+                    Some(ConnEvent::Write(bytes)) => {
+                        self.stream.write_all(&bytes).await?;
+                        self.count_output(bytes.len());
+                    }
+                    Some(ConnEvent::Kill) | None => return Ok(Next::Close),
+                },
+                _ = &mut sleep, if !timed_out => {
+                    timed_out = true;
+                    let reply = crate::blocking::take_timed_out(&mut self.server.data.lock(), client.id);
+                    if let Some(reply) = reply {
+                        reply.encode(client.proto, &mut self.wbuf);
+                        client.blocked = false;
+                        return Ok(Next::Continue);
+                    }
+                    // Served just before the deadline: the reply is in the channel.
+                }
+                read = self.stream.read_buf(&mut self.rbuf) => {
+                    // Keep reading while blocked so a disconnect is noticed;
+                    // what arrives waits in the buffer, as Redis does.
+                    if read? == 0 {
+                        return Ok(Next::Close);
+                    }
+                    if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+                        self.rbuf.reserve(READ_CHUNK);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Executes requests until the batch ends or one blocks; returns how many ran.
+    fn execute_batch(&mut self, client: &mut ClientState, batch: &[Vec<Bytes>]) -> usize {
         let mut last_cmd = None;
+        let mut done = 0;
         {
             let mut data = self.server.data.lock();
             // One clock reading per batch, as Redis caches time per event-loop turn.
@@ -245,7 +325,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     reply.encode(client.proto, &mut self.wbuf);
                 }
                 last_cmd = Some(argv);
-                if client.close_after_reply || client.handle.killed.load(Ordering::Relaxed) {
+                done += 1;
+                if client.blocked
+                    || client.close_after_reply
+                    || client.handle.killed.load(Ordering::Relaxed)
+                {
                     break;
                 }
             }
@@ -258,5 +342,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             info.last_cmd = name;
             info.qbuf = self.rbuf.len();
         }
+        done
     }
 }

@@ -36,6 +36,32 @@ pub struct ReplFeed {
 }
 
 impl ReplFeed {
+    /// Appends the operations of one call: a lone operation as it is, several
+    /// wrapped in MULTI/EXEC so a replica applies them atomically.
+    pub fn feed_call(&mut self, ops: &[Op]) {
+        if !self.enabled || ops.is_empty() {
+            return;
+        }
+        let wrap = ops.len() > 1;
+        if wrap {
+            self.feed_raw(&[b"MULTI"]);
+        }
+        for (db, argv) in ops {
+            let args: Vec<&[u8]> = argv.iter().map(|a| a.as_ref()).collect();
+            self.feed(*db, &args);
+        }
+        if wrap {
+            self.feed_raw(&[b"EXEC"]);
+        }
+    }
+
+    /// Appends a command that belongs to no database (MULTI, EXEC).
+    fn feed_raw(&mut self, argv: &[&[u8]]) {
+        let before = self.buf.len();
+        encode_multibulk(&mut self.buf, argv);
+        self.offset += (self.buf.len() - before) as u64;
+    }
+
     /// Appends one command in `db`, preceded by SELECT when the stream's
     /// database differs.
     pub fn feed(&mut self, db: usize, argv: &[&[u8]]) {
@@ -79,6 +105,10 @@ pub struct ExecCtx<'a> {
     rewritten: Option<Vec<Vec<Bytes>>>,
     /// Set by a blocking command that found nothing to serve (see [`ExecCtx::block`]).
     pub(crate) blocked: Option<BlockRequest>,
+    /// The replication operations of the current call (several inside EXEC).
+    pub(crate) ops: &'a mut Vec<Op>,
+    /// Propagate even though the dataset did not change (PUBLISH).
+    forced: bool,
     /// False inside MULTI/EXEC and when serving an already-blocked client's retry
     /// after its timeout: blocking commands then answer at once.
     pub may_block: bool,
@@ -91,6 +121,8 @@ pub struct BlockRequest {
     pub keys: Vec<Bytes>,
     /// Absolute Unix ms deadline; `None` waits forever.
     pub deadline_ms: Option<u64>,
+    /// The reply given when the deadline passes.
+    pub timeout_reply: Reply,
 }
 
 impl ExecCtx<'_> {
@@ -103,6 +135,11 @@ impl ExecCtx<'_> {
     /// several commands, or with nothing to suppress it ([`ExecCtx::propagate_none`]).
     pub fn propagate_as(&mut self, argv: Vec<Bytes>) {
         self.rewritten.get_or_insert_with(Vec::new).push(argv);
+    }
+
+    /// Propagates this command even though it changed no key (PUBLISH).
+    pub fn force_propagation(&mut self) {
+        self.forced = true;
     }
 
     /// Propagates nothing for this command even if it changed the dataset.
@@ -143,6 +180,7 @@ impl ExecCtx<'_> {
         self.blocked = Some(BlockRequest {
             keys,
             deadline_ms: (timeout_ms > 0).then(|| self.now_ms.saturating_add(timeout_ms)),
+            timeout_reply: nothing,
         });
         Reply::None
     }
@@ -228,7 +266,10 @@ pub fn resolve(argv: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
     }
 }
 
-/// Runs one command for `client`; the reply is returned for the caller to encode.
+/// Runs one command for `client` as a whole call: the command itself, then
+/// the propagation of everything it changed (wrapped in MULTI/EXEC when it
+/// produced several operations, as Redis 7.0 does), then serving clients
+/// blocked on keys it made ready. The reply is returned for the caller to encode.
 pub fn execute(
     server: &Server,
     data: &mut Data,
@@ -236,19 +277,56 @@ pub fn execute(
     argv: &[Bytes],
     now_ms: u64,
 ) -> Reply {
+    let mut ops = Vec::new();
+    let reply = run_command(server, data, client, argv, now_ms, true, &mut ops);
+    data.repl.feed_call(&ops);
+    if !data.ready_keys.is_empty() {
+        crate::blocking::serve_ready(server, data, now_ms);
+    }
+    reply
+}
+
+/// One replicated operation: (database, argv).
+pub type Op = (usize, Vec<Bytes>);
+
+/// Runs one command without propagating: its replication operations are
+/// appended to `ops`. MULTI queueing, authentication and arity are checked here.
+pub fn run_command(
+    server: &Server,
+    data: &mut Data,
+    client: &mut ClientState,
+    argv: &[Bytes],
+    now_ms: u64,
+    may_block: bool,
+    ops: &mut Vec<Op>,
+) -> Reply {
     let spec = match resolve(argv) {
         Ok(spec) => spec,
         Err(reply) => {
             if let Some(spec) = table().lookup(&argv[0]) {
                 data.cmdstats[table().stat_id(spec)].rejected_calls += 1;
             }
+            crate::multi::flag_error(client);
             return reply;
         }
     };
     let stat_id = table().stat_id(spec);
     if !client.authenticated && !spec.has(flags::NO_AUTH) {
         data.cmdstats[stat_id].rejected_calls += 1;
+        crate::multi::flag_error(client);
         return Reply::error("NOAUTH Authentication required.");
+    }
+    if client.proto == crate::reply::Proto::Resp2
+        && !(client.channels.is_empty() && client.patterns.is_empty())
+        && !crate::commands::pubsub::allowed_while_subscribed(&argv[0])
+    {
+        return Reply::error(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            table().flat[stat_id].0
+        ));
+    }
+    if let Some(reply) = crate::multi::maybe_queue(client, spec, argv) {
+        return reply;
     }
     if server
         .monitor_count
@@ -271,28 +349,30 @@ pub fn execute(
         spec,
         rewritten: None,
         blocked: None,
-        may_block: true,
+        may_block,
+        ops,
+        forced: false,
     };
     let reply = (spec.handler)(&mut ctx, argv);
     let rewritten = ctx.rewritten.take();
+    let blocked = ctx.blocked.take();
+    let forced = ctx.forced;
     let elapsed_us = started.elapsed().as_micros() as u64;
 
     let db = client.db;
-    propagate_expired(data);
-    if data.keyspace.dirty() != dirty_before && (spec.is_write() || spec.has(flags::MAY_REPLICATE))
-    {
+    let expired = collect_expired(data, ops);
+    let changed = data.keyspace.dirty() != dirty_before;
+    if forced || (changed && (spec.is_write() || spec.has(flags::MAY_REPLICATE))) {
         match rewritten {
-            None => {
-                let args: Vec<&[u8]> = argv.iter().map(|a| a.as_ref()).collect();
-                data.repl.feed(db, &args);
-            }
-            Some(commands) => {
-                for c in commands {
-                    let args: Vec<&[u8]> = c.iter().map(|a| a.as_ref()).collect();
-                    data.repl.feed(db, &args);
-                }
-            }
+            None => ops.push((db, argv.to_vec())),
+            Some(commands) => ops.extend(commands.into_iter().map(|c| (db, c))),
         }
+    }
+    if changed || expired {
+        crate::multi::touch_watched(data, spec, argv, db);
+    }
+    if let Some(request) = blocked {
+        crate::blocking::register(data, client, argv, request);
     }
 
     let stat = &mut data.cmdstats[stat_id];
@@ -306,16 +386,32 @@ pub fn execute(
     reply
 }
 
-/// Propagates keys deleted by expiry as `DEL`, in the order they expired.
-pub fn propagate_expired(data: &mut Data) {
+/// Moves keys deleted by expiry during a command into `ops` as `DEL`s (and
+/// marks watchers). Returns whether there were any.
+fn collect_expired(data: &mut Data, ops: &mut Vec<Op>) -> bool {
+    let mut any = false;
     for db_index in 0..data.keyspace.db_count() {
         let db = data.keyspace.db(db_index);
         if db.expired.is_empty() {
             continue;
         }
-        let expired = std::mem::take(&mut db.expired);
-        for key in expired {
-            data.repl.feed(db_index, &[b"DEL", &key]);
+        any = true;
+        for key in std::mem::take(&mut db.expired) {
+            let key = Bytes::copy_from_slice(&key);
+            crate::multi::touch_key(data, db_index, &key);
+            ops.push((db_index, vec![Bytes::from_static(b"DEL"), key]));
+        }
+    }
+    any
+}
+
+/// Propagates keys deleted by expiry as `DEL`, in the order they expired.
+pub fn propagate_expired(data: &mut Data) {
+    let mut ops = Vec::new();
+    if collect_expired(data, &mut ops) {
+        // Active expiry propagates each deletion on its own, as Redis does.
+        for op in ops {
+            data.repl.feed_call(std::slice::from_ref(&op));
         }
     }
 }

@@ -105,7 +105,7 @@ pub fn generate(server: &Server, data: &Data, sel: &Selection) -> String {
     }
     if sel.wants("clients") {
         begin(&mut out, "Clients");
-        clients_section(&mut out, server);
+        clients_section(&mut out, server, data);
     }
     if sel.wants("memory") {
         begin(&mut out, "Memory");
@@ -261,7 +261,7 @@ fn server_section(out: &mut String, server: &Server) {
 // Clients
 // ---------------------------------------------------------------------------
 
-fn clients_section(out: &mut String, server: &Server) {
+fn clients_section(out: &mut String, server: &Server, data: &Data) {
     let maxclients = server.config.read().maxclients;
     let (mut connected, mut max_in, mut max_out) = (0usize, 0usize, 0usize);
     for client in server.clients.lock().iter() {
@@ -277,7 +277,7 @@ fn clients_section(out: &mut String, server: &Server) {
     field!(out, "maxclients", "{maxclients}");
     field!(out, "client_recent_max_input_buffer", "{max_in}");
     field!(out, "client_recent_max_output_buffer", "{max_out}");
-    field!(out, "blocked_clients", "0");
+    field!(out, "blocked_clients", "{}", data.blocked.len());
     field!(out, "tracking_clients", "0");
     field!(out, "clients_in_timeout_table", "0");
 }
@@ -590,8 +590,12 @@ fn stats_section(out: &mut String, server: &Server, data: &Data) {
     field!(out, "current_eviction_exceeded_time", "0");
     field!(out, "keyspace_hits", "{}", data.keyspace_hits);
     field!(out, "keyspace_misses", "{}", data.keyspace_misses);
-    field!(out, "pubsub_channels", "0");
-    field!(out, "pubsub_patterns", "0");
+    let (channels, patterns) = {
+        let ps = server.pubsub.lock();
+        (ps.channel_count(), ps.numpat())
+    };
+    field!(out, "pubsub_channels", "{channels}");
+    field!(out, "pubsub_patterns", "{patterns}");
     field!(out, "pubsubshard_channels", "0");
     field!(out, "latest_fork_usec", "0");
     field!(out, "total_forks", "0");

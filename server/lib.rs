@@ -13,14 +13,18 @@
 //! - [`command`]: the command table (name, arity, flags, keys, docs, handler).
 //! - [`commands`]: the handlers, one file per command family.
 //! - [`exec`]: executing one command: checks, handler, stats, propagation.
+//! - [`multi`]: MULTI queueing and WATCH bookkeeping.
+//! - [`blocking`]: clients blocked on keys, served in FIFO order when a key is ready.
 //! - [`connection`]: one client's socket loop (read, batch-execute, write).
 //! - [`client`]: per-client state and the registry CLIENT LIST reads.
 //! - [`state`]: the shared `Server` and the data lock.
+//! - [`pubsub`]: channel and pattern subscriptions, message delivery.
 //! - [`net`]: listening sockets and accept loops.
 //! - [`cron`]: periodic work (active expiry, timeouts, stats).
 //! - [`info`]: the INFO text.
 //! - [`log`]: Redis-shaped log lines.
 
+pub mod blocking;
 pub mod client;
 pub mod command;
 pub mod commands;
@@ -30,7 +34,9 @@ pub mod cron;
 pub mod exec;
 pub mod info;
 pub mod log;
+pub mod multi;
 pub mod net;
+pub mod pubsub;
 pub mod reply;
 pub mod resp;
 pub mod state;

@@ -83,6 +83,10 @@ pub struct Data {
     pub dirty_at_last_save: u64,
     /// Keys signalled ready by the current command for blocked clients: (db, key).
     pub ready_keys: Vec<(usize, Bytes)>,
+    /// Clients waiting in blocking commands.
+    pub blocked: crate::blocking::Blocked,
+    /// WATCHed keys.
+    pub watches: crate::multi::Watches,
 }
 
 /// CLIENT PAUSE state.
@@ -125,6 +129,7 @@ pub struct Server {
     /// Connections in MONITOR mode (checked without a lock on the hot path).
     pub monitor_count: AtomicUsize,
     pub monitors: Mutex<Vec<Arc<ClientHandle>>>,
+    pub pubsub: Mutex<crate::pubsub::PubSub>,
     pub shutdown_requested: AtomicBool,
     pub shutdown: Notify,
     /// The TCP port actually bound (differs from config when it was 0).
@@ -157,6 +162,8 @@ impl Server {
                 last_save_unix: now / 1000,
                 dirty_at_last_save: 0,
                 ready_keys: Vec::new(),
+                blocked: Default::default(),
+                watches: Default::default(),
             }),
             config: RwLock::new(config),
             clients: Mutex::new(Registry::default()),
@@ -169,6 +176,7 @@ impl Server {
             unpaused: Notify::new(),
             monitor_count: AtomicUsize::new(0),
             monitors: Mutex::new(Vec::new()),
+            pubsub: Mutex::new(Default::default()),
             shutdown_requested: AtomicBool::new(false),
             shutdown: Notify::new(),
             tcp_port: AtomicU64::new(0),

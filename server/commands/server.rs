@@ -446,7 +446,7 @@ fn ping(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if argv.len() > 2 {
         return Reply::wrong_arity("ping");
     }
-    let pubsub = ctx.client.handle.info.lock().kind == ClientKind::PubSub;
+    let pubsub = !(ctx.client.channels.is_empty() && ctx.client.patterns.is_empty());
     if pubsub && ctx.client.proto == Proto::Resp2 {
         let msg = argv.get(1).cloned().unwrap_or_default();
         return Reply::Array(vec![Reply::bulk_from(b"pong"), Reply::Bulk(msg)]);
@@ -1087,7 +1087,7 @@ fn client_trackinginfo(_: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
     ])
 }
 
-fn client_unblock(_: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+fn client_unblock(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if argv.len() > 4 {
         return subcommand_syntax_error("client", &argv[1]);
     }
@@ -1096,11 +1096,12 @@ fn client_unblock(_: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             return Reply::error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
         }
     }
-    if num::parse_i64(&argv[2]).is_none() {
+    let Some(id) = num::parse_i64(&argv[2]) else {
         return Reply::not_integer();
-    }
-    // No command blocks yet, so no client can be unblocked.
-    Reply::Int(0)
+    };
+    let with_error = argv.get(3).is_some_and(|r| is(r, "error"));
+    let unblocked = id >= 0 && crate::blocking::unblock(ctx.data, id as u64, with_error);
+    Reply::Int(i64::from(unblocked))
 }
 
 fn client_help(_: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {

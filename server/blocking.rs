@@ -1,0 +1,181 @@
+//! Clients blocked on keys (BLPOP, BZPOPMIN, BLMOVE, ...).
+//!
+//! A blocking command that finds nothing to serve registers a waiter here with
+//! its argv. Commands that may make a key ready (pushes, adds) signal it; after
+//! the signalling call has been propagated, [`serve_ready`] re-runs the
+//! waiters' commands for each ready key in FIFO order, under the same data
+//! lock, so a served pop lands in the write order right after the push that
+//! fed it. A waiter whose command still finds nothing keeps its place.
+//! The waiting connection receives its reply as `ConnEvent::Unblocked`; at
+//! its deadline it removes itself with [`take_timed_out`].
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::client::{ClientHandle, ClientState};
+use crate::exec::{run_command, BlockRequest};
+use crate::reply::{Proto, Reply};
+use crate::state::{Data, Server};
+
+#[derive(Debug)]
+struct Waiter {
+    handle: Arc<ClientHandle>,
+    db: usize,
+    proto: Proto,
+    argv: Vec<Bytes>,
+    keys: Vec<Bytes>,
+    deadline_ms: Option<u64>,
+    timeout_reply: Reply,
+}
+
+/// Every blocked client, and per key the queue of who waits on it.
+#[derive(Debug, Default)]
+pub struct Blocked {
+    by_key: HashMap<(usize, Bytes), VecDeque<u64>>,
+    waiters: HashMap<u64, Waiter>,
+}
+
+impl Blocked {
+    pub fn len(&self) -> usize {
+        self.waiters.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.waiters.is_empty()
+    }
+
+    /// Keys with at least one waiter (INFO blocked_keys... style counts).
+    pub fn key_count(&self) -> usize {
+        self.by_key.len()
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Waiter> {
+        let waiter = self.waiters.remove(&id)?;
+        for key in &waiter.keys {
+            let k = (waiter.db, key.clone());
+            if let Some(queue) = self.by_key.get_mut(&k) {
+                queue.retain(|&w| w != id);
+                if queue.is_empty() {
+                    self.by_key.remove(&k);
+                }
+            }
+        }
+        Some(waiter)
+    }
+}
+
+/// Records that `client` waits; a client already waiting keeps its place.
+pub fn register(data: &mut Data, client: &mut ClientState, argv: &[Bytes], request: BlockRequest) {
+    client.blocked = true;
+    if data.blocked.waiters.contains_key(&client.id) {
+        return;
+    }
+    for key in &request.keys {
+        let queue = data
+            .blocked
+            .by_key
+            .entry((client.db, key.clone()))
+            .or_default();
+        if !queue.contains(&client.id) {
+            queue.push_back(client.id);
+        }
+    }
+    data.blocked.waiters.insert(
+        client.id,
+        Waiter {
+            handle: client.handle.clone(),
+            db: client.db,
+            proto: client.proto,
+            argv: argv.to_vec(),
+            keys: request.keys,
+            deadline_ms: request.deadline_ms,
+            timeout_reply: request.timeout_reply,
+        },
+    );
+}
+
+fn deliver(waiter: &Waiter, reply: &Reply) {
+    let mut out = BytesMut::new();
+    reply.encode(waiter.proto, &mut out);
+    waiter.handle.send_unblocked(out.freeze());
+}
+
+/// Serves waiters of every key signalled ready, until no signal is left.
+pub fn serve_ready(server: &Server, data: &mut Data, now_ms: u64) {
+    // Each pass serves or skips every waiter of the ready keys once; a served
+    // command can signal more keys, so passes repeat, boundedly.
+    for _ in 0..10_000 {
+        if data.ready_keys.is_empty() {
+            return;
+        }
+        let ready = std::mem::take(&mut data.ready_keys);
+        let mut seen = Vec::with_capacity(ready.len());
+        for key in ready {
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key.clone());
+            let Some(queue) = data.blocked.by_key.get(&key) else {
+                continue;
+            };
+            let ids: Vec<u64> = queue.iter().copied().collect();
+            for id in ids {
+                serve_one(server, data, id, now_ms);
+            }
+        }
+    }
+    data.ready_keys.clear();
+}
+
+fn serve_one(server: &Server, data: &mut Data, id: u64, now_ms: u64) {
+    let Some(waiter) = data.blocked.waiters.get(&id) else {
+        return;
+    };
+    let mut client = ClientState::new(waiter.handle.clone(), true);
+    client.db = waiter.db;
+    client.proto = waiter.proto;
+    let argv = waiter.argv.clone();
+    let mut ops = Vec::new();
+    let reply = run_command(server, data, &mut client, &argv, now_ms, true, &mut ops);
+    data.repl.feed_call(&ops);
+    if client.blocked {
+        return;
+    }
+    if let Some(waiter) = data.blocked.remove(id) {
+        deliver(&waiter, &reply);
+    }
+}
+
+impl Data {
+    /// The deadline of a blocked client's wait, if it has one.
+    pub fn blocked_deadline(&self, id: u64) -> Option<u64> {
+        self.blocked.waiters.get(&id).and_then(|w| w.deadline_ms)
+    }
+}
+
+/// At a waiter's deadline: removes it and returns the timeout reply, or
+/// `None` if it was served meanwhile (its reply is then on the way).
+pub fn take_timed_out(data: &mut Data, id: u64) -> Option<Reply> {
+    data.blocked.remove(id).map(|w| w.timeout_reply)
+}
+
+/// Forgets a client that disconnected while blocked.
+pub fn forget(data: &mut Data, id: u64) {
+    data.blocked.remove(id);
+}
+
+/// CLIENT UNBLOCK: ends a wait as a timeout, or with an UNBLOCKED error.
+pub fn unblock(data: &mut Data, id: u64, with_error: bool) -> bool {
+    let Some(waiter) = data.blocked.remove(id) else {
+        return false;
+    };
+    let reply = if with_error {
+        Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+    } else {
+        waiter.timeout_reply.clone()
+    };
+    deliver(&waiter, &reply);
+    true
+}
