@@ -6,11 +6,27 @@
 //! socket. Shared argument parsing lives in [`args`].
 
 pub mod args;
+pub mod hashes;
 pub mod keys;
+pub mod lists;
+pub mod pubsub;
 pub mod server;
+pub mod sets;
 pub mod strings;
+pub mod transactions;
+pub mod zsets;
 
 use crate::command::CommandSpec;
 
 /// Every family's table entries.
-pub const FAMILIES: &[&[CommandSpec]] = &[strings::COMMANDS, keys::COMMANDS, server::COMMANDS];
+pub const FAMILIES: &[&[CommandSpec]] = &[
+    strings::COMMANDS,
+    keys::COMMANDS,
+    lists::COMMANDS,
+    server::COMMANDS,
+    hashes::COMMANDS,
+    sets::COMMANDS,
+    transactions::COMMANDS,
+    pubsub::COMMANDS,
+    zsets::COMMANDS,
+];
