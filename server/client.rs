@@ -234,6 +234,8 @@ pub struct ClientState {
     pub watched: Vec<(usize, Bytes)>,
     /// True while a blocking command waits (set by exec, cleared when served).
     pub blocked: bool,
+    /// Statistics slot of the last command run (CLIENT LIST `cmd=`).
+    pub last_stat_id: Option<usize>,
     /// Subscribed channels and patterns, in subscription order.
     pub channels: Vec<Bytes>,
     pub patterns: Vec<Bytes>,
@@ -255,6 +257,7 @@ impl ClientState {
             multi_error: false,
             watched: Vec::new(),
             blocked: false,
+            last_stat_id: None,
             channels: Vec::new(),
             patterns: Vec::new(),
         }

@@ -121,7 +121,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         return Ok(());
                     }
                     self.server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
-                    client.handle.last_interaction_ms.store(unix_ms(), Ordering::Relaxed);
+                    let now = unix_ms();
+                    client.handle.last_interaction_ms.store(now, Ordering::Relaxed);
                     let next = self.process_input(client).await?;
                     if !self.wbuf.is_empty() {
                         self.stream.write_all(&self.wbuf).await?;
@@ -334,10 +335,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 }
             }
         }
-        if let Some(argv) = last_cmd {
-            let name = resolve(argv)
-                .map(|spec| table().flat[table().stat_id(spec)].0.as_str())
-                .unwrap_or("NULL");
+        if last_cmd.is_some() {
+            let name = client
+                .last_stat_id
+                .map_or("NULL", |id| table().flat[id].0.as_str());
             let mut info = client.handle.info.lock();
             info.last_cmd = name;
             info.qbuf = self.rbuf.len();

@@ -311,6 +311,7 @@ pub fn run_command(
         }
     };
     let stat_id = table().stat_id(spec);
+    client.last_stat_id = Some(stat_id);
     if !client.authenticated && !spec.has(flags::NO_AUTH) {
         data.cmdstats[stat_id].rejected_calls += 1;
         crate::multi::flag_error(client);
@@ -362,7 +363,9 @@ pub fn run_command(
     let db = client.db;
     let expired = collect_expired(data, ops);
     let changed = data.keyspace.dirty() != dirty_before;
-    if forced || (changed && (spec.is_write() || spec.has(flags::MAY_REPLICATE))) {
+    if data.repl.enabled
+        && (forced || (changed && (spec.is_write() || spec.has(flags::MAY_REPLICATE))))
+    {
         match rewritten {
             None => ops.push((db, argv.to_vec())),
             Some(commands) => ops.extend(commands.into_iter().map(|c| (db, c))),
@@ -382,7 +385,7 @@ pub fn run_command(
         stat.failed_calls += 1;
     }
     data.total_commands += 1;
-    record_slowlog(server, data, client, argv, spec, elapsed_us);
+    record_slowlog(data, client, argv, spec, elapsed_us);
     reply
 }
 
@@ -399,7 +402,9 @@ fn collect_expired(data: &mut Data, ops: &mut Vec<Op>) -> bool {
         for key in std::mem::take(&mut db.expired) {
             let key = Bytes::copy_from_slice(&key);
             crate::multi::touch_key(data, db_index, &key);
-            ops.push((db_index, vec![Bytes::from_static(b"DEL"), key]));
+            if data.repl.enabled {
+                ops.push((db_index, vec![Bytes::from_static(b"DEL"), key]));
+            }
         }
     }
     any
@@ -417,17 +422,13 @@ pub fn propagate_expired(data: &mut Data) {
 }
 
 fn record_slowlog(
-    server: &Server,
     data: &mut Data,
     client: &ClientState,
     argv: &[Bytes],
     spec: &CommandSpec,
     elapsed_us: u64,
 ) {
-    let (threshold, max_len) = {
-        let config = server.config.read();
-        (config.slowlog_log_slower_than, config.slowlog_max_len)
-    };
+    let (threshold, max_len) = (data.slowlog_threshold_us, data.slowlog_max_len);
     if threshold < 0 || spec.has(flags::SKIP_SLOWLOG) || elapsed_us < threshold as u64 {
         return;
     }

@@ -87,6 +87,18 @@ pub struct Data {
     pub blocked: crate::blocking::Blocked,
     /// WATCHed keys.
     pub watches: crate::multi::Watches,
+    /// `slowlog-log-slower-than` and `slowlog-max-len`, copied here so the hot
+    /// path does not take the config lock (refreshed by CONFIG SET).
+    pub slowlog_threshold_us: i64,
+    pub slowlog_max_len: u64,
+}
+
+impl Data {
+    /// Copies the configuration values the command path reads on every call.
+    pub fn refresh_hot_config(&mut self, config: &Config) {
+        self.slowlog_threshold_us = config.slowlog_log_slower_than;
+        self.slowlog_max_len = config.slowlog_max_len;
+    }
 }
 
 /// CLIENT PAUSE state.
@@ -149,6 +161,8 @@ impl Server {
     pub fn new(config: Config) -> Arc<Server> {
         let databases = config.databases;
         let now = unix_ms();
+        let (slowlog_threshold_us, slowlog_max_len) =
+            (config.slowlog_log_slower_than, config.slowlog_max_len);
         Arc::new(Server {
             data: Mutex::new(Data {
                 keyspace: Keyspace::new(databases),
@@ -164,6 +178,8 @@ impl Server {
                 ready_keys: Vec::new(),
                 blocked: Default::default(),
                 watches: Default::default(),
+                slowlog_threshold_us,
+                slowlog_max_len,
             }),
             config: RwLock::new(config),
             clients: Mutex::new(Registry::default()),

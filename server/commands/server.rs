@@ -694,6 +694,7 @@ fn config_set(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     let (changed, level, dir) = {
         let mut config = ctx.server.config.write();
         let changed = tri!(config.set_as(&pairs, who).map_err(Reply::error));
+        ctx.data.refresh_hot_config(&config);
         (changed, config.loglevel, config.dir.clone())
     };
     for name in changed {
@@ -2294,7 +2295,10 @@ mod tests {
     #[test]
     fn slowlog_records_and_resets() {
         let mut h = Harness::new();
-        h.server.config.write().slowlog_log_slower_than = 0;
+        assert_eq!(
+            h.run(&["config", "set", "slowlog-log-slower-than", "0"]),
+            Reply::ok()
+        );
         h.run(&["client", "setname", "slow-one"]);
         h.run(&["set", "k", "v"]);
         let Reply::Int(len) = h.run(&["slowlog", "len"]) else {

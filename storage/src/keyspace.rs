@@ -568,6 +568,9 @@ impl Keyspace {
     }
 
     pub fn set_expire_mode(&mut self, mode: ExpireMode) {
+        if self.dbs[0].mode == mode {
+            return;
+        }
         for db in &mut self.dbs {
             db.mode = mode;
         }

@@ -520,6 +520,25 @@ fn split(link: Link, k: usize) -> (Link, Link) {
     }
 }
 
+/// Splits a tree into the elements for which `before` holds (a prefix of
+/// the order) and the rest.
+fn split_by(link: Link, before: &impl Fn(f64, &[u8]) -> bool) -> (Link, Link) {
+    let Some(mut n) = link else {
+        return (None, None);
+    };
+    if before(n.score, &n.member) {
+        let (a, b) = split_by(n.right.take(), before);
+        n.right = a;
+        n.update();
+        (Some(n), b)
+    } else {
+        let (a, b) = split_by(n.left.take(), before);
+        n.left = b;
+        n.update();
+        (a, Some(n))
+    }
+}
+
 /// Moves a tree's elements, in order, to `out`.
 fn drain_into(link: Link, out: &mut Vec<(SmallBytes, f64)>) {
     if let Some(n) = link {
@@ -583,10 +602,80 @@ impl Tree {
         None
     }
 
+    /// Inserts an element that is not in the tree yet: down the search path
+    /// while the nodes outrank the new one, then the new node takes over the
+    /// subtree found there, split around it.
     fn insert(&mut self, member: SmallBytes, score: f64) {
-        let rank = self.rank_of(score, &member);
-        let (a, b) = split(self.root.take(), rank);
-        self.root = merge(merge(a, Some(Node::new(member, score))), b);
+        let mut node = Node::new(member, score);
+        let mut link = &mut self.root;
+        while matches!(link, Some(n) if n.prio >= node.prio) {
+            let n = link.as_mut().expect("checked by the loop condition");
+            n.size += 1;
+            link = if cmp_elem(node.score, &node.member, n.score, &n.member).is_lt() {
+                &mut n.left
+            } else {
+                &mut n.right
+            };
+        }
+        let (left, right) = split_by(link.take(), &|s, m| {
+            cmp_elem(s, m, node.score, &node.member) == Ordering::Less
+        });
+        node.left = left;
+        node.right = right;
+        node.update();
+        *link = Some(node);
+    }
+
+    fn contains(&self, score: f64, member: &[u8]) -> bool {
+        let mut cur = self.root.as_deref();
+        while let Some(n) = cur {
+            cur = match cmp_elem(score, member, n.score, &n.member) {
+                Ordering::Equal => return true,
+                Ordering::Less => n.left.as_deref(),
+                Ordering::Greater => n.right.as_deref(),
+            };
+        }
+        false
+    }
+
+    /// Removes an element: down the search path, then its two subtrees
+    /// merged in its place.
+    fn remove(&mut self, score: f64, member: &[u8]) -> bool {
+        if !self.contains(score, member) {
+            return false;
+        }
+        let mut link = &mut self.root;
+        loop {
+            let ord = match link {
+                Some(n) => cmp_elem(score, member, n.score, &n.member),
+                None => return false,
+            };
+            if ord == Ordering::Equal {
+                let mut n = link.take().expect("matched above");
+                *link = merge(n.left.take(), n.right.take());
+                return true;
+            }
+            let n = link.as_mut().expect("matched above");
+            n.size -= 1;
+            link = if ord == Ordering::Less {
+                &mut n.left
+            } else {
+                &mut n.right
+            };
+        }
+    }
+
+    /// Removes the first (`last` false) or the last element.
+    fn pop_end(&mut self, last: bool) -> Option<(SmallBytes, f64)> {
+        let mut link = &mut self.root;
+        while matches!(link, Some(n) if (if last { &n.right } else { &n.left }).is_some()) {
+            let n = link.as_mut().expect("checked by the loop condition");
+            n.size -= 1;
+            link = if last { &mut n.right } else { &mut n.left };
+        }
+        let mut n = link.take()?;
+        *link = if last { n.left.take() } else { n.right.take() };
+        Some((n.member, n.score))
     }
 
     /// Removes the elements at ranks `start..end` and returns them as a tree.
@@ -595,17 +684,6 @@ impl Tree {
         let (mid, c) = split(rest, end.saturating_sub(start));
         self.root = merge(a, c);
         mid
-    }
-
-    fn remove(&mut self, score: f64, member: &[u8]) -> bool {
-        let rank = self.rank_of(score, member);
-        match self.get(rank) {
-            Some(n) if n.member.as_slice() == member => {
-                self.remove_ranks(rank, rank + 1);
-                true
-            }
-            _ => false,
-        }
     }
 
     fn iter_from(&self, mut rank: usize, rev: bool) -> TreeIter<'_> {
@@ -725,11 +803,13 @@ impl Dict {
 
     /// Sets a member's score; returns the old one.
     fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
-        let h = member_hash(member);
-        let Some(slot) = self.map.get_mut(&h) else {
-            self.map
-                .insert(h, Slot::One(SmallBytes::from_slice(member), score));
-            return None;
+        use std::collections::btree_map::Entry;
+        let slot = match self.map.entry(member_hash(member)) {
+            Entry::Vacant(v) => {
+                v.insert(Slot::One(SmallBytes::from_slice(member), score));
+                return None;
+            }
+            Entry::Occupied(o) => o.into_mut(),
         };
         match slot {
             Slot::One(m, s) if m.as_slice() == member => Some(std::mem::replace(s, score)),
@@ -1115,8 +1195,18 @@ impl ZSetValue {
         let removed: Vec<(SmallBytes, f64)> = match &mut self.repr {
             Repr::Listpack(v) => v.drain(start..end).collect(),
             Repr::Skiplist(sl) => {
-                let mut out = Vec::with_capacity(end - start);
-                drain_into(sl.tree.remove_ranks(start, end), &mut out);
+                let count = end - start;
+                let mut out = Vec::with_capacity(count);
+                if count <= 16 && (start == 0 || end == sl.tree.len()) {
+                    // A few from one end (the pops): no split needed.
+                    let last = start != 0;
+                    out.extend((0..count).filter_map(|_| sl.tree.pop_end(last)));
+                    if last {
+                        out.reverse();
+                    }
+                } else {
+                    drain_into(sl.tree.remove_ranks(start, end), &mut out);
+                }
                 for (m, _) in &out {
                     sl.dict.remove(m);
                 }
@@ -1654,6 +1744,60 @@ mod tests {
             format!("long-member-{m}").into_bytes()
         } else {
             format!("m{m}").into_bytes()
+        }
+    }
+
+    #[test]
+    fn a_deep_tree_matches_a_sorted_vec() {
+        let limits = Limits::default();
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut z = ZSetValue::new_skiplist();
+        let mut model: Vec<(f64, Vec<u8>)> = Vec::new();
+        let pos = |model: &Vec<(f64, Vec<u8>)>, m: &[u8]| model.iter().position(|e| e.1 == m);
+        for step in 0..20_000 {
+            let m = format!("m{}", rng.usize(..3000)).into_bytes();
+            match rng.usize(..10) {
+                0..=5 => {
+                    let s = f64::from(rng.i32(-500..500)) / 4.0;
+                    if let Some(i) = pos(&model, &m) {
+                        model.remove(i);
+                    }
+                    let at = model.partition_point(|e| cmp_elem(e.0, &e.1, s, &m).is_lt());
+                    model.insert(at, (s, m.clone()));
+                    z.insert(&m, s, &limits);
+                }
+                6..=7 => {
+                    let want = pos(&model, &m).map(|i| model.remove(i).0);
+                    assert_eq!(z.remove(&m), want);
+                }
+                8 => {
+                    let n = rng.usize(..20);
+                    let max = rng.bool();
+                    let want: Vec<_> = if max {
+                        let at = model.len().saturating_sub(n);
+                        model.drain(at..).rev().collect()
+                    } else {
+                        model.drain(..n.min(model.len())).collect()
+                    };
+                    for (s, m) in want {
+                        assert_eq!(z.pop(max), Some((SmallBytes::from_slice(&m), s)));
+                    }
+                }
+                _ => {
+                    let a = rng.usize(..model.len().max(1));
+                    let b = a + rng.usize(..40);
+                    let want: Vec<_> = model.drain(a..b.min(model.len())).collect();
+                    let got = z.remove_ranks(a, b);
+                    assert_eq!(got.len(), want.len());
+                }
+            }
+            assert_eq!(z.len(), model.len());
+            if step % 500 == 0 {
+                for (rank, (s, m)) in model.iter().enumerate() {
+                    assert_eq!(z.rank(m), Some(rank));
+                    assert_eq!(z.get(rank), Some((&m[..], *s)));
+                }
+            }
         }
     }
 
