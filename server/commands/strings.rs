@@ -470,8 +470,8 @@ fn append(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         return too_big();
     }
     match ctx.db().get_mut(key, now).map(|e| &mut e.value) {
-        Some(Value::Str { bytes, raw }) => {
-            *raw = true;
+        Some(Value::Str(bytes)) => {
+            bytes.set_flag(true);
             let len = bytes.modify(|v| {
                 v.extend_from_slice(tail);
                 v.len()
@@ -531,10 +531,7 @@ fn setrange(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             let mut v = vec![0u8; offset as usize];
             v.extend_from_slice(patch);
             let len = v.len();
-            let value = Value::Str {
-                bytes: SmallBytes::from_vec(v),
-                raw: true,
-            };
+            let value = Value::raw_string(SmallBytes::from_vec(v));
             ctx.db().insert(key, value, None, now);
             Reply::Int(len as i64)
         }
@@ -545,11 +542,11 @@ fn setrange(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             if offset + patch.len() as u64 > max {
                 return too_big();
             }
-            let Some(Value::Str { bytes, raw }) = ctx.db().get_mut(key, now).map(|e| &mut e.value)
+            let Some(Value::Str(bytes)) = ctx.db().get_mut(key, now).map(|e| &mut e.value)
             else {
                 return Reply::wrong_type();
             };
-            *raw = true;
+            bytes.set_flag(true);
             let len = bytes.modify(|v| {
                 let end = offset as usize + patch.len();
                 if v.len() < end {
@@ -568,7 +565,7 @@ fn incr_by(ctx: &mut ExecCtx<'_>, key: &Bytes, delta: i64) -> Reply {
     let current = match ctx.db().get(key, now) {
         None => 0,
         Some(entry) => match &entry.value {
-            Value::Str { bytes, .. } => match num::parse_i64(bytes) {
+            Value::Str(bytes) => match num::parse_i64(bytes) {
                 Some(v) => v,
                 None => return Reply::not_integer(),
             },
@@ -612,7 +609,7 @@ fn incrbyfloat(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     let current = match ctx.db().get(key, now) {
         None => LongDouble::from_i64(0),
         Some(entry) => match &entry.value {
-            Value::Str { bytes, .. } => match LongDouble::parse(bytes) {
+            Value::Str(bytes) => match LongDouble::parse(bytes) {
                 Some(v) => v,
                 None => return Reply::not_float(),
             },

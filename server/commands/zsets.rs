@@ -1100,6 +1100,9 @@ fn zmpop_generic(
         key.clone(),
         Bytes::from(num::i64_to_bytes(popped.len() as i64)),
     ]);
+    // The key table cannot describe ZMPOP's keys, so mark WATCHers here.
+    let db = ctx.client.db;
+    crate::multi::touch_key(ctx.data, db, &key);
     Reply::Array(vec![
         Reply::Bulk(key),
         members_reply(Proto::Resp3, popped, true),
@@ -2130,6 +2133,18 @@ mod tests {
         h.run(&["MULTI"]);
         h.run(&["BZMPOP", "0", "1", "empty", "MIN"]);
         assert_eq!(h.run(&["EXEC"]), Reply::Array(vec![Reply::NullArray]));
+    }
+
+    #[test]
+    fn zmpop_breaks_a_watch_on_the_popped_key() {
+        let mut h = Harness::new();
+        let other = h.add_client();
+        h.run(&["ZADD", "w", "1", "a", "2", "b"]);
+        h.run(&["WATCH", "w"]);
+        h.run_as(other, &["ZMPOP", "2", "nokey", "w", "MAX"]);
+        h.run(&["MULTI"]);
+        h.run(&["ZCARD", "w"]);
+        assert_eq!(h.run(&["EXEC"]), Reply::NullArray);
     }
 
     #[test]

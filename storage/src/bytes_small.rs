@@ -2,7 +2,9 @@
 //!
 //! Most keys and values are short, so up to [`INLINE_CAP`] bytes live inside the
 //! 24-byte value itself with no heap allocation; longer strings own an exact-size
-//! boxed slice. The type is immutable from the outside apart from whole-value
+//! boxed slice. One caller-defined flag bit rides along for free (string values
+//! use it for Redis's `raw` encoding), so a `Value` holding a `SmallBytes` stays
+//! 24 bytes. The type is immutable from the outside apart from whole-value
 //! replacement and the two Redis mutators (APPEND, SETRANGE), which go through
 //! [`SmallBytes::modify`].
 
@@ -14,10 +16,14 @@ use std::ops::Deref;
 /// How many bytes fit without a heap allocation.
 pub const INLINE_CAP: usize = 22;
 
+/// Bit 7 of an inline `meta` byte is the flag; bits 0..6 the length.
+const INLINE_FLAG: u8 = 0x80;
+
 #[derive(Clone)]
 enum Repr {
-    Inline { len: u8, data: [u8; INLINE_CAP] },
+    Inline { meta: u8, data: [u8; INLINE_CAP] },
     Heap(Box<[u8]>),
+    HeapFlagged(Box<[u8]>),
 }
 
 /// An owned byte string with small-string optimisation.
@@ -27,7 +33,7 @@ pub struct SmallBytes(Repr);
 impl SmallBytes {
     pub const fn new() -> SmallBytes {
         SmallBytes(Repr::Inline {
-            len: 0,
+            meta: 0,
             data: [0; INLINE_CAP],
         })
     }
@@ -37,7 +43,7 @@ impl SmallBytes {
             let mut data = [0u8; INLINE_CAP];
             data[..bytes.len()].copy_from_slice(bytes);
             SmallBytes(Repr::Inline {
-                len: bytes.len() as u8,
+                meta: bytes.len() as u8,
                 data,
             })
         } else {
@@ -55,29 +61,59 @@ impl SmallBytes {
 
     pub fn as_slice(&self) -> &[u8] {
         match &self.0 {
-            Repr::Inline { len, data } => &data[..usize::from(*len)],
-            Repr::Heap(b) => b,
+            Repr::Inline { meta, data } => &data[..usize::from(*meta & !INLINE_FLAG)],
+            Repr::Heap(b) | Repr::HeapFlagged(b) => b,
         }
     }
 
     /// True when the bytes live on the heap (used by OBJECT ENCODING and memory accounting).
     pub fn is_heap(&self) -> bool {
-        matches!(self.0, Repr::Heap(_))
+        matches!(self.0, Repr::Heap(_) | Repr::HeapFlagged(_))
     }
 
     /// Heap bytes owned beyond the 24 inline bytes.
     pub fn heap_size(&self) -> usize {
         match &self.0 {
             Repr::Inline { .. } => 0,
-            Repr::Heap(b) => b.len(),
+            Repr::Heap(b) | Repr::HeapFlagged(b) => b.len(),
         }
     }
 
-    /// Rewrites the bytes through a `Vec`, for the in-place mutators.
+    /// The caller-defined flag bit.
+    pub fn flag(&self) -> bool {
+        match &self.0 {
+            Repr::Inline { meta, .. } => meta & INLINE_FLAG != 0,
+            Repr::Heap(_) => false,
+            Repr::HeapFlagged(_) => true,
+        }
+    }
+
+    /// Sets or clears the caller-defined flag bit.
+    pub fn set_flag(&mut self, on: bool) {
+        let repr = std::mem::replace(&mut self.0, Repr::Heap(Box::default()));
+        self.0 = match repr {
+            Repr::Inline { meta, data } => Repr::Inline {
+                meta: if on { meta | INLINE_FLAG } else { meta & !INLINE_FLAG },
+                data,
+            },
+            Repr::Heap(b) | Repr::HeapFlagged(b) => {
+                if on {
+                    Repr::HeapFlagged(b)
+                } else {
+                    Repr::Heap(b)
+                }
+            }
+        };
+    }
+
+    /// Rewrites the bytes through a `Vec`, for the in-place mutators. The flag
+    /// is kept.
     pub fn modify<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        let flag = self.flag();
         let mut v = self.as_slice().to_vec();
         let r = f(&mut v);
         *self = SmallBytes::from_vec(v);
+        self.set_flag(flag);
         r
     }
 }
@@ -175,6 +211,24 @@ mod tests {
             assert_eq!(s.is_heap(), len > INLINE_CAP);
             assert_eq!(SmallBytes::from_vec(data.clone()), s);
         }
+    }
+
+    #[test]
+    fn flag_survives_moves_between_representations() {
+        let mut s = SmallBytes::from("abc");
+        assert!(!s.flag());
+        s.set_flag(true);
+        assert!(s.flag());
+        assert_eq!(&s[..], b"abc");
+        s.modify(|v| v.extend_from_slice(&[b'y'; 40]));
+        assert!(s.is_heap() && s.flag());
+        assert_eq!(s.len(), 43);
+        s.set_flag(false);
+        assert!(!s.flag());
+        // Equality and hashing look at the bytes only.
+        let mut t = SmallBytes::from_slice(&s);
+        t.set_flag(true);
+        assert_eq!(s, t);
     }
 
     #[test]

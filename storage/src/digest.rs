@@ -40,7 +40,7 @@ pub fn to_hex(d: &Digest) -> String {
 /// The digest of a value alone (what a key's digest adds after its name and type).
 fn mix_value(k: &mut Digest, value: &Value) {
     match value {
-        Value::Str { bytes, .. } => mix_digest(k, bytes),
+        Value::Str(bytes) => mix_digest(k, bytes),
         Value::List(v) => v.digest(k),
         Value::Set(v) => v.digest(k),
         Value::ZSet(v) => v.digest(k),

@@ -1,6 +1,9 @@
 //! The keyspace: numbered databases of keys, their values and expiry times.
 //!
-//! Each [`Db`] is split into `2^SHARD_BITS` shards. One 64-bit hash of a key
+//! Each [`Db`] is split into `2^SHARD_BITS` shards. A shard's table holds
+//! boxed entries: a table slot costs 8 bytes, so the empty slots of a
+//! power-of-two table (up to half of them right after it grows) cost little,
+//! while the entry itself sits in one exact-size allocation. One 64-bit hash of a key
 //! picks its shard (top bits) and its bucket, and also orders SCAN: a SCAN
 //! cursor is a position in hash order, so every key present for the whole scan
 //! is returned at least once however the tables grow or shrink. Shards are also
@@ -82,7 +85,7 @@ pub struct ScanFilter<'a> {
 /// One numbered database.
 #[derive(Debug)]
 pub struct Db {
-    shards: Vec<HashTable<Entry>>,
+    shards: Vec<HashTable<Box<Entry>>>,
     shard_volatile: Vec<u32>,
     hasher: DefaultHashBuilder,
     len: usize,
@@ -125,7 +128,7 @@ impl Db {
     }
 
     /// The only way to a mutable shard; the snapshot hook belongs here.
-    fn shard_mut(&mut self, idx: usize) -> &mut HashTable<Entry> {
+    fn shard_mut(&mut self, idx: usize) -> &mut HashTable<Box<Entry>> {
         if self.shards.is_empty() {
             self.shards = (0..SHARDS).map(|_| HashTable::new()).collect();
             self.shard_volatile = vec![0; SHARDS];
@@ -218,7 +221,9 @@ impl Db {
     pub fn peek(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
         let (idx, _) = self.find(key, now_ms)?;
         let h = self.hasher.hash_one(key);
-        self.shards[idx].find(h, |e| e.key.as_slice() == key)
+        self.shards[idx]
+            .find(h, |e| e.key.as_slice() == key)
+            .map(|e| &**e)
     }
 
     /// Stores `value` under `key` with the given expiry (`None`: no expiry),
@@ -251,10 +256,10 @@ impl Db {
             |e| hasher.hash_one(e.key.as_slice()),
         ) {
             hashbrown::hash_table::Entry::Occupied(mut o) => {
-                Some(std::mem::replace(o.get_mut(), new))
+                Some(std::mem::replace(&mut **o.get_mut(), new))
             }
             hashbrown::hash_table::Entry::Vacant(v) => {
-                v.insert(new);
+                v.insert(Box::new(new));
                 None
             }
         };
@@ -274,7 +279,7 @@ impl Db {
             let idx = shard_of(self.pos(key));
             self.shards[idx]
                 .find(h, |e| e.key.as_slice() == key)
-                .and_then(Entry::expire_at)
+                .and_then(|e| e.expire_at())
         });
         self.insert(key, value, ttl, now_ms)
     }
@@ -297,7 +302,7 @@ impl Db {
         let h = self.hasher.hash_one(key);
         let shard = self.shard_mut(idx);
         let entry = match shard.find_entry(h, |e| e.key.as_slice() == key) {
-            Ok(occupied) => occupied.remove().0,
+            Ok(occupied) => *occupied.remove().0,
             Err(_) => return None,
         };
         self.len -= 1;
@@ -344,7 +349,7 @@ impl Db {
 
     /// Every entry, including expired ones not yet deleted, in shard order.
     pub fn iter(&self) -> impl Iterator<Item = &Entry> {
-        self.shards.iter().flat_map(|s| s.iter())
+        self.shards.iter().flat_map(|s| s.iter().map(|e| &**e))
     }
 
     /// Keys matching `pattern` (KEYS), skipping expired ones.

@@ -61,11 +61,9 @@ impl Kind {
 /// Aggregates are boxed so a `Value` stays small inside the key table.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
-    /// A string, with `raw` set when a mutator forced Redis's `raw` encoding.
-    Str {
-        bytes: SmallBytes,
-        raw: bool,
-    },
+    /// A string. Its bytes' flag bit records that a mutator (APPEND,
+    /// SETRANGE) forced Redis's `raw` encoding.
+    Str(SmallBytes),
     List(Box<ListValue>),
     Set(Box<SetValue>),
     ZSet(Box<ZSetValue>),
@@ -74,10 +72,13 @@ pub enum Value {
 
 impl Value {
     pub fn string(bytes: impl Into<SmallBytes>) -> Value {
-        Value::Str {
-            bytes: bytes.into(),
-            raw: false,
-        }
+        Value::Str(bytes.into())
+    }
+
+    /// A string in Redis's `raw` encoding (what APPEND and SETRANGE leave).
+    pub fn raw_string(mut bytes: SmallBytes) -> Value {
+        bytes.set_flag(true);
+        Value::Str(bytes)
     }
 
     pub fn from_i64(v: i64) -> Value {
@@ -86,7 +87,7 @@ impl Value {
 
     pub fn kind(&self) -> Kind {
         match self {
-            Value::Str { .. } => Kind::String,
+            Value::Str(_) => Kind::String,
             Value::List(_) => Kind::List,
             Value::Set(_) => Kind::Set,
             Value::ZSet(_) => Kind::ZSet,
@@ -97,7 +98,7 @@ impl Value {
     /// The string bytes, or `None` for other types (the caller replies WRONGTYPE).
     pub fn as_str(&self) -> Option<&SmallBytes> {
         match self {
-            Value::Str { bytes, .. } => Some(bytes),
+            Value::Str(bytes) => Some(bytes),
             _ => None,
         }
     }
@@ -105,7 +106,8 @@ impl Value {
     /// `OBJECT ENCODING` with Redis's names.
     pub fn encoding(&self) -> &'static str {
         match self {
-            Value::Str { bytes, raw } => {
+            Value::Str(bytes) => {
+                let raw = bytes.flag();
                 if !raw && bytes.len() <= 20 && num::is_canonical_i64(bytes) {
                     "int"
                 } else if !raw && bytes.len() <= EMBSTR_SIZE_LIMIT {
@@ -124,7 +126,7 @@ impl Value {
     /// Approximate heap bytes owned by the value (for MEMORY-style accounting).
     pub fn heap_size(&self) -> usize {
         match self {
-            Value::Str { bytes, .. } => bytes.heap_size(),
+            Value::Str(bytes) => bytes.heap_size(),
             Value::List(v) => v.heap_size(),
             Value::Set(v) => v.heap_size(),
             Value::ZSet(v) => v.heap_size(),
@@ -136,7 +138,7 @@ impl Value {
     /// commands delete the key when this becomes true.
     pub fn is_empty_aggregate(&self) -> bool {
         match self {
-            Value::Str { .. } => false,
+            Value::Str(_) => false,
             Value::List(v) => v.is_empty(),
             Value::Set(v) => v.is_empty(),
             Value::ZSet(v) => v.is_empty(),
@@ -155,10 +157,7 @@ mod tests {
         assert_eq!(Value::string("0123").encoding(), "embstr");
         assert_eq!(Value::string("x".repeat(44).as_str()).encoding(), "embstr");
         assert_eq!(Value::string("x".repeat(45).as_str()).encoding(), "raw");
-        let v = Value::Str {
-            bytes: "12".into(),
-            raw: true,
-        };
+        let v = Value::raw_string(SmallBytes::from("12"));
         assert_eq!(v.encoding(), "raw");
     }
 }
