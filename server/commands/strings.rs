@@ -542,8 +542,7 @@ fn setrange(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             if offset + patch.len() as u64 > max {
                 return too_big();
             }
-            let Some(Value::Str(bytes)) = ctx.db().get_mut(key, now).map(|e| &mut e.value)
-            else {
+            let Some(Value::Str(bytes)) = ctx.db().get_mut(key, now).map(|e| &mut e.value) else {
                 return Reply::wrong_type();
             };
             bytes.set_flag(true);

@@ -93,7 +93,11 @@ impl SmallBytes {
         let repr = std::mem::replace(&mut self.0, Repr::Heap(Box::default()));
         self.0 = match repr {
             Repr::Inline { meta, data } => Repr::Inline {
-                meta: if on { meta | INLINE_FLAG } else { meta & !INLINE_FLAG },
+                meta: if on {
+                    meta | INLINE_FLAG
+                } else {
+                    meta & !INLINE_FLAG
+                },
                 data,
             },
             Repr::Heap(b) | Repr::HeapFlagged(b) => {
