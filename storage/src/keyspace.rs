@@ -22,6 +22,7 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use std::hash::BuildHasher;
 
 use crate::glob::glob_match;
+use crate::snapshot::{DbCapture, DbSizes, ShardImage, SnapshotId};
 use crate::value::{Kind, Value};
 use crate::SmallBytes;
 
@@ -99,6 +100,9 @@ pub struct Db {
     pub expired_total: u64,
     /// Active-expire cursor: the next shard to examine.
     expire_cursor: usize,
+    /// Active snapshots' capture state for this database (index-bound: it
+    /// stays with the database number across SWAPDB).
+    captures: Vec<DbCapture>,
 }
 
 fn shard_of(pos: u64) -> usize {
@@ -118,6 +122,7 @@ impl Db {
             expired: Vec::new(),
             expired_total: 0,
             expire_cursor: 0,
+            captures: Vec::new(),
         }
     }
 
@@ -127,13 +132,40 @@ impl Db {
         self.hasher.hash_one(key) >> (64 - POS_BITS)
     }
 
-    /// The only way to a mutable shard; the snapshot hook belongs here.
+    /// The only way to a mutable shard: an active snapshot that has not
+    /// captured this shard yet gets its image first (copy-before-write).
     fn shard_mut(&mut self, idx: usize) -> &mut HashTable<Box<Entry>> {
         if self.shards.is_empty() {
             self.shards = (0..SHARDS).map(|_| HashTable::new()).collect();
             self.shard_volatile = vec![0; SHARDS];
         }
+        self.capture_shard(idx);
         &mut self.shards[idx]
+    }
+
+    fn capture_shard(&mut self, idx: usize) {
+        for capture in &mut self.captures {
+            if !capture.captured[idx] {
+                capture.captured[idx] = true;
+                if let Some(shard) = self.shards.get(idx) {
+                    if !shard.is_empty() {
+                        capture
+                            .pending
+                            .push(shard.iter().map(|e| (**e).clone()).collect());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Captures every shard for every active snapshot (before FLUSHDB or SWAPDB).
+    fn capture_all(&mut self) {
+        if self.captures.is_empty() {
+            return;
+        }
+        for idx in 0..SHARDS {
+            self.capture_shard(idx);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -191,7 +223,7 @@ impl Db {
     }
 
     /// Looks a key up for reading or writing, updating its access time.
-    pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+    pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
         let (idx, _) = self.find(key, now_ms)?;
         let h = self.hasher.hash_one(key);
         let entry = self.shards[idx].find_mut(h, |e| e.key.as_slice() == key)?;
@@ -339,6 +371,7 @@ impl Db {
 
     /// Removes every key.
     pub fn clear(&mut self) {
+        self.capture_all();
         self.dirty += self.len as u64;
         self.shards = Vec::new();
         self.shard_volatile = Vec::new();
@@ -522,6 +555,7 @@ impl Db {
 #[derive(Debug)]
 pub struct Keyspace {
     dbs: Vec<Db>,
+    next_snapshot: u64,
 }
 
 impl Keyspace {
@@ -529,6 +563,7 @@ impl Keyspace {
         let hasher = DefaultHashBuilder::default();
         Keyspace {
             dbs: (0..databases.max(1)).map(|_| Db::new(hasher)).collect(),
+            next_snapshot: 0,
         }
     }
 
@@ -564,12 +599,104 @@ impl Keyspace {
     /// SWAPDB: exchanges the contents of two databases.
     pub fn swap(&mut self, a: usize, b: usize) {
         if a != b {
+            // Snapshots see both databases as they were before the swap.
+            self.dbs[a].capture_all();
+            self.dbs[b].capture_all();
             self.dbs.swap(a, b);
-            // Keep per-db mode and counters attached to the index, not the data.
+            // Keep per-db mode, counters and snapshot state attached to the
+            // index, not the data.
             let (x, y) = self.two_dbs(a, b);
             std::mem::swap(&mut x.mode, &mut y.mode);
+            std::mem::swap(&mut x.captures, &mut y.captures);
             x.dirty += 1;
         }
+    }
+
+    /// Starts a point-in-time snapshot of every database as it is now. Call
+    /// under the same guard that orders writes; the instant is this call.
+    pub fn start_snapshot(&mut self) -> (SnapshotId, Vec<DbSizes>) {
+        self.next_snapshot += 1;
+        let id = SnapshotId(self.next_snapshot);
+        let mut sizes = Vec::new();
+        for (index, db) in self.dbs.iter_mut().enumerate() {
+            let empty = db.len == 0;
+            db.captures.push(DbCapture::new(id, SHARDS, empty));
+            if !empty {
+                sizes.push(DbSizes {
+                    db: index,
+                    keys: db.len,
+                    expires: db.volatile,
+                });
+            }
+        }
+        (id, sizes)
+    }
+
+    /// Hands over the next part of snapshot `id`: images writers captured,
+    /// then further shards cloned now, about `max_entries` entries in all.
+    /// Returns `None` when the snapshot is complete (it is then forgotten).
+    pub fn snapshot_step(&mut self, id: SnapshotId, max_entries: usize) -> Option<Vec<ShardImage>> {
+        let mut out = Vec::new();
+        let mut taken = 0;
+        let mut active = false;
+        for (index, db) in self.dbs.iter_mut().enumerate() {
+            let Some(pos) = db.captures.iter().position(|c| c.id == id) else {
+                continue;
+            };
+            active = true;
+            while taken < max_entries {
+                let capture = &mut db.captures[pos];
+                if let Some(entries) = capture.pending.pop() {
+                    taken += entries.len();
+                    out.push(ShardImage { db: index, entries });
+                    continue;
+                }
+                if capture.cursor >= SHARDS {
+                    break;
+                }
+                let shard = capture.cursor;
+                capture.cursor += 1;
+                if capture.captured[shard] {
+                    continue;
+                }
+                capture.captured[shard] = true;
+                if let Some(table) = db.shards.get(shard) {
+                    if !table.is_empty() {
+                        let entries: Vec<Entry> = table.iter().map(|e| (**e).clone()).collect();
+                        taken += entries.len();
+                        out.push(ShardImage { db: index, entries });
+                    }
+                }
+            }
+            if db.captures[pos].is_done() {
+                db.captures.remove(pos);
+            }
+            if taken >= max_entries {
+                break;
+            }
+        }
+        if !active {
+            return None;
+        }
+        Some(out)
+    }
+
+    /// Abandons snapshot `id` (its consumer failed or went away).
+    pub fn cancel_snapshot(&mut self, id: SnapshotId) {
+        for db in &mut self.dbs {
+            db.captures.retain(|c| c.id != id);
+        }
+    }
+
+    /// Entries held in pending images of all snapshots (the extra memory a
+    /// snapshot costs while writers run ahead of it).
+    pub fn snapshot_pending_entries(&self) -> usize {
+        self.dbs
+            .iter()
+            .flat_map(|db| db.captures.iter())
+            .flat_map(|c| c.pending.iter())
+            .map(Vec::len)
+            .sum()
     }
 
     pub fn set_expire_mode(&mut self, mode: ExpireMode) {
@@ -772,5 +899,96 @@ mod tests {
         assert!(ks.db(0).is_empty());
         assert_eq!(ks.db(1).random_key(0), Some(SmallBytes::from("x")));
         assert_eq!(ks.db(0).random_key(0), None);
+    }
+
+    /// Everything in the keyspace as a map, for snapshot checks.
+    fn model(ks: &Keyspace) -> std::collections::BTreeMap<(usize, Vec<u8>), (Value, Option<u64>)> {
+        let mut m = std::collections::BTreeMap::new();
+        for (db, d) in ks.dbs().iter().enumerate() {
+            for e in d.iter() {
+                m.insert((db, e.key().to_vec()), (e.value.clone(), e.expire_at()));
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn snapshot_sees_exactly_the_instant_despite_concurrent_writes() {
+        for seed in 1..=8u64 {
+            fastrand::seed(seed);
+            let mut ks = Keyspace::new(4);
+            for i in 0..3000 {
+                let db = i % 3;
+                let exp = (i % 7 == 0).then_some(10_000_000 + i as u64);
+                ks.db(db)
+                    .insert(format!("k{i}").as_bytes(), v(&format!("v{i}")), exp, 0);
+            }
+            let expected = model(&ks);
+            let (id, sizes) = ks.start_snapshot();
+            assert_eq!(sizes.iter().map(|s| s.keys).sum::<usize>(), 3000);
+            let mut got = std::collections::BTreeMap::new();
+            let mut steps = 0;
+            loop {
+                // Writers run between steps: overwrite, delete, expire, flush, swap.
+                for _ in 0..40 {
+                    let db = fastrand::usize(..4);
+                    let key = format!("k{}", fastrand::usize(..4000));
+                    match fastrand::u8(..100) {
+                        0..=49 => {
+                            ks.db(db).insert(key.as_bytes(), v("new"), None, 0);
+                        }
+                        50..=79 => {
+                            ks.db(db).remove(key.as_bytes(), 0);
+                        }
+                        80..=96 => {
+                            ks.db(db).set_expire(key.as_bytes(), Some(5), 0);
+                        }
+                        97 => ks.db(db).clear(),
+                        _ => ks.swap(db, (db + 1) % 4),
+                    }
+                }
+                match ks.snapshot_step(id, 50) {
+                    None => break,
+                    Some(images) => {
+                        for image in images {
+                            for e in image.entries {
+                                let k = (image.db, e.key().to_vec());
+                                assert!(
+                                    got.insert(k, (e.value.clone(), e.expire_at())).is_none(),
+                                    "duplicate key"
+                                );
+                            }
+                        }
+                    }
+                }
+                steps += 1;
+                assert!(steps < 100_000);
+            }
+            assert_eq!(got, expected, "seed {seed}");
+            assert_eq!(ks.snapshot_pending_entries(), 0);
+        }
+    }
+
+    #[test]
+    fn overlapping_snapshots_each_see_their_own_instant() {
+        let mut ks = Keyspace::new(1);
+        ks.db(0).insert(b"a", v("1"), None, 0);
+        let (first, _) = ks.start_snapshot();
+        ks.db(0).insert(b"a", v("2"), None, 0);
+        let (second, _) = ks.start_snapshot();
+        ks.db(0).insert(b"a", v("3"), None, 0);
+        let collect = |ks: &mut Keyspace, id| {
+            let mut values = Vec::new();
+            while let Some(images) = ks.snapshot_step(id, 10) {
+                for image in images {
+                    values.extend(image.entries.into_iter().map(|e| e.value));
+                }
+            }
+            values
+        };
+        assert_eq!(collect(&mut ks, second), vec![v("2")]);
+        assert_eq!(collect(&mut ks, first), vec![v("1")]);
+        ks.db(0).insert(b"a", v("4"), None, 0);
+        assert_eq!(ks.snapshot_pending_entries(), 0);
     }
 }

@@ -11,6 +11,7 @@
 //! - [`value`]: `Value` and the per-type encodings.
 //! - [`types`]: the aggregate types (list, hash, set, sorted set) and their encodings.
 //! - [`keyspace`]: `Keyspace`, `Db`, sharded key tables, expiry, SCAN cursors.
+//! - [`snapshot`]: fork-free point-in-time snapshots (copy-before-write per shard).
 //! - [`digest`]: Redis's `DEBUG DIGEST` algorithm.
 //! - [`num`]: integer and float parsing/formatting exactly as Redis does it.
 //! - [`glob`]: Redis's glob-style pattern matching (KEYS, SCAN MATCH, CONFIG GET).
@@ -22,6 +23,7 @@ pub mod glob;
 pub mod keyspace;
 pub mod longdouble;
 pub mod num;
+pub mod snapshot;
 pub mod types;
 pub mod value;
 
