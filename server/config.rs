@@ -460,7 +460,7 @@ pub static DIRECTIVES: &[Directive] = &[
     // Integers.
     int("databases", 1, INT_MAX, "16").immutable().imp(),
     int("port", 0, 65535, "6379").imp(),
-    int("io-threads", 1, 128, "1").immutable(),
+    int("io-threads", 1, 128, "1").immutable().imp(),
     int("auto-aof-rewrite-percentage", 0, INT_MAX, "100"),
     int("cluster-replica-validity-factor", 0, INT_MAX, "10")
         .alias(&["cluster-slave-validity-factor"]),

@@ -313,6 +313,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             let mut data = self.server.data.lock();
             // One clock reading per batch, as Redis caches time per event-loop turn.
             let now_ms = unix_ms();
+            data.clock = None;
             for argv in batch {
                 let skip = std::mem::take(&mut client.reply_skip_next);
                 let reply = execute(&self.server, &mut data, client, argv, now_ms);

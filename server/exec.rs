@@ -341,7 +341,9 @@ pub fn run_command(
 
     data.keyspace.set_expire_mode(ExpireMode::Delete);
     let dirty_before = data.keyspace.dirty();
-    let started = Instant::now();
+    // One clock reading per command: a command starts when the previous one
+    // of the same batch ended.
+    let started = data.clock.take().unwrap_or_else(Instant::now);
     let mut ctx = ExecCtx {
         server,
         data,
@@ -358,7 +360,9 @@ pub fn run_command(
     let rewritten = ctx.rewritten.take();
     let blocked = ctx.blocked.take();
     let forced = ctx.forced;
-    let elapsed_us = started.elapsed().as_micros() as u64;
+    let ended = Instant::now();
+    data.clock = Some(ended);
+    let elapsed_us = ended.duration_since(started).as_micros() as u64;
 
     let db = client.db;
     let expired = collect_expired(data, ops);
@@ -392,22 +396,18 @@ pub fn run_command(
 /// Moves keys deleted by expiry during a command into `ops` as `DEL`s (and
 /// marks watchers). Returns whether there were any.
 fn collect_expired(data: &mut Data, ops: &mut Vec<Op>) -> bool {
-    let mut any = false;
-    for db_index in 0..data.keyspace.db_count() {
-        let db = data.keyspace.db(db_index);
-        if db.expired.is_empty() {
-            continue;
-        }
-        any = true;
-        for key in std::mem::take(&mut db.expired) {
-            let key = Bytes::copy_from_slice(&key);
-            crate::multi::touch_key(data, db_index, &key);
-            if data.repl.enabled {
-                ops.push((db_index, vec![Bytes::from_static(b"DEL"), key]));
-            }
+    let expired = data.keyspace.take_expired();
+    if expired.is_empty() {
+        return false;
+    }
+    for (db_index, key) in expired {
+        let key = Bytes::copy_from_slice(&key);
+        crate::multi::touch_key(data, db_index, &key);
+        if data.repl.enabled {
+            ops.push((db_index, vec![Bytes::from_static(b"DEL"), key]));
         }
     }
-    any
+    true
 }
 
 /// Propagates keys deleted by expiry as `DEL`, in the order they expired.

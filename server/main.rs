@@ -103,19 +103,22 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("Can't chdir to '{}'", config.dir))?;
     }
 
-    let workers = std::env::var("TANDEM_WORKERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-        });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .thread_name("tandem-worker")
-        .enable_all()
-        .build()?;
+    // `io-threads` (Redis's name, default 1) sets how many threads serve
+    // connections: 1 runs every connection on one thread as Redis does, which
+    // is the fastest layout when clients share the machine; more spread them
+    // over a work-stealing pool.
+    let workers = config.number("io-threads").unwrap_or(1).max(1) as usize;
+    let runtime = if workers <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .thread_name("tandem-worker")
+            .enable_all()
+            .build()?
+    };
     runtime.block_on(run(config))
 }
 

@@ -91,6 +91,8 @@ pub struct Data {
     /// path does not take the config lock (refreshed by CONFIG SET).
     pub slowlog_threshold_us: i64,
     pub slowlog_max_len: u64,
+    /// When the previous command of the current batch ended (see exec).
+    pub clock: Option<Instant>,
 }
 
 impl Data {
@@ -180,6 +182,7 @@ impl Server {
                 watches: Default::default(),
                 slowlog_threshold_us,
                 slowlog_max_len,
+                clock: None,
             }),
             config: RwLock::new(config),
             clients: Mutex::new(Registry::default()),

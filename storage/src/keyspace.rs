@@ -18,6 +18,9 @@
 //! - Keys deleted because they expired are appended to `Db::expired` so the
 //!   caller can propagate them as `DEL` in the same order.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::hash::BuildHasher;
 
@@ -95,7 +98,10 @@ pub struct Db {
     /// Writes applied since start (for `dirty` accounting by the server).
     dirty: u64,
     /// Keys removed by expiry, oldest first, not yet propagated.
-    pub expired: Vec<SmallBytes>,
+    pub(crate) expired: Vec<SmallBytes>,
+    /// Shared by every database of a keyspace: how many keys wait in the
+    /// `expired` logs, so callers can skip looking at each database.
+    expired_pending: Arc<AtomicUsize>,
     /// Keys removed by expiry since start (INFO stats expired_keys).
     pub expired_total: u64,
     /// Active-expire cursor: the next shard to examine.
@@ -110,7 +116,7 @@ fn shard_of(pos: u64) -> usize {
 }
 
 impl Db {
-    fn new(hasher: DefaultHashBuilder) -> Db {
+    fn new(hasher: DefaultHashBuilder, expired_pending: Arc<AtomicUsize>) -> Db {
         Db {
             shards: Vec::new(),
             shard_volatile: Vec::new(),
@@ -120,6 +126,7 @@ impl Db {
             mode: ExpireMode::Delete,
             dirty: 0,
             expired: Vec::new(),
+            expired_pending,
             expired_total: 0,
             expire_cursor: 0,
             captures: Vec::new(),
@@ -214,6 +221,8 @@ impl Db {
                         self.expired_total += 1;
                         self.dirty -= 1;
                         self.expired.push(e.key);
+                        self.expired_pending.fetch_add(1, Ordering::Relaxed);
+                        self.expired_pending.fetch_add(1, Ordering::Relaxed);
                     }
                     return None;
                 }
@@ -561,8 +570,11 @@ pub struct Keyspace {
 impl Keyspace {
     pub fn new(databases: usize) -> Keyspace {
         let hasher = DefaultHashBuilder::default();
+        let expired_pending = Arc::new(AtomicUsize::new(0));
         Keyspace {
-            dbs: (0..databases.max(1)).map(|_| Db::new(hasher)).collect(),
+            dbs: (0..databases.max(1))
+                .map(|_| Db::new(hasher, expired_pending.clone()))
+                .collect(),
             next_snapshot: 0,
         }
     }
@@ -711,6 +723,23 @@ impl Keyspace {
     /// Total writes applied since start, across databases.
     pub fn dirty(&self) -> u64 {
         self.dbs.iter().map(|d| d.dirty).sum()
+    }
+
+    /// Takes every key deleted by expiry and not yet propagated, as (db, key),
+    /// oldest first per database. Cheap when there are none.
+    pub fn take_expired(&mut self) -> Vec<(usize, SmallBytes)> {
+        let Some(first) = self.dbs.first() else {
+            return Vec::new();
+        };
+        if first.expired_pending.load(Ordering::Relaxed) == 0 {
+            return Vec::new();
+        }
+        first.expired_pending.store(0, Ordering::Relaxed);
+        let mut out = Vec::new();
+        for (index, db) in self.dbs.iter_mut().enumerate() {
+            out.extend(db.expired.drain(..).map(|k| (index, k)));
+        }
+        out
     }
 
     pub fn expired_total(&self) -> u64 {
