@@ -242,7 +242,7 @@ type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<TableHasher>>;
 #[derive(Debug)]
 pub struct Table {
     pub commands: Vec<&'static CommandSpec>,
-    by_name: FastMap<&'static str, usize>,
+    by_name: FastMap<&'static [u8], usize>,
     /// Index of each subcommand spec in the flat statistics array.
     /// Keyed by the spec's address, which is stable for `'static` specs.
     stat_ids: FastMap<usize, usize>,
@@ -261,7 +261,7 @@ impl Table {
         let by_name = commands
             .iter()
             .enumerate()
-            .map(|(i, c)| (c.name, i))
+            .map(|(i, c)| (c.name.as_bytes(), i))
             .collect();
         let mut flat = Vec::new();
         let mut stat_ids = FastMap::default();
@@ -290,8 +290,9 @@ impl Table {
         for (d, s) in buf.iter_mut().zip(name) {
             *d = s.to_ascii_lowercase();
         }
-        let lower = std::str::from_utf8(&buf[..name.len()]).ok()?;
-        self.by_name.get(lower).map(|&i| self.commands[i])
+        self.by_name
+            .get(&buf[..name.len()])
+            .map(|&i| self.commands[i])
     }
 
     /// The statistics slot of a spec (command or subcommand).

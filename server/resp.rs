@@ -176,15 +176,22 @@ fn parse_multibulk(
     // At most MAX_MULTIBULK_LEN, checked by multibulk_count.
     let count = count as usize;
 
-    // Scan: every header is valid and every payload is buffered.
+    // Scan: every header is valid and every payload is buffered. The spans of
+    // the first arguments are remembered on the stack so the headers are read
+    // once; the rest (rare: long commands) are read again below.
+    const REMEMBERED: usize = 16;
+    let mut spans = [(0usize, 0usize); REMEMBERED];
     let mut end = body;
-    for _ in 0..count {
+    for i in 0..count {
         let Some((start, len)) = bulk_header(data, end, limits)? else {
             return Ok(None);
         };
         match start.checked_add(len).and_then(|e| e.checked_add(2)) {
             Some(next) if next <= data.len() => end = next,
             _ => return Ok(None),
+        }
+        if let Some(span) = spans.get_mut(i) {
+            *span = (start, len);
         }
     }
 
@@ -193,9 +200,11 @@ fn parse_multibulk(
     let request = buf.split_to(end).freeze();
     let mut args = Vec::with_capacity(count);
     let mut at = body;
-    for _ in 0..count {
-        let (start, len) =
-            bulk_header(&request, at, limits)?.ok_or(ProtocolError::InvalidBulkLength)?;
+    for i in 0..count {
+        let (start, len) = match spans.get(i) {
+            Some(&span) => span,
+            None => bulk_header(&request, at, limits)?.ok_or(ProtocolError::InvalidBulkLength)?,
+        };
         let stop = start + len;
         args.push(request.slice(start..stop));
         at = stop + 2;
