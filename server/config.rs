@@ -955,6 +955,18 @@ enum Parsed {
 }
 
 impl Config {
+    /// The value-encoding thresholds (`hash-max-listpack-entries`, ...).
+    pub fn limits(&self) -> tandem_storage::types::Limits {
+        tandem_storage::types::Limits {
+            list_max_listpack_size: self.list_max_listpack_size,
+            hash_max_listpack_entries: self.hash_max_listpack_entries as usize,
+            hash_max_listpack_value: self.hash_max_listpack_value as usize,
+            set_max_intset_entries: self.set_max_intset_entries as usize,
+            zset_max_listpack_entries: self.zset_max_listpack_entries as usize,
+            zset_max_listpack_value: self.zset_max_listpack_value as usize,
+        }
+    }
+
     /// A configuration with every directive at its default; `dir` is the
     /// current working directory.
     pub fn new() -> Config {

@@ -1,6 +1,6 @@
 //! The server's periodic work, `hz` times per second, like Redis's serverCron:
 //! active expiry, idle-client timeouts, the ops/sec sample, and the end of
-//! CLIENT PAUSE.
+//! CLIENT PAUSE; and once a second, the save points.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ const EXPIRE_CHECKS_PER_STEP: usize = 200;
 
 /// Runs until the process ends.
 pub async fn run(server: Arc<Server>) {
+    let mut last_second = Instant::now();
     loop {
         let hz = server.config.read().hz.clamp(1, 500);
         let period = Duration::from_millis(u64::from(1000 / hz));
@@ -25,6 +26,10 @@ pub async fn run(server: Arc<Server>) {
         close_idle_clients(&server);
         sample_ops(&server);
         end_pause(&server);
+        if last_second.elapsed() >= Duration::from_secs(1) {
+            last_second = Instant::now();
+            crate::persist::cron(&server);
+        }
     }
 }
 

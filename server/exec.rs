@@ -149,15 +149,7 @@ impl ExecCtx<'_> {
 
     /// The encoding thresholds currently configured.
     pub fn limits(&self) -> tandem_storage::types::Limits {
-        let c = self.server.config.read();
-        tandem_storage::types::Limits {
-            list_max_listpack_size: c.list_max_listpack_size,
-            hash_max_listpack_entries: c.hash_max_listpack_entries as usize,
-            hash_max_listpack_value: c.hash_max_listpack_value as usize,
-            set_max_intset_entries: c.set_max_intset_entries as usize,
-            zset_max_listpack_entries: c.zset_max_listpack_entries as usize,
-            zset_max_listpack_value: c.zset_max_listpack_value as usize,
-        }
+        self.server.config.read().limits()
     }
 
     /// Tells clients blocked on `key` (in the client's database) that it may now

@@ -519,16 +519,38 @@ fn persistence_section(out: &mut String, data: &Data) {
     field!(out, "current_fork_perc", "0.00");
     field!(out, "current_save_keys_processed", "0");
     field!(out, "current_save_keys_total", "0");
+    let p = &data.persist;
     field!(out, "rdb_changes_since_last_save", "{changes}");
-    field!(out, "rdb_bgsave_in_progress", "0");
+    field!(
+        out,
+        "rdb_bgsave_in_progress",
+        "{}",
+        u8::from(p.bgsave_started.is_some())
+    );
     field!(out, "rdb_last_save_time", "{}", data.last_save_unix);
-    field!(out, "rdb_last_bgsave_status", "ok");
-    field!(out, "rdb_last_bgsave_time_sec", "-1");
-    field!(out, "rdb_current_bgsave_time_sec", "-1");
-    field!(out, "rdb_saves", "0");
+    field!(
+        out,
+        "rdb_last_bgsave_status",
+        "{}",
+        if p.last_bgsave_ok { "ok" } else { "err" }
+    );
+    field!(out, "rdb_last_bgsave_time_sec", "{}", p.last_bgsave_secs);
+    field!(
+        out,
+        "rdb_current_bgsave_time_sec",
+        "{}",
+        p.bgsave_started
+            .map_or(-1, |t| t.elapsed().as_secs() as i64)
+    );
+    field!(out, "rdb_saves", "{}", p.saves);
     field!(out, "rdb_last_cow_size", "0");
-    field!(out, "rdb_last_load_keys_expired", "0");
-    field!(out, "rdb_last_load_keys_loaded", "0");
+    field!(
+        out,
+        "rdb_last_load_keys_expired",
+        "{}",
+        p.keys_expired_on_load
+    );
+    field!(out, "rdb_last_load_keys_loaded", "{}", p.keys_loaded);
     field!(out, "aof_enabled", "0");
     field!(out, "aof_rewrite_in_progress", "0");
     field!(out, "aof_rewrite_scheduled", "0");

@@ -19,6 +19,7 @@
 //! - [`client`]: per-client state and the registry CLIENT LIST reads.
 //! - [`state`]: the shared `Server` and the data lock.
 //! - [`pubsub`]: channel and pattern subscriptions, message delivery.
+//! - [`persist`]: SAVE/BGSAVE from fork-free snapshots, save points, loading at startup.
 //! - [`net`]: listening sockets and accept loops.
 //! - [`cron`]: periodic work (active expiry, timeouts, stats).
 //! - [`info`]: the INFO text.
@@ -36,6 +37,7 @@ pub mod info;
 pub mod log;
 pub mod multi;
 pub mod net;
+pub mod persist;
 pub mod pubsub;
 pub mod reply;
 pub mod resp;

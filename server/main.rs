@@ -125,6 +125,11 @@ fn main() -> anyhow::Result<()> {
 async fn run(config: Config) -> anyhow::Result<()> {
     let pidfile = config.pidfile.clone();
     let server = Server::new(config);
+    if let Err(e) = tandem_server::persist::load_at_startup(&server) {
+        tracing::error!("{e}");
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
     let listeners = match net::bind_all(&server) {
         Ok(l) => l,
         Err(e) => {
@@ -188,6 +193,18 @@ async fn wait_for_shutdown(server: &Arc<Server>) {
 
 fn shutdown(server: &Server, pidfile: &str) {
     warn!("User requested shutdown...");
+    // A SHUTDOWN command has already saved as it was asked; a signal saves
+    // when save points are configured, as Redis does.
+    let by_signal = !server
+        .shutdown_requested
+        .load(std::sync::atomic::Ordering::SeqCst);
+    if by_signal && !server.config.read().save_points.is_empty() {
+        warn!("Saving the final RDB snapshot before exiting.");
+        let mut data = server.data.lock();
+        if let Err(e) = tandem_server::persist::save_locked(server, &mut data) {
+            warn!("Error trying to save the DB, can't exit: {e}");
+        }
+    }
     for client in server.clients.lock().iter() {
         client.kill();
     }

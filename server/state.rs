@@ -93,6 +93,8 @@ pub struct Data {
     pub slowlog_max_len: u64,
     /// When the previous command of the current batch ended (see exec).
     pub clock: Option<Instant>,
+    /// SAVE/BGSAVE state.
+    pub persist: crate::persist::PersistState,
 }
 
 impl Data {
@@ -149,6 +151,8 @@ pub struct Server {
     /// The TCP port actually bound (differs from config when it was 0).
     pub tcp_port: AtomicU64,
     pub executable: String,
+    /// A handle on ourselves for work that outlives a command (BGSAVE).
+    self_ref: std::sync::OnceLock<std::sync::Weak<Server>>,
 }
 
 fn random_hex40() -> String {
@@ -165,7 +169,7 @@ impl Server {
         let now = unix_ms();
         let (slowlog_threshold_us, slowlog_max_len) =
             (config.slowlog_log_slower_than, config.slowlog_max_len);
-        Arc::new(Server {
+        let server = Arc::new(Server {
             data: Mutex::new(Data {
                 keyspace: Keyspace::new(databases),
                 cmdstats: vec![CmdStat::default(); table().flat.len()],
@@ -183,6 +187,7 @@ impl Server {
                 slowlog_threshold_us,
                 slowlog_max_len,
                 clock: None,
+                persist: Default::default(),
             }),
             config: RwLock::new(config),
             clients: Mutex::new(Registry::default()),
@@ -202,7 +207,15 @@ impl Server {
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
-        })
+            self_ref: std::sync::OnceLock::new(),
+        });
+        let _ = server.self_ref.set(Arc::downgrade(&server));
+        server
+    }
+
+    /// A shared handle on this server, for threads that outlive a command.
+    pub fn arc(&self) -> Option<Arc<Server>> {
+        self.self_ref.get().and_then(std::sync::Weak::upgrade)
     }
 
     /// Asks the main task to shut the server down.

@@ -9,6 +9,7 @@ pub mod args;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod persistence;
 pub mod pubsub;
 pub mod server;
 pub mod sets;
@@ -27,6 +28,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     hashes::COMMANDS,
     sets::COMMANDS,
     transactions::COMMANDS,
+    persistence::COMMANDS,
     pubsub::COMMANDS,
     zsets::COMMANDS,
 ];

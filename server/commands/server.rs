@@ -627,24 +627,19 @@ fn shutdown(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         // be in progress to abort.
         return Reply::error("ERR No shutdown in progress.");
     }
-    if save {
-        if !force {
-            tracing::warn!(
-                "Error trying to save the DB, can't exit: tandem cannot save the dataset yet \
-                 (persistence is not implemented)."
-            );
-            tracing::warn!(
-                "Errors trying to shut down the server. Check the logs for more information."
-            );
-            return Reply::error("ERR Errors trying to SHUTDOWN. Check logs.");
+    let save_points = !ctx.server.config.read().save_points.is_empty();
+    if save || (save_points && !nosave) {
+        tracing::warn!("Saving the final RDB snapshot before exiting.");
+        if let Err(e) = crate::persist::save_locked(ctx.server, ctx.data) {
+            if !force {
+                tracing::warn!("Error trying to save the DB, can't exit: {e}");
+                tracing::warn!(
+                    "Errors trying to shut down the server. Check the logs for more information."
+                );
+                return Reply::error("ERR Errors trying to SHUTDOWN. Check logs.");
+            }
+            tracing::warn!("Error trying to save the DB: {e}; exiting anyway (FORCE).");
         }
-        tracing::warn!(
-            "Error trying to save the DB: persistence is not implemented; exiting anyway (FORCE)."
-        );
-    } else if !nosave && !ctx.server.config.read().save_points.is_empty() {
-        tracing::warn!(
-            "Save points are configured but tandem cannot save yet: exiting without saving."
-        );
     }
     ctx.server.request_shutdown();
     ctx.client.close_after_reply = true;
@@ -1257,6 +1252,10 @@ fn debug(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             Reply::ok()
         }
         (b"populate", 3..=5) => debug_populate(ctx, argv),
+        (b"reload", _) => match crate::persist::debug_reload(ctx.server, ctx.data) {
+            Ok(()) => Reply::ok(),
+            Err(e) => Reply::error(format!("ERR Error trying to load the RDB dump: {e}")),
+        },
         (b"object", 3) => debug_object(ctx, &argv[2]),
         (b"log", 3) => {
             tracing::warn!("DEBUG LOG: {}", lossy(&argv[2]));
@@ -2283,6 +2282,8 @@ mod tests {
             err(h.run(&["shutdown", "save", "nosave"])),
             "ERR syntax error"
         );
+        // A save that cannot be written refuses the shutdown.
+        h.server.config.write().dir = "/nonexistent/tandem-test-dir".into();
         assert_eq!(
             err(h.run(&["shutdown", "save"])),
             "ERR Errors trying to SHUTDOWN. Check logs."

@@ -16,6 +16,7 @@
 //! - [`num`]: integer and float parsing/formatting exactly as Redis does it.
 //! - [`glob`]: Redis's glob-style pattern matching (KEYS, SCAN MATCH, CONFIG GET).
 //! - [`longdouble`]: software x87 `long double` for INCRBYFLOAT/HINCRBYFLOAT.
+//! - [`rdb`]: the RDB format (version 10) both ways: streaming writer, reader, load/save.
 
 pub mod bytes_small;
 pub mod digest;
@@ -23,6 +24,7 @@ pub mod glob;
 pub mod keyspace;
 pub mod longdouble;
 pub mod num;
+pub mod rdb;
 pub mod snapshot;
 pub mod types;
 pub mod value;

@@ -28,7 +28,11 @@ pub(crate) fn encode(sorted: &[i64], out: &mut Vec<u8>) {
     out.reserve(HEADER + sorted.len() * width);
     out.extend_from_slice(&(width as u32).to_le_bytes());
     // Callers hold far fewer than 2^32 members (Redis caps intsets at 2^30).
-    out.extend_from_slice(&u32::try_from(sorted.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(
+        &u32::try_from(sorted.len())
+            .unwrap_or(u32::MAX)
+            .to_le_bytes(),
+    );
     for &v in sorted {
         match width {
             2 => out.extend_from_slice(&(v as i16).to_le_bytes()),

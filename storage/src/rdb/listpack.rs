@@ -35,6 +35,7 @@ pub(crate) enum Entry<'a> {
 
 impl Entry<'_> {
     /// The element's bytes (an integer's decimal text).
+    #[cfg(test)]
     pub(crate) fn to_vec(self) -> Vec<u8> {
         match self {
             Entry::Str(s) => s.to_vec(),
@@ -143,10 +144,6 @@ impl Builder {
         self.buf.clear();
         self.buf.extend_from_slice(&[0; HEADER]);
         self.count = 0;
-    }
-
-    pub(crate) fn count(&self) -> usize {
-        self.count
     }
 
     /// The size the finished listpack will have.
@@ -307,7 +304,10 @@ pub(crate) fn parse(lp: &[u8]) -> Result<Vec<Entry<'_>>, Malformed> {
                 }
                 0xF3 => {
                     let r = slice(lp, at + 1, 4)?;
-                    (Entry::Int(i64::from(i32::from_le_bytes([r[0], r[1], r[2], r[3]]))), 5)
+                    (
+                        Entry::Int(i64::from(i32::from_le_bytes([r[0], r[1], r[2], r[3]]))),
+                        5,
+                    )
                 }
                 0xF4 => {
                     let r = slice(lp, at + 1, 8)?;

@@ -109,9 +109,7 @@ pub(crate) fn parse(zl: &[u8]) -> Result<Vec<Entry<'_>>, Malformed> {
                     0xF0 => (3, None),
                     0xFE => (1, None),
                     0xF1..=0xFD => (0, Some(i64::from(enc & 0x0f) - 1)),
-                    _ => {
-                        return Err(malformed(e, "a ziplist encoding", format!("0x{enc:02x}")))
-                    }
+                    _ => return Err(malformed(e, "a ziplist encoding", format!("0x{enc:02x}"))),
                 };
                 let r = bytes(zl, e + 1, width)?;
                 let v = match (imm, r) {

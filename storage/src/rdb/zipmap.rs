@@ -39,8 +39,11 @@ fn take(zm: &[u8], at: usize, n: usize) -> Result<&[u8], Malformed> {
         .ok_or_else(|| malformed(at, "a string inside the zipmap", "its end"))
 }
 
+/// A field and its value.
+pub(crate) type Pair<'a> = (&'a [u8], &'a [u8]);
+
 /// Checks a zipmap and returns its `(field, value)` pairs.
-pub(crate) fn parse(zm: &[u8]) -> Result<Vec<(&[u8], &[u8])>, Malformed> {
+pub(crate) fn parse(zm: &[u8]) -> Result<Vec<Pair<'_>>, Malformed> {
     if zm.len() < 2 || zm[zm.len() - 1] != END {
         return Err(malformed(
             zm.len().saturating_sub(1),

@@ -1,0 +1,357 @@
+//! RDB persistence: SAVE, BGSAVE (fork-free), save points, load at startup.
+//!
+//! BGSAVE takes a point-in-time snapshot of the keyspace under the data lock
+//! (`Keyspace::start_snapshot`: no copy, no fork) and serializes it on its own
+//! thread, taking the lock only for short steps that hand over shard images.
+//! Writers keep going; a shard they change before the serializer reaches it is
+//! copied first, so the file is exactly the dataset at the instant BGSAVE ran.
+//! Files are written to a temporary name, fsynced, then renamed over
+//! `dbfilename` (and the directory fsynced), so a crash never leaves a torn file.
+//!
+//! # Deadlock safety
+//! The BGSAVE thread takes the data lock only inside `snapshot_step` and at the
+//! end; it never holds it while writing to disk.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tandem_storage::rdb::{self, AuxFields, LoadOptions, RdbOptions, RdbWriter, ReadOptions};
+use tandem_storage::snapshot::{DbSizes, SnapshotId};
+use tracing::{info, warn};
+
+use crate::state::{unix_ms, Data, Server};
+
+/// Entries handed over per snapshot step (bounds each hold of the data lock).
+const STEP_ENTRIES: usize = 1024;
+
+/// Persistence facts INFO reports, kept under the data lock.
+#[derive(Debug)]
+pub struct PersistState {
+    /// When the running BGSAVE started, if one runs.
+    pub bgsave_started: Option<Instant>,
+    /// A BGSAVE SCHEDULE waits for the running one to end.
+    pub bgsave_scheduled: bool,
+    pub last_bgsave_ok: bool,
+    pub last_bgsave_secs: i64,
+    /// When the last failed BGSAVE ended (save points retry after a delay).
+    pub last_failure_ms: u64,
+    pub saves: u64,
+    pub keys_loaded: u64,
+    pub keys_expired_on_load: u64,
+}
+
+impl Default for PersistState {
+    fn default() -> Self {
+        PersistState {
+            bgsave_started: None,
+            bgsave_scheduled: false,
+            last_bgsave_ok: true,
+            last_bgsave_secs: -1,
+            last_failure_ms: 0,
+            saves: 0,
+            keys_loaded: 0,
+            keys_expired_on_load: 0,
+        }
+    }
+}
+
+struct SaveSettings {
+    path: PathBuf,
+    options: RdbOptions,
+    key_delay_us: u64,
+}
+
+fn settings(server: &Server) -> SaveSettings {
+    let c = server.config.read();
+    SaveSettings {
+        path: Path::new(&c.dir).join(&c.dbfilename),
+        options: RdbOptions {
+            compression: c.flag("rdbcompression").unwrap_or(true),
+            checksum: c.flag("rdbchecksum").unwrap_or(true),
+            list_max_listpack_size: c.list_max_listpack_size,
+        },
+        key_delay_us: c.number("rdb-key-save-delay").unwrap_or(0).max(0) as u64,
+    }
+}
+
+fn aux_fields() -> AuxFields {
+    let info = crate::info::mem_stats();
+    AuxFields::new(unix_ms() / 1000, info.allocated)
+}
+
+fn temp_path(target: &Path, tag: &str) -> PathBuf {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    dir.join(format!("temp-{tag}-{}.rdb", std::process::id()))
+}
+
+/// Makes `temp` the file at `target`: fsync, rename, fsync the directory.
+fn commit_file(file: File, temp: &Path, target: &Path) -> std::io::Result<()> {
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(temp, target)?;
+    if let Some(dir) = target.parent() {
+        if let Ok(d) = File::open(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        }) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// SAVE: writes the whole dataset now, holding the data lock (the server does
+/// nothing else meanwhile, as with Redis's SAVE).
+pub fn save_locked(server: &Server, data: &mut Data) -> Result<(), String> {
+    let s = settings(server);
+    let temp = temp_path(&s.path, "save");
+    let started = Instant::now();
+    let result = (|| -> std::io::Result<()> {
+        let file = File::create(&temp)?;
+        let sink = rdb::save(
+            BufWriter::new(file),
+            &data.keyspace,
+            &aux_fields(),
+            s.options,
+        )?;
+        let file = sink.into_inner().map_err(|e| e.into_error())?;
+        commit_file(file, &temp, &s.path)
+    })();
+    match result {
+        Ok(()) => {
+            data.dirty_at_last_save = data.keyspace.dirty();
+            data.last_save_unix = unix_ms() / 1000;
+            data.persist.saves += 1;
+            info!(
+                "DB saved on disk in {:.3} seconds",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            warn!("Failed saving the DB: {e}");
+            Err(format!("{e}"))
+        }
+    }
+}
+
+/// BGSAVE: snapshots now and serializes on a thread. Errors are Redis's texts.
+pub fn bgsave(server: &Server, data: &mut Data) -> Result<(), &'static str> {
+    if data.persist.bgsave_started.is_some() {
+        return Err("ERR Background save already in progress");
+    }
+    let Some(server) = server.arc() else {
+        return Err("ERR server is shutting down");
+    };
+    let (id, sizes) = data.keyspace.start_snapshot();
+    let dirty_at_start = data.keyspace.dirty();
+    data.persist.bgsave_started = Some(Instant::now());
+    let aux = aux_fields();
+    let spawned = std::thread::Builder::new()
+        .name("tandem-bgsave".into())
+        .spawn(move || run_bgsave(server, id, sizes, aux, dirty_at_start));
+    if spawned.is_err() {
+        data.keyspace.cancel_snapshot(id);
+        data.persist.bgsave_started = None;
+        return Err("ERR could not start the background save");
+    }
+    info!("Background saving started");
+    Ok(())
+}
+
+fn run_bgsave(
+    server: Arc<Server>,
+    id: SnapshotId,
+    sizes: Vec<DbSizes>,
+    aux: AuxFields,
+    dirty: u64,
+) {
+    let s = settings(&server);
+    let temp = temp_path(&s.path, "bgsave");
+    let started = Instant::now();
+    let result = (|| -> std::io::Result<()> {
+        let file = File::create(&temp)?;
+        let sink = write_snapshot(&server, id, &sizes, &aux, BufWriter::new(file), &s)?;
+        let file = sink.into_inner().map_err(|e| e.into_error())?;
+        commit_file(file, &temp, &s.path)
+    })();
+    let mut data = server.data.lock();
+    data.persist.bgsave_started = None;
+    data.persist.last_bgsave_secs = started.elapsed().as_secs() as i64;
+    match result {
+        Ok(()) => {
+            info!("DB saved on disk");
+            info!("Background saving terminated with success");
+            data.dirty_at_last_save = dirty;
+            data.last_save_unix = unix_ms() / 1000;
+            data.persist.last_bgsave_ok = true;
+            data.persist.saves += 1;
+        }
+        Err(e) => {
+            data.keyspace.cancel_snapshot(id);
+            let _ = std::fs::remove_file(&temp);
+            warn!("Background saving error: {e}");
+            data.persist.last_bgsave_ok = false;
+            data.persist.last_failure_ms = unix_ms();
+        }
+    }
+    if std::mem::take(&mut data.persist.bgsave_scheduled) {
+        let _ = bgsave(&server, &mut data);
+    }
+}
+
+/// Streams snapshot `id` as an RDB into `sink`, taking the data lock only to
+/// fetch each batch of shard images. Used by BGSAVE and (later) full syncs.
+fn write_snapshot<W: Write>(
+    server: &Server,
+    id: SnapshotId,
+    sizes: &[DbSizes],
+    aux: &AuxFields,
+    sink: W,
+    s: &SaveSettings,
+) -> std::io::Result<W> {
+    let mut w = RdbWriter::new(sink, s.options);
+    let fail = |w: std::io::Error| {
+        server.data.lock().keyspace.cancel_snapshot(id);
+        w
+    };
+    w.write_header(aux).map_err(fail)?;
+    let mut current_db = None;
+    loop {
+        let step = server.data.lock().keyspace.snapshot_step(id, STEP_ENTRIES);
+        let Some(images) = step else {
+            break;
+        };
+        for image in images {
+            if current_db != Some(image.db) {
+                let size = sizes.iter().find(|d| d.db == image.db);
+                w.select_db(
+                    image.db as u32,
+                    size.map_or(0, |d| d.keys as u64),
+                    size.map_or(0, |d| d.expires as u64),
+                )
+                .map_err(fail)?;
+                current_db = Some(image.db);
+            }
+            for entry in &image.entries {
+                w.write_entry(entry.key(), &entry.value, entry.expire_at())
+                    .map_err(fail)?;
+                if s.key_delay_us > 0 {
+                    std::thread::sleep(Duration::from_micros(s.key_delay_us));
+                }
+            }
+        }
+    }
+    w.finish()
+}
+
+/// Runs due save points (called once a second by cron).
+pub fn cron(server: &Server) {
+    let points = server.config.read().save_points.clone();
+    if points.is_empty() {
+        return;
+    }
+    let mut data = server.data.lock();
+    if data.persist.bgsave_started.is_some() {
+        return;
+    }
+    let now = unix_ms();
+    // After a failure, wait before trying again (Redis: 5 seconds).
+    if !data.persist.last_bgsave_ok && now < data.persist.last_failure_ms + 5000 {
+        return;
+    }
+    let changes = data
+        .keyspace
+        .dirty()
+        .saturating_sub(data.dirty_at_last_save);
+    let elapsed = (now / 1000).saturating_sub(data.last_save_unix);
+    if let Some((secs, n)) = points
+        .iter()
+        .find(|(secs, n)| changes >= *n && elapsed >= *secs)
+    {
+        info!("{n} changes in {secs} seconds. Saving...");
+        let _ = bgsave(server, &mut data);
+    }
+}
+
+/// Loads `dbfilename` at startup if it exists. A file that cannot be read is
+/// an error naming it: the caller refuses to start rather than serve nothing.
+pub fn load_at_startup(server: &Server) -> Result<(), String> {
+    let s = settings(server);
+    let file = match File::open(&s.path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(format!(
+                "Fatal error loading the DB ({}): {e}. Exiting.",
+                s.path.display()
+            ))
+        }
+    };
+    let started = Instant::now();
+    let opts = {
+        let c = server.config.read();
+        LoadOptions {
+            read: ReadOptions {
+                limits: c.limits(),
+                verify_checksum: c.flag("rdbchecksum").unwrap_or(true),
+            },
+            now_ms: unix_ms(),
+            drop_expired: c.replicaof.is_none(),
+        }
+    };
+    let mut data = server.data.lock();
+    match rdb::load(BufReader::new(file), &mut data.keyspace, &opts) {
+        Ok(summary) => {
+            if let Some(ver) = summary.aux(b"redis-ver") {
+                info!(
+                    "Loading RDB produced by version {}",
+                    String::from_utf8_lossy(ver)
+                );
+            }
+            info!(
+                "Done loading RDB, keys loaded: {}, keys expired: {}.",
+                summary.keys_loaded, summary.keys_expired
+            );
+            info!(
+                "DB loaded from disk: {:.3} seconds",
+                started.elapsed().as_secs_f64()
+            );
+            data.persist.keys_loaded = summary.keys_loaded;
+            data.persist.keys_expired_on_load = summary.keys_expired;
+            data.dirty_at_last_save = data.keyspace.dirty();
+            Ok(())
+        }
+        Err(e) => {
+            data.keyspace.clear();
+            Err(format!(
+                "Fatal error loading the DB from {}: {e}. Exiting.",
+                s.path.display()
+            ))
+        }
+    }
+}
+
+/// DEBUG RELOAD: save, empty the dataset, load the file again.
+pub fn debug_reload(server: &Server, data: &mut Data) -> Result<(), String> {
+    save_locked(server, data)?;
+    let s = settings(server);
+    let file = File::open(&s.path).map_err(|e| e.to_string())?;
+    let opts = LoadOptions {
+        read: ReadOptions {
+            limits: server.config.read().limits(),
+            verify_checksum: true,
+        },
+        now_ms: unix_ms(),
+        drop_expired: false,
+    };
+    data.keyspace.clear();
+    rdb::load(BufReader::new(file), &mut data.keyspace, &opts).map_err(|e| e.to_string())?;
+    data.dirty_at_last_save = data.keyspace.dirty();
+    Ok(())
+}
