@@ -25,12 +25,19 @@ impl ReplId {
         ReplId(id)
     }
 
-    /// Parses an id received from a peer; `None` unless it is exactly 40 hex characters.
+    /// Parses an id received from a peer; `None` unless it is exactly 40 hex
+    /// characters. Uppercase digits are folded to lowercase, so equality of two
+    /// ids is Redis's `strcasecmp` comparison.
     pub fn parse(text: &[u8]) -> Option<ReplId> {
-        let id: [u8; REPL_ID_LEN] = text.try_into().ok()?;
-        id.iter().all(u8::is_ascii_hexdigit).then_some(ReplId(id))
+        let mut id: [u8; REPL_ID_LEN] = text.try_into().ok()?;
+        if !id.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        id.make_ascii_lowercase();
+        Some(ReplId(id))
     }
 
+    /// The id as text (40 lowercase hex characters).
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("a ReplId holds only ASCII hex digits")
     }
@@ -75,5 +82,13 @@ mod tests {
         assert_eq!(ReplId::parse(b"abc"), None);
         assert_eq!(ReplId::parse(&[b'g'; 40]), None);
         assert_eq!(ReplId::parse(&[b'0'; 40]), Some(ReplId::ZERO));
+    }
+
+    #[test]
+    fn parse_folds_case_like_strcasecmp() {
+        let lower = ReplId::parse(b"69a2add0ffb0d2c76b89b48261b340d7832fbf77").unwrap();
+        let upper = ReplId::parse(b"69A2ADD0FFB0D2C76B89B48261B340D7832FBF77").unwrap();
+        assert_eq!(lower, upper);
+        assert_eq!(upper.as_str(), "69a2add0ffb0d2c76b89b48261b340d7832fbf77");
     }
 }
