@@ -3,8 +3,9 @@
 //! BGSAVE takes a point-in-time snapshot of the keyspace under the data lock
 //! (`Keyspace::start_snapshot`: no copy, no fork) and serializes it on its own
 //! thread, taking the lock only for short steps that hand over shard images.
-//! Writers keep going; a shard they change before the serializer reaches it is
-//! copied first, so the file is exactly the dataset at the instant BGSAVE ran.
+//! Writers keep going; an entry they change before the serializer reaches its
+//! shard is copied first, so the file is exactly the dataset at the instant
+//! BGSAVE ran, and the extra memory is only the entries changed meanwhile.
 //! Files are written to a temporary name, fsynced, then renamed over
 //! `dbfilename` (and the directory fsynced), so a crash never leaves a torn file.
 //!

@@ -7,13 +7,14 @@
 //! picks its shard (top bits) and its bucket, and also orders SCAN: a SCAN
 //! cursor is a position in hash order, so every key present for the whole scan
 //! is returned at least once however the tables grow or shrink. Shards are also
-//! the unit a fork-free snapshot will walk.
+//! the unit a fork-free snapshot walks (see [`crate::snapshot`]).
 //!
 //! Invariants:
 //! - `Db::len` equals the number of entries in all shards; `Db::volatile` the
 //!   number of those with an expiry, and `shard_volatile[i]` per shard.
-//! - Every mutation goes through a `&mut Db` method, so a snapshot hook placed in
-//!   [`Db::shard_mut`] sees every change before it happens.
+//! - Every change to a key goes through `Db::shard_mut(shard, key)`, where an
+//!   active snapshot keeps the key's pre-image before the change happens;
+//!   whole-database changes (FLUSHDB, SWAPDB) hand over whole shards first.
 //! - This module never reads a clock: callers pass `now_ms`.
 //! - Keys deleted because they expired are appended to `Db::expired` so the
 //!   caller can propagate them as `DEL` in the same order.
@@ -139,26 +140,54 @@ impl Db {
         self.hasher.hash_one(key) >> (64 - POS_BITS)
     }
 
-    /// The only way to a mutable shard: an active snapshot that has not
-    /// captured this shard yet gets its image first (copy-before-write).
-    fn shard_mut(&mut self, idx: usize) -> &mut HashTable<Box<Entry>> {
+    /// The only way to a mutable shard, for a change to `key`: an active
+    /// snapshot that has not walked this shard yet first keeps the key's
+    /// entry as it was (copy-before-write, one key at a time).
+    fn shard_mut(&mut self, idx: usize, key: &[u8]) -> &mut HashTable<Box<Entry>> {
         if self.shards.is_empty() {
             self.shards = (0..SHARDS).map(|_| HashTable::new()).collect();
             self.shard_volatile = vec![0; SHARDS];
         }
-        self.capture_shard(idx);
+        if !self.captures.is_empty() {
+            self.capture_key(idx, key);
+        }
         &mut self.shards[idx]
     }
 
+    fn capture_key(&mut self, idx: usize, key: &[u8]) {
+        let h = self.hasher.hash_one(key);
+        for capture in &mut self.captures {
+            if capture.captured[idx] {
+                continue;
+            }
+            let touched = capture.touched.entry(idx).or_default();
+            if touched.contains(key) {
+                continue;
+            }
+            touched.insert(SmallBytes::from_slice(key));
+            // A key that exists now existed at the instant (it was not touched
+            // since): keep its pre-image. A missing key stays missing for the
+            // snapshot, which now skips whatever this write creates.
+            if let Some(e) = self.shards[idx].find(h, |e| e.key.as_slice() == key) {
+                capture.pending.push(vec![(**e).clone()]);
+            }
+        }
+    }
+
+    /// Hands every active snapshot the rest of shard `idx` as it is now.
     fn capture_shard(&mut self, idx: usize) {
         for capture in &mut self.captures {
             if !capture.captured[idx] {
                 capture.captured[idx] = true;
+                let touched = capture.touched.remove(&idx).unwrap_or_default();
                 if let Some(shard) = self.shards.get(idx) {
-                    if !shard.is_empty() {
-                        capture
-                            .pending
-                            .push(shard.iter().map(|e| (**e).clone()).collect());
+                    let entries: Vec<Entry> = shard
+                        .iter()
+                        .filter(|e| !touched.contains(e.key.as_slice()))
+                        .map(|e| (**e).clone())
+                        .collect();
+                    if !entries.is_empty() {
+                        capture.pending.push(entries);
                     }
                 }
             }
@@ -247,7 +276,7 @@ impl Db {
         self.dirty += 1;
         let h = self.hasher.hash_one(key);
         let entry = self
-            .shard_mut(idx)
+            .shard_mut(idx, key)
             .find_mut(h, |e| e.key.as_slice() == key)?;
         entry.access_secs = (now_ms / 1000) as u32;
         Some(entry)
@@ -290,7 +319,7 @@ impl Db {
         };
         let new_volatile = new.expire_at != 0;
         self.dirty += 1;
-        let shard = self.shard_mut(idx);
+        let shard = self.shard_mut(idx, key);
         let old = match shard.entry(
             h,
             |e| e.key.as_slice() == key,
@@ -341,7 +370,7 @@ impl Db {
 
     fn remove_at(&mut self, idx: usize, key: &[u8]) -> Option<Entry> {
         let h = self.hasher.hash_one(key);
-        let shard = self.shard_mut(idx);
+        let shard = self.shard_mut(idx, key);
         let entry = match shard.find_entry(h, |e| e.key.as_slice() == key) {
             Ok(occupied) => *occupied.remove().0,
             Err(_) => return None,
@@ -367,7 +396,7 @@ impl Db {
         };
         let h = self.hasher.hash_one(key);
         let new = expire_at.unwrap_or(0);
-        let shard = self.shard_mut(idx);
+        let shard = self.shard_mut(idx, key);
         let Some(entry) = shard.find_mut(h, |e| e.key.as_slice() == key) else {
             return false;
         };
@@ -672,9 +701,14 @@ impl Keyspace {
                     continue;
                 }
                 capture.captured[shard] = true;
+                let touched = capture.touched.remove(&shard).unwrap_or_default();
                 if let Some(table) = db.shards.get(shard) {
                     if !table.is_empty() {
-                        let entries: Vec<Entry> = table.iter().map(|e| (**e).clone()).collect();
+                        let entries: Vec<Entry> = table
+                            .iter()
+                            .filter(|e| !touched.contains(e.key.as_slice()))
+                            .map(|e| (**e).clone())
+                            .collect();
                         taken += entries.len();
                         out.push(ShardImage { db: index, entries });
                     }

@@ -6,9 +6,11 @@
 //! that shard's image. The image of a shard is a clone of its entries as they
 //! were at the instant:
 //!
-//! - a writer about to change a shard the snapshot has not captured yet first
-//!   clones the shard into the snapshot's pending queue (copy-before-write, at
-//!   shard granularity: the writer pays for at most one shard);
+//! - a writer about to change a key in a shard the snapshot has not walked
+//!   yet first copies that key's entry into the snapshot's pending queue and
+//!   records the key as touched (copy-before-write, one key at a time: the
+//!   writer pays for one entry); the walk later skips touched keys, so keys
+//!   created after the instant never appear;
 //! - the consumer ([`crate::Keyspace::snapshot_step`]) takes pending images
 //!   first, then clones the next uncaptured shards itself, a bounded number of
 //!   entries per step, so the data lock is never held for long.
@@ -18,7 +20,10 @@
 //! touched before the consumer reached it. Several snapshots can be active at
 //! once; each has its own capture bits.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::keyspace::Entry;
+use crate::SmallBytes;
 
 /// Identifies an active snapshot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -45,8 +50,11 @@ pub(crate) struct DbCapture {
     pub(crate) id: SnapshotId,
     /// `captured[shard]`: the snapshot holds (or has emitted) this shard's image.
     pub(crate) captured: Vec<bool>,
-    /// Images cloned by writers, not yet handed to the consumer.
+    /// Images kept by writers, not yet handed to the consumer.
     pub(crate) pending: Vec<Vec<Entry>>,
+    /// Per shard not walked yet: keys changed since the instant. Their
+    /// pre-images (if they existed) are in `pending`; the walk skips them.
+    pub(crate) touched: HashMap<usize, HashSet<SmallBytes>>,
     /// Next shard the consumer clones itself.
     pub(crate) cursor: usize,
 }
@@ -58,6 +66,7 @@ impl DbCapture {
             // An empty database has nothing to capture.
             captured: vec![empty; shards],
             pending: Vec::new(),
+            touched: HashMap::new(),
             cursor: if empty { shards } else { 0 },
         }
     }

@@ -18,7 +18,7 @@
 //! - [`load`] and [`save`] move a whole [`Keyspace`] through those two.
 //!
 //! Loaded values take the encodings Redis would give them under the caller's
-//! [`Limits`]: a small hash becomes a listpack, a big one a hashtable, and so
+//! [`Limits`](crate::types::Limits): a small hash becomes a listpack, a big one a hashtable, and so
 //! on, whatever the file used.
 //!
 //! Invariants:

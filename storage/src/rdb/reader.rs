@@ -315,7 +315,13 @@ fn type_name(code: u8) -> &'static str {
     }
 }
 
-/// A streaming RDB decoder. See the [module docs](self).
+/// A streaming RDB decoder: pulls [`RdbEvent`]s from any reader.
+///
+/// It consumes exactly the bytes of one RDB (the header, the records, EOF
+/// and the 8-byte checksum from version 5 on) and never a byte more, so the
+/// source can go on being read afterwards ([`RdbReader::into_inner`]). It
+/// does not buffer: wrap a file or socket in a `BufReader`. A read error
+/// (including a timeout) ends the stream.
 pub struct RdbReader<R> {
     input: Input<R>,
     opts: ReadOptions,
@@ -323,6 +329,9 @@ pub struct RdbReader<R> {
     db: u64,
     /// Where the last event's record started (its first opcode).
     event_at: u64,
+    /// Key attributes read but not yet used. As in Redis, they wait for the
+    /// next key even across other opcodes.
+    pending: Pending,
     done: bool,
     empty_keys_skipped: u64,
     a: Vec<u8>,
@@ -361,6 +370,7 @@ impl<R: Read> RdbReader<R> {
             version: None,
             db: 0,
             event_at: 0,
+            pending: Pending::default(),
             done: false,
             empty_keys_skipped: 0,
             a: Vec::new(),
@@ -439,7 +449,6 @@ impl<R: Read> RdbReader<R> {
                 v
             }
         };
-        let mut pending = Pending::default();
         let mut fresh = true;
         loop {
             let at = self.input.offset;
@@ -451,14 +460,14 @@ impl<R: Read> RdbReader<R> {
             match code {
                 opcode::EXPIRETIME => {
                     let secs = i32::from_le_bytes(self.input.array("an expiry in seconds")?);
-                    pending.expire_ms = Some(i64::from(secs) * 1000);
+                    self.pending.expire_ms = Some(i64::from(secs) * 1000);
                 }
                 opcode::EXPIRETIME_MS => {
                     let ms = i64::from_le_bytes(self.input.array("an expiry in milliseconds")?);
-                    pending.expire_ms = Some(ms);
+                    self.pending.expire_ms = Some(ms);
                 }
-                opcode::FREQ => pending.freq = Some(self.input.u8("an LFU counter")?),
-                opcode::IDLE => pending.idle = Some(self.input.len("an LRU idle time")?),
+                opcode::FREQ => self.pending.freq = Some(self.input.u8("an LFU counter")?),
+                opcode::IDLE => self.pending.idle = Some(self.input.len("an LRU idle time")?),
                 opcode::EOF => {
                     if version < 5 {
                         return Ok(Some(RdbEvent::End { checksum: None }));
@@ -536,9 +545,9 @@ impl<R: Read> RdbReader<R> {
                     self.a = keep(key);
                     r?;
                     let value = self.read_value(code, &key_bytes, at)?;
+                    let pending = std::mem::take(&mut self.pending);
                     let Some(value) = value else {
                         self.empty_keys_skipped += 1;
-                        pending = Pending::default();
                         fresh = true;
                         continue;
                     };

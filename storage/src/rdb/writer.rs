@@ -96,7 +96,18 @@ impl AuxFields {
     }
 }
 
-/// A streaming RDB encoder over any sink. See the [module docs](self).
+/// A streaming RDB encoder over any sink.
+///
+/// Bytes go through a 64 KiB buffer (larger strings go to the sink
+/// directly) and the CRC-64 follows them out. Besides the buffer, memory is
+/// bounded by the value being written: one quicklist node (about 8 KiB) at a
+/// time for lists, one listpack or intset blob for compact hashes, sets and
+/// sorted sets, and the LZF output of one string.
+///
+/// Call order: [`RdbWriter::write_header`], any [`RdbWriter::aux`] /
+/// [`RdbWriter::function_library`], then per database
+/// [`RdbWriter::select_db`] and its [`RdbWriter::write_entry`] calls, then
+/// [`RdbWriter::finish`]. After an I/O error the output is unusable.
 pub struct RdbWriter<W: Write> {
     sink: W,
     opts: RdbOptions,
@@ -272,7 +283,8 @@ impl<W: Write> RdbWriter<W> {
 
     fn write_list(&mut self, key: &[u8], list: &ListValue) -> io::Result<()> {
         // Plan the nodes first: the node count comes before the nodes.
-        let fill = self.opts.list_max_listpack_size;
+        // Redis clamps the fill as `quicklistSetFill` does.
+        let fill = self.opts.list_max_listpack_size.clamp(-5, 32767);
         let mut nodes = std::mem::take(&mut self.nodes);
         nodes.clear();
         let mut count = 0;
