@@ -2,8 +2,8 @@
 //!
 //! This crate owns the keyspace (databases, keys, values, expiry metadata), the
 //! value types and their encodings, Redis-compatible number formatting, glob
-//! matching, and `DEBUG DIGEST`. Later it also owns fork-free snapshots and the
-//! RDB codec. It knows nothing of sockets, replication, clocks or threads: every
+//! matching, `DEBUG DIGEST`, fork-free snapshots and the RDB codec. It knows
+//! nothing of sockets, replication, clocks or threads: every
 //! operation that depends on time takes `now_ms` as an argument.
 //!
 //! Modules:

@@ -139,16 +139,14 @@ impl Builder {
         Builder { buf, count: 0 }
     }
 
-    /// Starts over, keeping the buffer's capacity.
+    /// Starts over, keeping the buffer unless it grew past 1 MiB.
     pub(crate) fn clear(&mut self) {
+        if self.buf.capacity() > 1 << 20 {
+            self.buf = Vec::with_capacity(64);
+        }
         self.buf.clear();
         self.buf.extend_from_slice(&[0; HEADER]);
         self.count = 0;
-    }
-
-    /// The size the finished listpack will have.
-    pub(crate) fn bytes(&self) -> usize {
-        self.buf.len() + 1
     }
 
     /// Appends an element, as an integer when it is one.

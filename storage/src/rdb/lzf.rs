@@ -63,7 +63,9 @@ pub(crate) fn decompress_into(
     out: &mut Vec<u8>,
 ) -> Result<(), LzfError> {
     out.clear();
-    out.reserve_exact(out_len);
+    // A corrupt stream may announce far more than it makes: reserve what a
+    // typical ratio needs and let real output grow the rest.
+    out.reserve(out_len.min(input.len().saturating_mul(8)));
     let mut ip = 0;
     while ip < input.len() {
         let at = ip;

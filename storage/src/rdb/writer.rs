@@ -351,9 +351,6 @@ impl<W: Write> RdbWriter<W> {
             }
         }
         lp.clear();
-        if lp.bytes() > SCRATCH_KEEP {
-            lp = Builder::new();
-        }
         self.lp = lp;
         self.nodes = nodes;
         result
