@@ -236,6 +236,12 @@ pub struct ClientState {
     pub blocked: bool,
     /// Statistics slot of the last command run (CLIENT LIST `cmd=`).
     pub last_stat_id: Option<usize>,
+    /// What the peer said with REPLCONF (it may become a replica).
+    pub replica_conf: crate::primary::ReplicaConf,
+    /// Set by SYNC/PSYNC: the connection turns into a replica link.
+    pub sync_request: Option<crate::primary::SyncRequest>,
+    /// Set by WAIT that must wait: (offset, replicas wanted, deadline ms or 0).
+    pub wait: Option<(u64, usize, u64)>,
     /// Subscribed channels and patterns, in subscription order.
     pub channels: Vec<Bytes>,
     pub patterns: Vec<Bytes>,
@@ -258,6 +264,9 @@ impl ClientState {
             watched: Vec::new(),
             blocked: false,
             last_stat_id: None,
+            replica_conf: Default::default(),
+            sync_request: None,
+            wait: None,
             channels: Vec::new(),
             patterns: Vec::new(),
         }

@@ -186,10 +186,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     return Ok(Next::Close);
                 }
                 start += done;
+                if self.server.data.lock().repl.enabled {
+                    self.server.repl_notify.notify_waiters();
+                }
                 if client.blocked {
                     if let Next::Close = self.wait_unblocked(client).await? {
                         return Ok(Next::Close);
                     }
+                }
+                if let Some(request) = client.sync_request.take() {
+                    self.flush().await?;
+                    let server = self.server.clone();
+                    crate::primary::serve_replica(
+                        &server,
+                        &mut self.stream,
+                        &mut self.rbuf,
+                        client,
+                        request,
+                    )
+                    .await?;
+                    return Ok(Next::Close);
+                }
+                if let Some((offset, wanted, deadline)) = client.wait.take() {
+                    self.flush().await?;
+                    let count = self.wait_for_acks(offset, wanted, deadline).await;
+                    Reply::Int(count as i64).encode(client.proto, &mut self.wbuf);
                 }
             }
             if let Some(e) = protocol_error {
@@ -247,14 +268,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
-    /// Waits until the blocking command ends: served by another client's
-    /// write, unblocked, or timed out. Replies written so far go out first.
-    async fn wait_unblocked(&mut self, client: &mut ClientState) -> std::io::Result<Next> {
+    /// Writes the replies buffered so far.
+    async fn flush(&mut self) -> std::io::Result<()> {
         if !self.wbuf.is_empty() {
             self.stream.write_all(&self.wbuf).await?;
             self.count_output(self.wbuf.len());
             self.wbuf.clear();
         }
+        Ok(())
+    }
+
+    /// WAIT: until `wanted` replicas acknowledged `offset` or the deadline
+    /// (Unix ms, 0 = none) passes; returns how many did.
+    async fn wait_for_acks(&mut self, offset: u64, wanted: usize, deadline: u64) -> usize {
+        loop {
+            let notified = self.server.acks.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let have = crate::commands::replication::acked(&self.server, offset);
+            let now = unix_ms();
+            if have >= wanted || (deadline != 0 && now >= deadline) {
+                return have;
+            }
+            let wait = if deadline == 0 {
+                100
+            } else {
+                (deadline - now).min(100)
+            };
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+            }
+        }
+    }
+
+    /// Waits until the blocking command ends: served by another client's
+    /// write, unblocked, or timed out. Replies written so far go out first.
+    async fn wait_unblocked(&mut self, client: &mut ClientState) -> std::io::Result<Next> {
+        self.flush().await?;
         let deadline = self.server.data.lock().blocked_deadline(client.id);
         let sleep = async {
             match deadline {
@@ -329,6 +380,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 last_cmd = Some(argv);
                 done += 1;
                 if client.blocked
+                    || client.sync_request.is_some()
+                    || client.wait.is_some()
                     || client.close_after_reply
                     || client.handle.killed.load(Ordering::Relaxed)
                 {

@@ -18,6 +18,7 @@ const EXPIRE_CHECKS_PER_STEP: usize = 200;
 /// Runs until the process ends.
 pub async fn run(server: Arc<Server>) {
     let mut last_second = Instant::now();
+    let mut last_ping = Instant::now();
     loop {
         let hz = server.config.read().hz.clamp(1, 500);
         let period = Duration::from_millis(u64::from(1000 / hz));
@@ -29,6 +30,7 @@ pub async fn run(server: Arc<Server>) {
         if last_second.elapsed() >= Duration::from_secs(1) {
             last_second = Instant::now();
             crate::persist::cron(&server);
+            ping_replicas(&server, &mut last_ping);
         }
     }
 }
@@ -60,6 +62,10 @@ fn active_expire(server: &Server, budget: Duration) {
         }
     }
     propagate_expired(&mut data);
+    if data.repl.enabled {
+        drop(data);
+        server.repl_notify.notify_waiters();
+    }
 }
 
 fn close_idle_clients(server: &Server) {
@@ -101,4 +107,21 @@ fn end_pause(server: &Server) {
         pause.until_ms = 0;
         server.unpaused.notify_waiters();
     }
+}
+
+/// Feeds `ping` into the stream every `repl-ping-replica-period` seconds while
+/// replicas are attached, so they can tell a silent primary from a dead one.
+fn ping_replicas(server: &Server, last_ping: &mut Instant) {
+    let period = server
+        .config
+        .read()
+        .number("repl-ping-replica-period")
+        .unwrap_or(10)
+        .max(1) as u64;
+    if last_ping.elapsed() < Duration::from_secs(period) || server.replicas.lock().is_empty() {
+        return;
+    }
+    *last_ping = Instant::now();
+    server.data.lock().repl.feed_raw(&[b"ping"]);
+    server.repl_notify.notify_waiters();
 }

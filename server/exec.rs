@@ -24,15 +24,44 @@ use crate::state::{unix_us, Data, Server, SlowlogEntry};
 
 /// The replication stream as commands are applied: the write order, encoded.
 ///
-/// Until the backlog exists (the replication issue), the feed only encodes when
-/// `enabled` is set; its `buf` then holds the stream bytes not yet consumed and
-/// `offset` counts every byte ever fed (`master_repl_offset`).
-#[derive(Debug, Default)]
+/// The feed encodes only when `enabled` (a backlog exists, as in Redis: from
+/// the first replica on). Each command is encoded into `buf` and appended to
+/// the backlog; without a backlog (unit tests) `buf` keeps the bytes. `offset`
+/// counts every byte ever fed (`master_repl_offset`); `lineage` holds the
+/// current replication id and the past ones.
+#[derive(Debug)]
 pub struct ReplFeed {
     pub enabled: bool,
     pub selected_db: Option<usize>,
     pub buf: BytesMut,
     pub offset: u64,
+    pub backlog: Option<tandem_replication::backlog::Backlog>,
+    pub lineage: tandem_replication::lineage::Lineage,
+}
+
+impl Default for ReplFeed {
+    fn default() -> Self {
+        ReplFeed {
+            enabled: false,
+            selected_db: None,
+            buf: BytesMut::new(),
+            offset: 0,
+            backlog: None,
+            lineage: tandem_replication::lineage::Lineage::new(
+                new_replid(),
+                tandem_replication::ReplOffset(0),
+            ),
+        }
+    }
+}
+
+/// A fresh random replication id.
+pub fn new_replid() -> tandem_replication::ReplId {
+    let mut random = [0u8; 20];
+    for b in &mut random {
+        *b = fastrand::u8(..);
+    }
+    tandem_replication::ReplId::from_random(random)
 }
 
 impl ReplFeed {
@@ -55,11 +84,41 @@ impl ReplFeed {
         }
     }
 
-    /// Appends a command that belongs to no database (MULTI, EXEC).
-    fn feed_raw(&mut self, argv: &[&[u8]]) {
+    /// Appends a command that belongs to no database (MULTI, EXEC, ping,
+    /// REPLCONF GETACK).
+    pub fn feed_raw(&mut self, argv: &[&[u8]]) {
+        if !self.enabled {
+            return;
+        }
         let before = self.buf.len();
         encode_multibulk(&mut self.buf, argv);
         self.offset += (self.buf.len() - before) as u64;
+        self.flush_to_backlog();
+    }
+
+    fn flush_to_backlog(&mut self) {
+        if let Some(backlog) = &mut self.backlog {
+            backlog.append(&self.buf);
+            self.buf.clear();
+        }
+    }
+
+    /// Creates the backlog if there is none (the first replica), with a new
+    /// replication id as Redis does. Returns true when it was created.
+    pub fn ensure_backlog(&mut self, size: usize) -> bool {
+        if self.backlog.is_some() {
+            return false;
+        }
+        let Ok(mut backlog) = tandem_replication::backlog::Backlog::new(size.max(16 * 1024)) else {
+            return false;
+        };
+        let at = tandem_replication::ReplOffset(self.offset);
+        backlog.reset(at);
+        self.lineage.restart(new_replid(), at);
+        self.backlog = Some(backlog);
+        self.enabled = true;
+        self.selected_db = None;
+        true
     }
 
     /// Appends one command in `db`, preceded by SELECT when the stream's
@@ -76,6 +135,7 @@ impl ReplFeed {
         }
         encode_multibulk(&mut self.buf, argv);
         self.offset += (self.buf.len() - before) as u64;
+        self.flush_to_backlog();
     }
 }
 

@@ -599,9 +599,24 @@ fn stats_section(out: &mut String, server: &Server, data: &Data) {
         "{}",
         load(&s.rejected_connections)
     );
-    field!(out, "sync_full", "0");
-    field!(out, "sync_partial_ok", "0");
-    field!(out, "sync_partial_err", "0");
+    field!(
+        out,
+        "sync_full",
+        "{}",
+        server.stats.sync_full.load(Ordering::Relaxed)
+    );
+    field!(
+        out,
+        "sync_partial_ok",
+        "{}",
+        server.stats.sync_partial_ok.load(Ordering::Relaxed)
+    );
+    field!(
+        out,
+        "sync_partial_err",
+        "{}",
+        server.stats.sync_partial_err.load(Ordering::Relaxed)
+    );
     field!(out, "expired_keys", "{}", data.keyspace.expired_total());
     field!(out, "expired_stale_perc", "0.00");
     field!(out, "expired_time_cap_reached_count", "0");
@@ -686,12 +701,8 @@ fn replication_section(out: &mut String, server: &Server, data: &Data) {
             backlog_size: config.repl_backlog_size,
         }
     };
-    let replicas = server
-        .clients
-        .lock()
-        .iter()
-        .filter(|c| c.info.lock().kind == ClientKind::Replica)
-        .count();
+    let replicas: Vec<crate::primary::ReplicaStatus> =
+        server.replicas.lock().values().cloned().collect();
     match &conf.master {
         None => field!(out, "role", "master"),
         Some((host, port)) => {
@@ -710,19 +721,57 @@ fn replication_section(out: &mut String, server: &Server, data: &Data) {
             field!(out, "replica_announced", "{}", u8::from(conf.announced));
         }
     }
-    field!(out, "connected_slaves", "{replicas}");
+    let now = unix_ms();
+    field!(out, "connected_slaves", "{}", replicas.len());
     if conf.min_to_write != 0 && conf.min_max_lag != 0 {
-        field!(out, "min_slaves_good_slaves", "0");
+        let good = replicas
+            .iter()
+            .filter(|r| now.saturating_sub(r.ack_time_ms) / 1000 <= conf.min_max_lag as u64)
+            .count();
+        field!(out, "min_slaves_good_slaves", "{good}");
     }
+    for (i, r) in replicas.iter().enumerate() {
+        field!(
+            out,
+            &format!("slave{i}"),
+            "ip={},port={},state={},offset={},lag={}",
+            r.ip,
+            r.port,
+            r.state,
+            r.ack_offset,
+            now.saturating_sub(r.ack_time_ms) / 1000
+        );
+    }
+    let repl = &data.repl;
     field!(out, "master_failover_state", "no-failover");
-    field!(out, "master_replid", "{}", server.run_id);
-    field!(out, "master_replid2", "{}", "0".repeat(40));
-    field!(out, "master_repl_offset", "{}", data.repl.offset);
-    field!(out, "second_repl_offset", "-1");
-    field!(out, "repl_backlog_active", "0");
-    field!(out, "repl_backlog_size", "{}", conf.backlog_size);
-    field!(out, "repl_backlog_first_byte_offset", "0");
-    field!(out, "repl_backlog_histlen", "0");
+    field!(out, "master_replid", "{}", repl.lineage.current());
+    field!(out, "master_replid2", "{}", repl.lineage.replid2());
+    field!(out, "master_repl_offset", "{}", repl.offset);
+    field!(
+        out,
+        "second_repl_offset",
+        "{}",
+        repl.lineage.second_repl_offset()
+    );
+    match &repl.backlog {
+        Some(b) => {
+            field!(out, "repl_backlog_active", "1");
+            field!(out, "repl_backlog_size", "{}", b.size());
+            field!(
+                out,
+                "repl_backlog_first_byte_offset",
+                "{}",
+                b.info_first_byte_offset()
+            );
+            field!(out, "repl_backlog_histlen", "{}", b.histlen());
+        }
+        None => {
+            field!(out, "repl_backlog_active", "0");
+            field!(out, "repl_backlog_size", "{}", conf.backlog_size);
+            field!(out, "repl_backlog_first_byte_offset", "0");
+            field!(out, "repl_backlog_histlen", "0");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

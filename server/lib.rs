@@ -20,6 +20,7 @@
 //! - [`state`]: the shared `Server` and the data lock.
 //! - [`pubsub`]: channel and pattern subscriptions, message delivery.
 //! - [`persist`]: SAVE/BGSAVE from fork-free snapshots, save points, loading at startup.
+//! - [`primary`]: the primary role: serving SYNC/PSYNC replicas from snapshots and the backlog.
 //! - [`net`]: listening sockets and accept loops.
 //! - [`cron`]: periodic work (active expiry, timeouts, stats).
 //! - [`info`]: the INFO text.
@@ -38,6 +39,7 @@ pub mod log;
 pub mod multi;
 pub mod net;
 pub mod persist;
+pub mod primary;
 pub mod pubsub;
 pub mod reply;
 pub mod resp;

@@ -83,6 +83,53 @@ fn aux_fields() -> AuxFields {
     AuxFields::new(unix_ms() / 1000, info.allocated)
 }
 
+/// AUX fields for an RDB sent to a replica: the replication id and the
+/// offset the snapshot was taken at.
+pub fn repl_aux(replid: &str, offset: u64) -> AuxFields {
+    let mut aux = aux_fields();
+    aux.repl = Some(rdb::ReplAux {
+        stream_db: 0,
+        id: replid.to_string(),
+        offset: offset as i64,
+    });
+    aux
+}
+
+/// Streams snapshot `id` into any sink with the configured RDB options (the
+/// diskless full sync's serializer thread).
+pub fn write_snapshot_to<W: Write>(
+    server: &Server,
+    id: SnapshotId,
+    sizes: &[DbSizes],
+    aux: &AuxFields,
+    sink: W,
+) -> std::io::Result<W> {
+    let s = settings(server);
+    write_snapshot(server, id, sizes, aux, sink, &s)
+}
+
+/// Writes snapshot `id` to a temporary file next to `dbfilename` on a
+/// blocking thread (the disk-based full sync) and returns its path.
+pub async fn snapshot_to_temp_file(
+    server: &Arc<Server>,
+    id: SnapshotId,
+    sizes: &[DbSizes],
+    aux: &AuxFields,
+) -> std::io::Result<PathBuf> {
+    let s = settings(server);
+    let temp = temp_path(&s.path, &format!("sync-{}", fastrand::u32(..)));
+    let (srv, sizes, aux, path) = (server.clone(), sizes.to_vec(), aux.clone(), temp.clone());
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let s = settings(&srv);
+        let file = File::create(&path)?;
+        let sink = write_snapshot(&srv, id, &sizes, &aux, BufWriter::new(file), &s)?;
+        sink.into_inner().map_err(|e| e.into_error())?.sync_all()
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    Ok(temp)
+}
+
 fn temp_path(target: &Path, tag: &str) -> PathBuf {
     let dir = target.parent().unwrap_or(Path::new("."));
     dir.join(format!("temp-{tag}-{}.rdb", std::process::id()))

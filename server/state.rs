@@ -127,6 +127,9 @@ pub struct Stats {
     /// Last cron sample: (unix ms, total commands) for instantaneous_ops_per_sec.
     pub ops_sample: Mutex<(u64, u64, u64)>,
     pub ops_per_sec: AtomicU64,
+    pub sync_full: AtomicU64,
+    pub sync_partial_ok: AtomicU64,
+    pub sync_partial_err: AtomicU64,
 }
 
 /// The shared server.
@@ -146,6 +149,12 @@ pub struct Server {
     pub monitor_count: AtomicUsize,
     pub monitors: Mutex<Vec<Arc<ClientHandle>>>,
     pub pubsub: Mutex<crate::pubsub::PubSub>,
+    /// Connected replicas (INFO, ROLE, WAIT).
+    pub replicas: Mutex<crate::primary::Replicas>,
+    /// Woken when the replication stream grows (replica senders wait on it).
+    pub repl_notify: Notify,
+    /// Woken when a replica acknowledges an offset (WAIT waits on it).
+    pub acks: Notify,
     pub shutdown_requested: AtomicBool,
     pub shutdown: Notify,
     /// The TCP port actually bound (differs from config when it was 0).
@@ -201,6 +210,9 @@ impl Server {
             monitor_count: AtomicUsize::new(0),
             monitors: Mutex::new(Vec::new()),
             pubsub: Mutex::new(Default::default()),
+            replicas: Mutex::new(Default::default()),
+            repl_notify: Notify::new(),
+            acks: Notify::new(),
             shutdown_requested: AtomicBool::new(false),
             shutdown: Notify::new(),
             tcp_port: AtomicU64::new(0),

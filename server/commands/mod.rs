@@ -11,6 +11,7 @@ pub mod keys;
 pub mod lists;
 pub mod persistence;
 pub mod pubsub;
+pub mod replication;
 pub mod server;
 pub mod sets;
 pub mod strings;
@@ -29,6 +30,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     sets::COMMANDS,
     transactions::COMMANDS,
     persistence::COMMANDS,
+    replication::COMMANDS,
     pubsub::COMMANDS,
     zsets::COMMANDS,
 ];

@@ -1,0 +1,477 @@
+//! The primary role: serving replicas (SYNC/PSYNC), as a tokio driver of the
+//! sans-IO pieces in `tandem-replication`.
+//!
+//! A connection that sends SYNC or PSYNC leaves the command loop and runs
+//! [`serve_replica`] with its socket. Under the data lock it decides between a
+//! partial resync (`+CONTINUE`, then the backlog from the asked offset) and a
+//! full one: a fork-free snapshot taken at the current offset, announced with
+//! `+FULLRESYNC <id> <offset>`, streamed as RDB (diskless `$EOF:<mark>` when
+//! the replica has `capa eof`, else `$<len>` through a file), followed by the
+//! stream from that offset. Streaming copies each new stretch of the backlog
+//! out under the lock and writes it without the lock. With `$EOF:` nothing
+//! follows the end mark until the replica's first `REPLCONF ACK` (a Redis
+//! replica reading the mark could otherwise swallow stream bytes).
+//!
+//! # Deadlock safety
+//! Takes the data lock, then the `replicas` registry; never holds either
+//! across an await.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tandem_replication::framing::{EofMark, PayloadHeader};
+use tandem_replication::psync::{decide, PrimaryState, PsyncDecision, PsyncReply, PsyncRequest};
+use tandem_replication::ReplOffset;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tracing::{info, warn};
+
+use crate::client::ClientState;
+use crate::resp::{parse_request, RequestLimits};
+use crate::state::{unix_ms, Server};
+
+/// What a replica asked for.
+#[derive(Debug, Clone)]
+pub enum SyncRequest {
+    Psync { replid: Bytes, offset: Bytes },
+    Sync,
+}
+
+/// What a replica told us with REPLCONF before syncing.
+#[derive(Debug, Clone, Default)]
+pub struct ReplicaConf {
+    pub listening_port: u16,
+    pub ip: Option<String>,
+    pub capa_eof: bool,
+    pub capa_psync2: bool,
+    pub rdb_only: bool,
+}
+
+/// A replica as INFO, ROLE and WAIT see it.
+#[derive(Debug, Clone)]
+pub struct ReplicaStatus {
+    pub ip: String,
+    pub port: u16,
+    pub state: &'static str,
+    pub ack_offset: u64,
+    pub ack_time_ms: u64,
+    /// At least one REPLCONF ACK arrived.
+    pub acked: bool,
+}
+
+/// Every connected replica, by client id.
+pub type Replicas = BTreeMap<u64, ReplicaStatus>;
+
+/// Most bytes copied out of the backlog per lock hold.
+const STREAM_CHUNK: usize = 1 << 20;
+
+fn set_state(server: &Server, id: u64, state: &'static str) {
+    if let Some(r) = server.replicas.lock().get_mut(&id) {
+        r.state = state;
+    }
+}
+
+/// Serves one replica until its link ends.
+pub async fn serve_replica<S>(
+    server: &Arc<Server>,
+    stream: &mut S,
+    rbuf: &mut BytesMut,
+    client: &mut ClientState,
+    request: SyncRequest,
+) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let conf = client.replica_conf.clone();
+    let name = format!(
+        "{}:{}",
+        conf.ip
+            .clone()
+            .unwrap_or_else(|| peer_ip(&client.handle.addr)),
+        conf.listening_port
+    );
+    let id = client.id;
+    server.replicas.lock().insert(
+        id,
+        ReplicaStatus {
+            ip: conf
+                .ip
+                .clone()
+                .unwrap_or_else(|| peer_ip(&client.handle.addr)),
+            port: conf.listening_port,
+            state: "wait_bgsave",
+            ack_offset: 0,
+            ack_time_ms: unix_ms(),
+            acked: false,
+        },
+    );
+    client.handle.info.lock().kind = crate::client::ClientKind::Replica;
+    let result = run_replica(server, stream, rbuf, id, &name, &conf, request).await;
+    server.replicas.lock().remove(&id);
+    if let Err(e) = &result {
+        info!("Connection with replica {name} lost: {e}");
+    }
+    result
+}
+
+fn peer_ip(addr: &str) -> String {
+    addr.rsplit_once(':').map_or(addr, |(ip, _)| ip).to_string()
+}
+
+async fn run_replica<S>(
+    server: &Arc<Server>,
+    stream: &mut S,
+    rbuf: &mut BytesMut,
+    id: u64,
+    name: &str,
+    conf: &ReplicaConf,
+    request: SyncRequest,
+) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let plan = match make_plan(server, name, conf, &request) {
+        Ok(plan) => plan,
+        Err(error_line) => {
+            stream.write_all(&error_line).await?;
+            return Ok(());
+        }
+    };
+
+    let start = match plan {
+        Plan::Continue { reply, from } => {
+            stream.write_all(&reply.to_bytes()).await?;
+            set_state(server, id, "online");
+            from.0
+        }
+        Plan::Full {
+            snapshot,
+            sizes,
+            offset,
+            replid,
+            psync,
+            diskless,
+        } => {
+            if psync {
+                let line = PsyncReply::FullResync {
+                    replid,
+                    offset: ReplOffset(offset),
+                };
+                stream.write_all(&line.to_bytes()).await?;
+            }
+            set_state(server, id, "send_bulk");
+            let aux = crate::persist::repl_aux(&replid.to_string(), offset);
+            if diskless {
+                let mut random = [0u8; 20];
+                for b in &mut random {
+                    *b = fastrand::u8(..);
+                }
+                let header = PayloadHeader::Eof(EofMark::from_random(random));
+                stream.write_all(&header.to_bytes()).await?;
+                send_snapshot(server, snapshot, sizes, aux, stream).await?;
+                stream.write_all(header.trailer()).await?;
+                info!("Synchronization with replica {name} succeeded");
+                if conf.rdb_only {
+                    return Ok(());
+                }
+                // Nothing after the mark until the replica's first ACK.
+                wait_first_ack(server, stream, rbuf, id).await?;
+            } else {
+                let file =
+                    crate::persist::snapshot_to_temp_file(server, snapshot, &sizes, &aux).await?;
+                let len = std::fs::metadata(&file)?.len();
+                stream
+                    .write_all(&PayloadHeader::Len(len).to_bytes())
+                    .await?;
+                let mut f = tokio::fs::File::open(&file).await?;
+                tokio::io::copy(&mut f, stream).await?;
+                let _ = std::fs::remove_file(&file);
+                info!("Synchronization with replica {name} succeeded");
+                if conf.rdb_only {
+                    return Ok(());
+                }
+            }
+            set_state(server, id, "online");
+            offset
+        }
+    };
+    stream_to_replica(server, stream, rbuf, id, name, start).await
+}
+
+/// Decides between a partial and a full resync under the data lock; a full
+/// sync takes its snapshot in the same hold. `Err` is an error line to send.
+fn make_plan(
+    server: &Server,
+    name: &str,
+    conf: &ReplicaConf,
+    request: &SyncRequest,
+) -> Result<Plan, Vec<u8>> {
+    let backlog_size = server.config.read().repl_backlog_size as usize;
+    // Decide under the lock; a full sync takes its snapshot in the same hold.
+    let plan = {
+        let mut data = server.data.lock();
+        if data.repl.ensure_backlog(backlog_size) {
+            info!(
+                "Replication backlog created, my new replication IDs are '{}' and '{}'",
+                data.repl.lineage.current(),
+                data.repl.lineage.replid2()
+            );
+        }
+        let psync = match request {
+            SyncRequest::Psync { replid, offset } => {
+                match PsyncRequest::parse(replid, offset, conf.capa_psync2) {
+                    Ok(r) => Some(r),
+                    Err(e) => return Err(format!("-ERR {e}\r\n").into_bytes()),
+                }
+            }
+            SyncRequest::Sync => None,
+        };
+        let decision = psync.as_ref().map(|r| {
+            let state = PrimaryState {
+                lineage: &data.repl.lineage,
+                backlog: data.repl.backlog.as_ref().map(|b| b.range()),
+                master_repl_offset: ReplOffset(data.repl.offset),
+            };
+            decide(r, &state)
+        });
+        if let Some(line) = decision.as_ref().and_then(|d| d.accepted_log_line(name)) {
+            info!("{line}");
+        }
+        match decision {
+            Some(PsyncDecision::Continue { reply, from, .. }) => {
+                server.stats.sync_partial_ok.fetch_add(1, Ordering::Relaxed);
+                Plan::Continue { reply, from }
+            }
+            other => {
+                if let Some(PsyncDecision::FullResync(reason)) = &other {
+                    info!("{}", reason.log_line(name));
+                    if reason.counts_as_partial_err() {
+                        server
+                            .stats
+                            .sync_partial_err
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                server.stats.sync_full.fetch_add(1, Ordering::Relaxed);
+                if psync.is_none() {
+                    info!("Replica {name} asks for synchronization (SYNC): full resync");
+                }
+                let (snapshot, sizes) = data.keyspace.start_snapshot();
+                let offset = data.repl.offset;
+                // The stream after the snapshot must start with a SELECT.
+                data.repl.selected_db = None;
+                let diskless = conf.capa_eof
+                    && server
+                        .config
+                        .read()
+                        .flag("repl-diskless-sync")
+                        .unwrap_or(true);
+                info!(
+                    "Starting BGSAVE for SYNC with target: {}",
+                    if diskless { "replicas sockets" } else { "disk" }
+                );
+                Plan::Full {
+                    snapshot,
+                    sizes,
+                    offset,
+                    replid: data.repl.lineage.current(),
+                    psync: psync.is_some(),
+                    diskless,
+                }
+            }
+        }
+    };
+    Ok(plan)
+}
+
+enum Plan {
+    Continue {
+        reply: PsyncReply,
+        from: ReplOffset,
+    },
+    Full {
+        snapshot: tandem_storage::snapshot::SnapshotId,
+        sizes: Vec<tandem_storage::snapshot::DbSizes>,
+        offset: u64,
+        replid: tandem_replication::ReplId,
+        psync: bool,
+        diskless: bool,
+    },
+}
+
+/// Streams snapshot `id` as an RDB into the socket: a thread serializes it
+/// into chunks, this task writes them.
+async fn send_snapshot<S>(
+    server: &Arc<Server>,
+    id: tandem_storage::snapshot::SnapshotId,
+    sizes: Vec<tandem_storage::snapshot::DbSizes>,
+    aux: tandem_storage::rdb::AuxFields,
+    stream: &mut S,
+) -> std::io::Result<()>
+where
+    S: AsyncWrite + Unpin,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    let srv = server.clone();
+    let worker = std::thread::Builder::new()
+        .name("tandem-sync-rdb".into())
+        .spawn(move || {
+            let sink = std::io::BufWriter::with_capacity(64 * 1024, ChannelWriter(tx));
+            crate::persist::write_snapshot_to(&srv, id, &sizes, &aux, sink).map(|_| ())
+        })?;
+    while let Some(chunk) = rx.recv().await {
+        stream.write_all(&chunk).await?;
+    }
+    match worker.join() {
+        Ok(result) => result,
+        Err(_) => Err(std::io::Error::other("snapshot serializer panicked")),
+    }
+}
+
+/// A `Write` that hands buffers to an async task.
+struct ChannelWriter(tokio::sync::mpsc::Sender<Vec<u8>>);
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.blocking_send(buf.to_vec()).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "replica link closed")
+        })?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads what the replica sends (REPLCONF ACK, keepalive newlines) and
+/// records acks. Returns false when the link closed.
+async fn read_replica_input<S>(
+    server: &Server,
+    stream: &mut S,
+    rbuf: &mut BytesMut,
+    id: u64,
+) -> std::io::Result<bool>
+where
+    S: AsyncRead + Unpin,
+{
+    if stream.read_buf(rbuf).await? == 0 {
+        return Ok(false);
+    }
+    let limits = RequestLimits {
+        authenticated: true,
+        ..RequestLimits::default()
+    };
+    while let Ok(Some(argv)) = parse_request(rbuf, &limits) {
+        if argv.len() >= 3
+            && argv[0].eq_ignore_ascii_case(b"replconf")
+            && argv[1].eq_ignore_ascii_case(b"ack")
+        {
+            if let Some(off) = tandem_storage::num::parse_u64(&argv[2]) {
+                if let Some(r) = server.replicas.lock().get_mut(&id) {
+                    r.ack_offset = r.ack_offset.max(off);
+                    r.ack_time_ms = unix_ms();
+                    r.acked = true;
+                }
+                server.acks.notify_waiters();
+            }
+        } else if let Some(r) = server.replicas.lock().get_mut(&id) {
+            // Newlines and anything else refresh the ack time only.
+            r.ack_time_ms = unix_ms();
+        }
+    }
+    Ok(true)
+}
+
+async fn wait_first_ack<S>(
+    server: &Server,
+    stream: &mut S,
+    rbuf: &mut BytesMut,
+    id: u64,
+) -> std::io::Result<()>
+where
+    S: AsyncRead + Unpin,
+{
+    let timeout = Duration::from_secs(
+        server
+            .config
+            .read()
+            .number("repl-timeout")
+            .unwrap_or(60)
+            .max(1) as u64,
+    );
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let acked = server.replicas.lock().get(&id).is_some_and(|r| r.acked);
+        if acked {
+            return Ok(());
+        }
+        tokio::select! {
+            read = read_replica_input(server, stream, rbuf, id) => {
+                if !read? {
+                    return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "replica closed the link"));
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no REPLCONF ACK after the RDB"));
+            }
+        }
+    }
+}
+
+/// Sends the stream from `pos` on, forever: backlog stretches as they appear.
+async fn stream_to_replica<S>(
+    server: &Arc<Server>,
+    stream: &mut S,
+    rbuf: &mut BytesMut,
+    id: u64,
+    name: &str,
+    mut pos: u64,
+) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut chunk = Vec::with_capacity(64 * 1024);
+    loop {
+        let notified = server.repl_notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        chunk.clear();
+        {
+            let data = server.data.lock();
+            let Some(backlog) = data.repl.backlog.as_ref() else {
+                return Err(std::io::Error::other("the backlog was freed"));
+            };
+            match backlog.slices_from(ReplOffset(pos)) {
+                Some((a, b)) => {
+                    let take_a = a.len().min(STREAM_CHUNK);
+                    chunk.extend_from_slice(&a[..take_a]);
+                    let take_b = b.len().min(STREAM_CHUNK - take_a);
+                    chunk.extend_from_slice(&b[..take_b]);
+                }
+                None => {
+                    drop(data);
+                    warn!("Replica {name} fell out of the backlog at offset {pos}: disconnecting it, it must resync");
+                    return Ok(());
+                }
+            }
+        }
+        if !chunk.is_empty() {
+            stream.write_all(&chunk).await?;
+            pos += chunk.len() as u64;
+            continue;
+        }
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            read = read_replica_input(server, stream, rbuf, id) => {
+                if !read? {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}

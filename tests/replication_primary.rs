@@ -1,0 +1,179 @@
+//! tandem as a primary with real redis-server 7.0 replicas: full sync
+//! (diskless and disk-based), the command stream for every type, PSYNC resume
+//! after a link drop, WAIT, and redis-cli --rdb / --replica.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{have, wait_until, Client, ServerProcess};
+
+fn info_field(c: &mut Client, section: &str, field: &str) -> Option<String> {
+    let text = c.q(&["INFO", section]);
+    text.split(['\r', '\n'])
+        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
+}
+
+fn load_rich(c: &mut Client) {
+    c.q(&["DEBUG", "POPULATE", "5000"]);
+    for i in 0..200 {
+        c.q(&["RPUSH", "list", &format!("e{i}")]);
+        c.q(&["HSET", "hash", &format!("f{i}"), &format!("v{i}")]);
+        c.q(&["SADD", "set", &format!("m{i}")]);
+        c.q(&["ZADD", "zset", &i.to_string(), &format!("z{i}")]);
+    }
+    c.q(&["SET", "ttl", "v", "EX", "100000"]);
+    c.q(&["SELECT", "2"]);
+    c.q(&["SET", "db2", "x"]);
+    c.q(&["SELECT", "0"]);
+}
+
+fn write_every_type(c: &mut Client, round: usize) {
+    c.q(&["SET", &format!("s{round}"), "v"]);
+    c.q(&["INCR", "counter"]);
+    c.q(&["INCRBYFLOAT", "float", "0.1"]);
+    c.q(&["APPEND", "app", "x"]);
+    c.q(&["SET", &format!("px{round}"), "v", "PX", "100000000"]);
+    c.q(&["EXPIRE", &format!("s{round}"), "100000"]);
+    c.q(&["LPUSH", "list", "new"]);
+    c.q(&["RPOP", "list"]);
+    c.q(&["HINCRBYFLOAT", "hash", "f1", "1.5"]);
+    c.q(&["SPOP", "set"]);
+    c.q(&["ZINCRBY", "zset", "2", "z3"]);
+    c.q(&["ZPOPMIN", "zset"]);
+    c.q(&["MULTI"]);
+    c.q(&["INCR", "tx"]);
+    c.q(&["SADD", "txset", "a", "b"]);
+    c.q(&["EXEC"]);
+    c.q(&["SELECT", "3"]);
+    c.q(&["SET", &format!("d3-{round}"), "v"]);
+    c.q(&["SELECT", "0"]);
+    c.q(&["DEL", "app"]);
+}
+
+fn converge(primary: &mut Client, replica: &mut Client) {
+    let ok = wait_until(Duration::from_secs(20), || {
+        info_field(primary, "replication", "master_repl_offset")
+            == info_field(replica, "replication", "master_repl_offset")
+            && primary.q(&["DEBUG", "DIGEST"]) == replica.q(&["DEBUG", "DIGEST"])
+    });
+    assert!(
+        ok,
+        "replica did not converge: primary {:?} {}, replica {:?} {}",
+        info_field(primary, "replication", "master_repl_offset"),
+        primary.q(&["DEBUG", "DIGEST"]),
+        info_field(replica, "replication", "master_repl_offset"),
+        replica.q(&["DEBUG", "DIGEST"])
+    );
+}
+
+fn primary_to_redis(diskless: bool) {
+    let mode = if diskless { "yes" } else { "no" };
+    let tandem = ServerProcess::tandem(&["--repl-diskless-sync", mode]);
+    let mut p = tandem.client();
+    load_rich(&mut p);
+    let port = tandem.port.to_string();
+    let Some(redis) = ServerProcess::redis(&["--replicaof", "127.0.0.1", &port]) else {
+        return;
+    };
+    let mut r = redis.client();
+    assert!(wait_until(Duration::from_secs(20), || {
+        info_field(&mut r, "replication", "master_link_status").as_deref() == Some("up")
+    }));
+    for round in 0..20 {
+        write_every_type(&mut p, round);
+    }
+    converge(&mut p, &mut r);
+    assert_eq!(
+        info_field(&mut p, "stats", "sync_full").as_deref(),
+        Some("1")
+    );
+    let target = if diskless { "replicas sockets" } else { "disk" };
+    assert!(
+        tandem.log().contains(&format!("target: {target}")),
+        "{}",
+        tandem.log()
+    );
+
+    // Drop the link from the replica's side: it must come back with PSYNC.
+    r.q(&["CLIENT", "KILL", "TYPE", "master"]);
+    for round in 20..30 {
+        write_every_type(&mut p, round);
+    }
+    assert!(wait_until(Duration::from_secs(20), || {
+        info_field(&mut p, "stats", "sync_partial_ok").as_deref() == Some("1")
+    }));
+    converge(&mut p, &mut r);
+    assert_eq!(
+        info_field(&mut p, "stats", "sync_full").as_deref(),
+        Some("1"),
+        "no second full sync"
+    );
+    assert!(
+        redis
+            .log()
+            .contains("Successful partial resynchronization with master"),
+        "{}",
+        redis.log()
+    );
+
+    // WAIT counts the replica's acknowledgement.
+    p.q(&["SET", "waited", "1"]);
+    assert_eq!(p.q(&["WAIT", "1", "5000"]), ":1");
+    let role = p.q(&["ROLE"]);
+    assert!(role.starts_with("[\"master\", :"), "{role}");
+}
+
+#[test]
+fn tandem_primary_to_redis_replica_diskless() {
+    primary_to_redis(true);
+}
+
+#[test]
+fn tandem_primary_to_redis_replica_disk_based() {
+    primary_to_redis(false);
+}
+
+#[test]
+fn wait_without_replicas_returns_zero_after_timeout() {
+    let tandem = ServerProcess::tandem(&[]);
+    let mut c = tandem.client();
+    c.q(&["SET", "k", "v"]);
+    assert_eq!(c.q(&["WAIT", "0", "0"]), ":0");
+    assert_eq!(c.q(&["WAIT", "1", "100"]), ":0");
+}
+
+#[test]
+fn redis_cli_rdb_and_replica_modes() {
+    if !have("redis-cli") {
+        return;
+    }
+    let tandem = ServerProcess::tandem(&[]);
+    let mut c = tandem.client();
+    load_rich(&mut c);
+    let digest = c.q(&["DEBUG", "DIGEST"]);
+    let file = tandem.dir.path().join("fetched.rdb");
+    let port = tandem.port.to_string();
+    let out = Command::new("redis-cli")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "--rdb",
+            &file.display().to_string(),
+        ])
+        .output()
+        .expect("redis-cli --rdb");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The fetched file loads into a fresh tandem with the same data.
+    let dir = common::TempDir::new("fetched");
+    std::fs::copy(&file, dir.path().join("dump.rdb")).expect("copy");
+    let loaded = ServerProcess::tandem(&["--dir", &dir.path().display().to_string()]);
+    assert_eq!(loaded.client().q(&["DEBUG", "DIGEST"]), digest);
+}
