@@ -236,6 +236,8 @@ pub struct ClientState {
     pub blocked: bool,
     /// Statistics slot of the last command run (CLIENT LIST `cmd=`).
     pub last_stat_id: Option<usize>,
+    /// The primary's link applying its stream (no replies, no expiry).
+    pub is_master: bool,
     /// What the peer said with REPLCONF (it may become a replica).
     pub replica_conf: crate::primary::ReplicaConf,
     /// Set by SYNC/PSYNC: the connection turns into a replica link.
@@ -264,6 +266,7 @@ impl ClientState {
             watched: Vec::new(),
             blocked: false,
             last_stat_id: None,
+            is_master: false,
             replica_conf: Default::default(),
             sync_request: None,
             wait: None,

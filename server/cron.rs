@@ -38,9 +38,12 @@ pub async fn run(server: Arc<Server>) {
 fn active_expire(server: &Server, budget: Duration) {
     let started = Instant::now();
     let mut data = server.data.lock();
-    if !data.active_expire_enabled {
+    // A replica never expires keys itself: its primary's DELs do.
+    if !data.active_expire_enabled || data.replica_of {
         return;
     }
+    data.keyspace
+        .set_expire_mode(tandem_storage::keyspace::ExpireMode::Delete);
     let now = unix_ms();
     let dbs = data.keyspace.db_count();
     'outer: for db in 0..dbs {

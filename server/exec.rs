@@ -37,6 +37,9 @@ pub struct ReplFeed {
     pub offset: u64,
     pub backlog: Option<tandem_replication::backlog::Backlog>,
     pub lineage: tandem_replication::lineage::Lineage,
+    /// A replica never produces stream bytes of its own: it proxies its
+    /// primary's bytes ([`ReplFeed::append_proxied`]).
+    pub proxy_only: bool,
 }
 
 impl Default for ReplFeed {
@@ -47,6 +50,7 @@ impl Default for ReplFeed {
             buf: BytesMut::new(),
             offset: 0,
             backlog: None,
+            proxy_only: false,
             lineage: tandem_replication::lineage::Lineage::new(
                 new_replid(),
                 tandem_replication::ReplOffset(0),
@@ -68,7 +72,7 @@ impl ReplFeed {
     /// Appends the operations of one call: a lone operation as it is, several
     /// wrapped in MULTI/EXEC so a replica applies them atomically.
     pub fn feed_call(&mut self, ops: &[Op]) {
-        if !self.enabled || ops.is_empty() {
+        if !self.enabled || self.proxy_only || ops.is_empty() {
             return;
         }
         let wrap = ops.len() > 1;
@@ -87,13 +91,22 @@ impl ReplFeed {
     /// Appends a command that belongs to no database (MULTI, EXEC, ping,
     /// REPLCONF GETACK).
     pub fn feed_raw(&mut self, argv: &[&[u8]]) {
-        if !self.enabled {
+        if !self.enabled || self.proxy_only {
             return;
         }
         let before = self.buf.len();
         encode_multibulk(&mut self.buf, argv);
         self.offset += (self.buf.len() - before) as u64;
         self.flush_to_backlog();
+    }
+
+    /// A replica's copy of its primary's stream: appended as received, so
+    /// offsets are equal down a chain.
+    pub fn append_proxied(&mut self, bytes: &[u8]) {
+        if let Some(backlog) = &mut self.backlog {
+            backlog.append(bytes);
+        }
+        self.offset += bytes.len() as u64;
     }
 
     fn flush_to_backlog(&mut self) {
@@ -391,7 +404,26 @@ pub fn run_command(
         feed_monitors(server, client, argv);
     }
 
-    data.keyspace.set_expire_mode(ExpireMode::Delete);
+    if data.replica_of
+        && !client.is_master
+        && spec.is_write()
+        && server
+            .config
+            .read()
+            .flag("replica-read-only")
+            .unwrap_or(true)
+    {
+        data.cmdstats[stat_id].rejected_calls += 1;
+        crate::multi::flag_error(client);
+        return Reply::error("READONLY You can't write against a read only replica.");
+    }
+    data.keyspace.set_expire_mode(if client.is_master {
+        ExpireMode::Ignore
+    } else if data.replica_of {
+        ExpireMode::HideOnly
+    } else {
+        ExpireMode::Delete
+    });
     let dirty_before = data.keyspace.dirty();
     // One clock reading per command: a command starts when the previous one
     // of the same batch ended.

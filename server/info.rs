@@ -703,23 +703,78 @@ fn replication_section(out: &mut String, server: &Server, data: &Data) {
     };
     let replicas: Vec<crate::primary::ReplicaStatus> =
         server.replicas.lock().values().cloned().collect();
-    match &conf.master {
-        None => field!(out, "role", "master"),
-        Some((host, port)) => {
-            // No link to the primary exists yet: report it as down.
+    let link = server.link.lock().clone();
+    match (&conf.master, data.replica_of) {
+        (Some((host, port)), true) => {
+            let now_s = unix_ms() / 1000;
             field!(out, "role", "slave");
             field!(out, "master_host", "{host}");
             field!(out, "master_port", "{port}");
-            field!(out, "master_link_status", "down");
-            field!(out, "master_last_io_seconds_ago", "-1");
-            field!(out, "master_sync_in_progress", "0");
+            field!(
+                out,
+                "master_link_status",
+                "{}",
+                if link.up { "up" } else { "down" }
+            );
+            field!(
+                out,
+                "master_last_io_seconds_ago",
+                "{}",
+                if link.up {
+                    now_s.saturating_sub(link.last_io_ms / 1000) as i64
+                } else {
+                    -1
+                }
+            );
+            field!(
+                out,
+                "master_sync_in_progress",
+                "{}",
+                u8::from(link.sync_in_progress)
+            );
             field!(out, "slave_read_repl_offset", "{}", data.repl.offset);
             field!(out, "slave_repl_offset", "{}", data.repl.offset);
-            field!(out, "master_link_down_since_seconds", "-1");
+            if link.sync_in_progress {
+                let total = link.sync_total_bytes;
+                let read = link.sync_read_bytes;
+                field!(out, "master_sync_total_bytes", "{total}");
+                field!(out, "master_sync_read_bytes", "{read}");
+                field!(
+                    out,
+                    "master_sync_left_bytes",
+                    "{}",
+                    if total < 0 { -1 } else { total - read as i64 }
+                );
+                field!(
+                    out,
+                    "master_sync_perc",
+                    "{:.2}",
+                    if total > 0 {
+                        read as f64 * 100.0 / total as f64
+                    } else {
+                        0.0
+                    }
+                );
+                field!(
+                    out,
+                    "master_sync_last_io_seconds_ago",
+                    "{}",
+                    now_s.saturating_sub(link.sync_last_io_ms / 1000)
+                );
+            }
+            if !link.up {
+                field!(
+                    out,
+                    "master_link_down_since_seconds",
+                    "{}",
+                    now_s.saturating_sub(link.down_since_ms / 1000)
+                );
+            }
             field!(out, "slave_priority", "{}", conf.priority);
             field!(out, "slave_read_only", "{}", u8::from(conf.read_only));
             field!(out, "replica_announced", "{}", u8::from(conf.announced));
         }
+        _ => field!(out, "role", "master"),
     }
     let now = unix_ms();
     field!(out, "connected_slaves", "{}", replicas.len());

@@ -21,6 +21,7 @@
 //! - [`pubsub`]: channel and pattern subscriptions, message delivery.
 //! - [`persist`]: SAVE/BGSAVE from fork-free snapshots, save points, loading at startup.
 //! - [`primary`]: the primary role: serving SYNC/PSYNC replicas from snapshots and the backlog.
+//! - [`replica`]: the replica role: the link to a primary, full sync load, stream apply and proxy.
 //! - [`net`]: listening sockets and accept loops.
 //! - [`cron`]: periodic work (active expiry, timeouts, stats).
 //! - [`info`]: the INFO text.
@@ -41,6 +42,7 @@ pub mod net;
 pub mod persist;
 pub mod primary;
 pub mod pubsub;
+pub mod replica;
 pub mod reply;
 pub mod resp;
 pub mod state;

@@ -158,6 +158,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
     tokio::spawn(cron::run(server.clone()));
     info!("Ready to accept connections tcp");
+    let replicaof = server.config.read().replicaof.clone();
+    if let Some((host, port)) = replicaof {
+        server.data.lock().replica_of = true;
+        tandem_server::replica::start(&server, host, port);
+    }
 
     wait_for_shutdown(&server).await;
     shutdown(&server, &pidfile);

@@ -95,6 +95,9 @@ pub struct Data {
     pub clock: Option<Instant>,
     /// SAVE/BGSAVE state.
     pub persist: crate::persist::PersistState,
+    /// This node replicates a primary: clients see expired keys as absent but
+    /// never delete them, and writes are refused when replica-read-only.
+    pub replica_of: bool,
 }
 
 impl Data {
@@ -155,6 +158,8 @@ pub struct Server {
     pub repl_notify: Notify,
     /// Woken when a replica acknowledges an offset (WAIT waits on it).
     pub acks: Notify,
+    /// The link to our primary, when we are a replica.
+    pub link: Mutex<crate::replica::LinkState>,
     pub shutdown_requested: AtomicBool,
     pub shutdown: Notify,
     /// The TCP port actually bound (differs from config when it was 0).
@@ -197,6 +202,7 @@ impl Server {
                 slowlog_max_len,
                 clock: None,
                 persist: Default::default(),
+                replica_of: false,
             }),
             config: RwLock::new(config),
             clients: Mutex::new(Registry::default()),
@@ -213,6 +219,7 @@ impl Server {
             replicas: Mutex::new(Default::default()),
             repl_notify: Notify::new(),
             acks: Notify::new(),
+            link: Mutex::new(Default::default()),
             shutdown_requested: AtomicBool::new(false),
             shutdown: Notify::new(),
             tcp_port: AtomicU64::new(0),

@@ -28,6 +28,12 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("role", 1, NOSCRIPT | LOADING | STALE | FAST, KeySpec::NONE, role)
         .doc("server", "2.8.12", "Return the role of the instance in the context of replication")
         .acl(&["admin", "fast", "dangerous"]),
+    CommandSpec::new("replicaof", 3, ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING, KeySpec::NONE, replicaof)
+        .doc("server", "5.0.0", "Make the server a replica of another instance, or promote it as master")
+        .acl(&["admin", "slow", "dangerous"]),
+    CommandSpec::new("slaveof", 3, ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING, KeySpec::NONE, replicaof)
+        .doc("server", "1.0.0", "Make the server a replica of another instance, or promote it as master")
+        .acl(&["admin", "slow", "dangerous"]),
     CommandSpec::new("wait", 3, NOSCRIPT, KeySpec::NONE, wait)
         .doc("generic", "3.0.0", "Wait for the synchronous replication of all the write commands sent in the context of the current connection")
         .acl(&["slow", "connection"]),
@@ -88,7 +94,58 @@ fn replconf(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     Reply::ok()
 }
 
+fn replicaof(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+    if is(&argv[1], "no") && is(&argv[2], "one") {
+        if ctx.data.replica_of {
+            crate::replica::stop(ctx.server);
+            let repl = &mut ctx.data.repl;
+            // Promotion keeps the data and the backlog; the current id moves
+            // into the lineage and a new one starts at the same offset.
+            let at = tandem_replication::ReplOffset(repl.offset);
+            repl.lineage.promote(crate::exec::new_replid(), at);
+            repl.proxy_only = false;
+            ctx.data.replica_of = false;
+            ctx.server.config.write().replicaof = None;
+            tracing::info!(
+                "MASTER MODE enabled (user request from 'id={} addr={}')",
+                ctx.client.id,
+                ctx.client.handle.addr
+            );
+        }
+        return Reply::ok();
+    }
+    let port = tri!(args::int(&argv[2]));
+    let Ok(port) = u16::try_from(port) else {
+        return Reply::error("ERR Invalid master port");
+    };
+    let host = String::from_utf8_lossy(&argv[1]).into_owned();
+    let same = ctx.server.link.lock().master.as_ref() == Some(&(host.clone(), port));
+    if same && ctx.data.replica_of {
+        return Reply::Simple("OK Already connected to specified master".into());
+    }
+    ctx.data.replica_of = true;
+    ctx.server.config.write().replicaof = Some((host.clone(), port));
+    crate::replica::start(ctx.server, host.clone(), port);
+    tracing::info!(
+        "REPLICAOF {host}:{port} enabled (user request from 'id={} addr={}')",
+        ctx.client.id,
+        ctx.client.handle.addr
+    );
+    Reply::ok()
+}
+
 fn role(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
+    if ctx.data.replica_of {
+        let link = ctx.server.link.lock().clone();
+        let (host, port) = link.master.unwrap_or_default();
+        return Reply::Array(vec![
+            Reply::bulk_from(b"slave"),
+            Reply::bulk_from(host.as_bytes()),
+            Reply::Int(i64::from(port)),
+            Reply::bulk_from(link.state.as_bytes()),
+            Reply::Int(ctx.data.repl.offset as i64),
+        ]);
+    }
     let replicas: Vec<Reply> = ctx
         .server
         .replicas

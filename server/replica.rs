@@ -1,0 +1,521 @@
+//! The replica role: the link to a primary, as a tokio driver of the sans-IO
+//! pieces in `tandem-replication`.
+//!
+//! `REPLICAOF host port` (or the `replicaof` directive) starts a link task.
+//! It connects, runs the handshake a Redis 7.0 replica runs (PING, AUTH,
+//! REPLCONF listening-port, REPLCONF capa eof capa psync2, PSYNC), and then
+//! either continues from its offset (`+CONTINUE`) or receives a full sync: the
+//! RDB payload (`$<len>` or `$EOF:<mark>`) goes to a temporary file and is
+//! loaded into a fresh keyspace that replaces the old one only when complete.
+//! The command stream is then applied as the master client (no replies, keys
+//! expire only by the primary's DEL), and the exact bytes applied are appended
+//! to this node's own backlog, so its sub-replicas see the same stream at the
+//! same offsets. `REPLCONF ACK` goes back every second and on GETACK. A link
+//! that drops is retried with PSYNC from the cached id and offset.
+//!
+//! # Deadlock safety
+//! Takes only the data lock (and the link-state mutex, a leaf); never across
+//! an await.
+
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tandem_replication::framing::PayloadReceiver;
+use tandem_replication::stream::{ack_command, StreamEvent, StreamTracker};
+use tandem_replication::{ReplId, ReplOffset};
+use tandem_storage::rdb::{self, LoadOptions, ReadOptions};
+use tandem_storage::Keyspace;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::{info, warn};
+
+use crate::client::{ClientHandle, ClientKind, ClientState};
+use crate::exec::run_command;
+use crate::resp::encode_request;
+use crate::state::{unix_ms, Server};
+
+/// What INFO and ROLE report about the link.
+#[derive(Debug, Clone, Default)]
+pub struct LinkState {
+    pub master: Option<(String, u16)>,
+    pub up: bool,
+    /// ROLE's state: connect, connecting, handshake, sync, connected.
+    pub state: &'static str,
+    pub last_io_ms: u64,
+    pub down_since_ms: u64,
+    pub sync_in_progress: bool,
+    pub sync_total_bytes: i64,
+    pub sync_read_bytes: u64,
+    pub sync_last_io_ms: u64,
+    /// Bumped by every REPLICAOF: an older link task sees it and ends.
+    pub generation: u64,
+}
+
+/// REPLICAOF host port: (re)starts the link. Call under no lock.
+pub fn start(server: &Server, host: String, port: u16) {
+    let generation = {
+        let mut link = server.link.lock();
+        link.master = Some((host.clone(), port));
+        link.generation += 1;
+        link.up = false;
+        link.state = "connect";
+        link.down_since_ms = unix_ms();
+        link.generation
+    };
+    crate::log::set_role_replica(true);
+    if let Some(server) = server.arc() {
+        tokio::spawn(run(server, host, port, generation));
+    }
+}
+
+/// REPLICAOF NO ONE: stops the link; the caller promotes the data.
+pub fn stop(server: &Server) {
+    let mut link = server.link.lock();
+    link.master = None;
+    link.generation += 1;
+    link.up = false;
+    link.state = "none";
+    crate::log::set_role_replica(false);
+}
+
+fn current(server: &Server, generation: u64) -> bool {
+    server.link.lock().generation == generation
+}
+
+fn set_link(server: &Server, f: impl FnOnce(&mut LinkState)) {
+    f(&mut server.link.lock());
+}
+
+async fn run(server: Arc<Server>, host: String, port: u16, generation: u64) {
+    info!("Connecting to MASTER {host}:{port}");
+    let mut backoff = Duration::from_millis(100);
+    while current(&server, generation) {
+        match link_once(&server, &host, port, generation).await {
+            Ok(()) => {}
+            Err(e) => {
+                if current(&server, generation) {
+                    warn!("Connection with master {host}:{port} lost or failed: {e}");
+                }
+            }
+        }
+        set_link(&server, |l| {
+            if l.generation == generation {
+                if l.up {
+                    l.down_since_ms = unix_ms();
+                }
+                l.up = false;
+                l.state = "connect";
+                l.sync_in_progress = false;
+            }
+        });
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(1));
+    }
+}
+
+type IoResult<T> = std::io::Result<T>;
+
+fn protocol(msg: impl Into<String>) -> std::io::Error {
+    std::io::Error::other(msg.into())
+}
+
+/// Reads one line (without CRLF) from the socket through `buf`, skipping the
+/// bare newlines a primary sends as keepalives.
+async fn read_line(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    timeout: Duration,
+) -> IoResult<String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
+            let line = buf.split_to(pos + 1);
+            let text = String::from_utf8_lossy(&line[..pos])
+                .trim_end_matches('\r')
+                .to_string();
+            if !text.is_empty() {
+                return Ok(text);
+            }
+        }
+        let read = tokio::time::timeout_at(deadline, stream.read_buf(buf))
+            .await
+            .map_err(|_| protocol("Timeout waiting for the master's reply"))??;
+        if read == 0 {
+            return Err(protocol("master closed the connection"));
+        }
+    }
+}
+
+async fn send(stream: &mut TcpStream, args: &[&[u8]]) -> IoResult<()> {
+    let mut out = BytesMut::new();
+    encode_request(args, &mut out);
+    stream.write_all(&out).await
+}
+
+async fn link_once(server: &Arc<Server>, host: &str, port: u16, generation: u64) -> IoResult<()> {
+    set_link(server, |l| l.state = "connecting");
+    let mut stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| protocol("Timeout connecting to the MASTER"))??;
+    let _ = stream.set_nodelay(true);
+    info!("MASTER <-> REPLICA sync started");
+    set_link(server, |l| l.state = "handshake");
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let io_timeout = Duration::from_secs(5);
+
+    send(&mut stream, &[b"PING"]).await?;
+    let pong = read_line(&mut stream, &mut buf, io_timeout).await?;
+    if pong.starts_with('-')
+        && !pong.starts_with("-NOAUTH")
+        && !pong.starts_with("-NOPERM")
+        && !pong.starts_with("-ERR operation not permitted")
+    {
+        return Err(protocol(format!(
+            "Error reply to PING from master: '{pong}'"
+        )));
+    }
+    info!("Master replied to PING, replication can continue...");
+
+    let (auth, my_port, announce_ip) = {
+        let c = server.config.read();
+        let pass = c.value("masterauth").filter(|p| !p.is_empty());
+        let user = c.value("masteruser").filter(|u| !u.is_empty());
+        let announce_port = c.number("replica-announce-port").unwrap_or(0);
+        let port = if announce_port > 0 {
+            announce_port as u16
+        } else {
+            server.tcp_port.load(Ordering::Relaxed) as u16
+        };
+        (
+            pass.map(|p| (user, p)),
+            port,
+            c.value("replica-announce-ip").filter(|v| !v.is_empty()),
+        )
+    };
+    let mut expected = 2;
+    if let Some((user, pass)) = &auth {
+        match user {
+            Some(u) => send(&mut stream, &[b"AUTH", u.as_bytes(), pass.as_bytes()]).await?,
+            None => send(&mut stream, &[b"AUTH", pass.as_bytes()]).await?,
+        }
+        let reply = read_line(&mut stream, &mut buf, io_timeout).await?;
+        if reply.starts_with('-') {
+            return Err(protocol(format!("Unable to AUTH to MASTER: {reply}")));
+        }
+    }
+    let port_text = my_port.to_string();
+    send(
+        &mut stream,
+        &[b"REPLCONF", b"listening-port", port_text.as_bytes()],
+    )
+    .await?;
+    if let Some(ip) = &announce_ip {
+        send(&mut stream, &[b"REPLCONF", b"ip-address", ip.as_bytes()]).await?;
+        expected += 1;
+    }
+    send(
+        &mut stream,
+        &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"],
+    )
+    .await?;
+    for _ in 0..expected {
+        let reply = read_line(&mut stream, &mut buf, io_timeout).await?;
+        if reply.starts_with('-') {
+            info!("(Non critical) Master does not understand REPLCONF: {reply}");
+        }
+    }
+
+    // PSYNC with what we hold, or `? -1` when we hold nothing from anyone.
+    let (cached_id, cached_offset) = {
+        let data = server.data.lock();
+        (data.repl.lineage.current(), data.repl.offset)
+    };
+    let has_cache = server.link.lock().generation == generation && cached_offset > 0;
+    let psync_offset = (cached_offset + 1).to_string();
+    if has_cache {
+        info!("Trying a partial resynchronization (request {cached_id}:{psync_offset}).");
+        send(
+            &mut stream,
+            &[
+                b"PSYNC",
+                cached_id.as_str().as_bytes(),
+                psync_offset.as_bytes(),
+            ],
+        )
+        .await?;
+    } else {
+        info!("Partial resynchronization not possible (no cached master)");
+        send(&mut stream, &[b"PSYNC", b"?", b"-1"]).await?;
+    }
+    let reply = read_line(&mut stream, &mut buf, Duration::from_secs(60)).await?;
+    let start_offset = if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
+        let mut parts = rest.split(' ');
+        let id = parts.next().and_then(|p| ReplId::parse(p.as_bytes()));
+        let off = parts.next().and_then(|p| p.parse::<u64>().ok());
+        let (Some(id), Some(off)) = (id, off) else {
+            return Err(protocol(format!("wrong +FULLRESYNC syntax: {reply}")));
+        };
+        info!("Full resync from master: {id}:{off}");
+        full_sync(server, &mut stream, &mut buf, id, off, generation).await?;
+        off
+    } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
+        let new_id = ReplId::parse(rest.trim().as_bytes());
+        let mut data = server.data.lock();
+        if let Some(id) = new_id {
+            if id != data.repl.lineage.current() {
+                let at = ReplOffset(data.repl.offset);
+                data.repl.lineage.promote(id, at);
+                info!("Master replication ID changed to {id}");
+            }
+        }
+        info!("Successful partial resynchronization with master.");
+        info!("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
+        data.repl.offset
+    } else if reply.starts_with("-NOMASTERLINK") || reply.starts_with("-LOADING") {
+        return Err(protocol(format!(
+            "Master is currently unable to PSYNC but should be in the future: {reply}"
+        )));
+    } else {
+        return Err(protocol(format!(
+            "Unexpected reply to PSYNC from master: {reply}"
+        )));
+    };
+    set_link(server, |l| {
+        l.up = true;
+        l.state = "connected";
+        l.last_io_ms = unix_ms();
+        l.sync_in_progress = false;
+    });
+    stream_commands(server, &mut stream, buf, start_offset, generation).await
+}
+
+async fn full_sync(
+    server: &Arc<Server>,
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    replid: ReplId,
+    offset: u64,
+    generation: u64,
+) -> IoResult<()> {
+    set_link(server, |l| {
+        l.state = "sync";
+        l.sync_in_progress = true;
+        l.sync_total_bytes = -1;
+        l.sync_read_bytes = 0;
+        l.sync_last_io_ms = unix_ms();
+    });
+    let dir = server.config.read().dir.clone();
+    let temp = std::path::Path::new(&dir).join(format!(
+        "temp-{}-{}.rdb",
+        unix_ms() / 1000,
+        std::process::id()
+    ));
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&temp)?);
+    let mut rx = PayloadReceiver::new();
+    let timeout = Duration::from_secs(
+        server
+            .config
+            .read()
+            .number("repl-timeout")
+            .unwrap_or(60)
+            .max(1) as u64,
+    );
+    let leftover;
+    loop {
+        if !buf.is_empty() {
+            let fed = rx.feed(buf).map_err(|e| protocol(e.to_string()))?;
+            file.write_all(fed.payload[0])?;
+            file.write_all(fed.payload[1])?;
+            let (consumed, done) = (fed.consumed, fed.done);
+            let progress = rx.progress();
+            let total = rx.info_total_bytes();
+            set_link(server, |l| {
+                l.sync_total_bytes = total;
+                l.sync_read_bytes = progress.read;
+                l.sync_last_io_ms = unix_ms();
+            });
+            let _ = buf.split_to(consumed);
+            if done {
+                leftover = std::mem::take(buf);
+                break;
+            }
+        }
+        if !current(server, generation) {
+            let _ = std::fs::remove_file(&temp);
+            return Err(protocol("replication target changed during the transfer"));
+        }
+        let read = tokio::time::timeout(timeout, stream.read_buf(buf))
+            .await
+            .map_err(|_| protocol("Timeout receiving bulk data from MASTER"))??;
+        if read == 0 {
+            let _ = std::fs::remove_file(&temp);
+            return Err(protocol(
+                "I/O error trying to sync with MASTER: connection lost",
+            ));
+        }
+    }
+    let file = file.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    drop(file);
+    info!("MASTER <-> REPLICA sync: Flushing old data");
+    info!("MASTER <-> REPLICA sync: Loading DB in memory");
+    // Load into a fresh keyspace off the reactor; the old data serves reads
+    // until the new one is complete.
+    let (databases, limits) = {
+        let c = server.config.read();
+        (c.databases, c.limits())
+    };
+    let path = temp.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let mut ks = Keyspace::new(databases);
+        let f = std::fs::File::open(&path)?;
+        let opts = LoadOptions {
+            read: ReadOptions {
+                limits,
+                verify_checksum: true,
+            },
+            now_ms: unix_ms(),
+            drop_expired: false,
+        };
+        rdb::load(std::io::BufReader::new(f), &mut ks, &opts)
+            .map(|_| ks)
+            .map_err(|e| {
+                protocol(format!(
+                    "Failed trying to load the MASTER synchronization DB from disk: {e}"
+                ))
+            })
+    })
+    .await
+    .map_err(std::io::Error::other)?;
+    let _ = std::fs::remove_file(&temp);
+    let ks = loaded?;
+    {
+        let mut data = server.data.lock();
+        data.keyspace = ks;
+        let size = server.config.read().repl_backlog_size as usize;
+        data.repl.ensure_backlog(size);
+        if let Some(b) = data.repl.backlog.as_mut() {
+            b.reset(ReplOffset(offset));
+        }
+        data.repl.offset = offset;
+        data.repl.lineage.restart(replid, ReplOffset(offset));
+        data.repl.selected_db = None;
+        data.repl.proxy_only = true;
+    }
+    info!("MASTER <-> REPLICA sync: Finished with success");
+    // With $EOF the primary sends nothing more until it sees an ACK.
+    stream.write_all(&ack_command(ReplOffset(offset))).await?;
+    *buf = leftover;
+    Ok(())
+}
+
+/// A master client for applying the stream.
+fn master_client(server: &Server) -> ClientState {
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let id = server.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let handle = Arc::new(ClientHandle::new(
+        id,
+        "master".into(),
+        String::new(),
+        -1,
+        unix_ms(),
+        tx,
+    ));
+    handle.info.lock().kind = ClientKind::Master;
+    let mut client = ClientState::new(handle, true);
+    client.is_master = true;
+    client
+}
+
+async fn stream_commands(
+    server: &Arc<Server>,
+    stream: &mut TcpStream,
+    mut buf: BytesMut,
+    offset: u64,
+    generation: u64,
+) -> IoResult<()> {
+    let mut tracker = StreamTracker::new(ReplOffset(offset));
+    let mut client = master_client(server);
+    server.clients.lock().add(client.handle.clone());
+    let result = async {
+        let timeout = Duration::from_secs(
+            server
+                .config
+                .read()
+                .number("repl-timeout")
+                .unwrap_or(60)
+                .max(1) as u64,
+        );
+        let mut last_ack = Instant::now();
+        let mut last_data = Instant::now();
+        loop {
+            if !buf.is_empty() {
+                tracker.feed(&buf);
+                buf.clear();
+                last_data = Instant::now();
+                apply_events(server, stream, &mut tracker, &mut client).await?;
+            }
+            if !current(server, generation) {
+                return Ok(());
+            }
+            if client.handle.killed.load(Ordering::Relaxed) {
+                return Err(protocol("the master link was killed (CLIENT KILL)"));
+            }
+            if last_ack.elapsed() >= Duration::from_secs(1) {
+                stream
+                    .write_all(&ack_command(tracker.processed_offset()))
+                    .await?;
+                last_ack = Instant::now();
+            }
+            if last_data.elapsed() > timeout {
+                return Err(protocol("MASTER timeout: no data nor PING received..."));
+            }
+            match tokio::time::timeout(Duration::from_millis(200), stream.read_buf(&mut buf)).await
+            {
+                Ok(Ok(0)) => return Err(protocol("master closed the connection")),
+                Ok(Ok(_)) => set_link(server, |l| l.last_io_ms = unix_ms()),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {}
+            }
+        }
+    }
+    .await;
+    server.clients.lock().remove(client.id);
+    result
+}
+
+async fn apply_events(
+    server: &Arc<Server>,
+    stream: &mut TcpStream,
+    tracker: &mut StreamTracker,
+    client: &mut ClientState,
+) -> IoResult<()> {
+    let mut acks = Vec::new();
+    {
+        let mut data = server.data.lock();
+        let now = unix_ms();
+        loop {
+            match tracker.poll_event() {
+                Ok(Some(StreamEvent::Applied { argv, .. })) => {
+                    let mut ops = Vec::new();
+                    let _ = run_command(server, &mut data, client, &argv, now, false, &mut ops);
+                }
+                Ok(Some(StreamEvent::GetAck { offset_before })) => acks.push(offset_before),
+                Ok(None) => break,
+                Err(e) => return Err(protocol(e.to_string())),
+            }
+        }
+        let chunks: Vec<Bytes> = tracker.drain_proxy().collect();
+        for chunk in chunks {
+            data.repl.append_proxied(&chunk);
+        }
+    }
+    server.repl_notify.notify_waiters();
+    for off in acks {
+        stream.write_all(&ack_command(off)).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! tandem as a replica: of a real redis-server 7.0 primary, of another
+//! tandem, in chains (tandem -> tandem -> tandem, redis -> tandem -> redis);
+//! PSYNC resume after a link drop, read-only replicas, promotion.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{wait_until, Client, ServerProcess};
+
+fn info_field(c: &mut Client, section: &str, field: &str) -> Option<String> {
+    let text = c.q(&["INFO", section]);
+    text.split(['\r', '\n'])
+        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
+}
+
+fn load_rich(c: &mut Client) {
+    c.q(&["DEBUG", "POPULATE", "3000"]);
+    for i in 0..150 {
+        c.q(&["RPUSH", "list", &format!("e{i}")]);
+        c.q(&["HSET", "hash", &format!("f{i}"), &format!("v{i}")]);
+        c.q(&["SADD", "set", &format!("m{i}")]);
+        c.q(&["ZADD", "zset", &i.to_string(), &format!("z{i}")]);
+    }
+    c.q(&["SET", "ttl", "v", "EX", "100000"]);
+}
+
+fn writes(c: &mut Client, round: usize) {
+    c.q(&["SET", &format!("s{round}"), "v", "EX", "100000"]);
+    c.q(&["INCR", "counter"]);
+    c.q(&["INCRBYFLOAT", "float", "0.25"]);
+    c.q(&["LPUSH", "list", "x"]);
+    c.q(&["LPOP", "list"]);
+    c.q(&["HSET", "hash", "f1", &round.to_string()]);
+    c.q(&["SPOP", "set"]);
+    c.q(&["ZADD", "zset", "7", &format!("n{round}")]);
+    c.q(&["MULTI"]);
+    c.q(&["INCR", "tx"]);
+    c.q(&["DEL", "nothing"]);
+    c.q(&["EXEC"]);
+    c.q(&["SELECT", "1"]);
+    c.q(&["SET", &format!("db1-{round}"), "v"]);
+    c.q(&["SELECT", "0"]);
+}
+
+fn converged(nodes: &mut [&mut Client]) -> bool {
+    let first_digest = nodes[0].q(&["DEBUG", "DIGEST"]);
+    let first_offset = info_field(nodes[0], "replication", "master_repl_offset");
+    nodes.iter_mut().skip(1).all(|n| {
+        n.q(&["DEBUG", "DIGEST"]) == first_digest
+            && info_field(n, "replication", "master_repl_offset") == first_offset
+    })
+}
+
+fn wait_link_up(c: &mut Client) {
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            info_field(c, "replication", "master_link_status").as_deref() == Some("up")
+        }),
+        "link never came up: {}",
+        c.q(&["INFO", "replication"])
+    );
+}
+
+#[test]
+fn redis_primary_to_tandem_replica_with_psync_resume() {
+    let Some(redis) = ServerProcess::redis(&["--repl-diskless-sync-delay", "0"]) else {
+        return;
+    };
+    let mut p = redis.client();
+    load_rich(&mut p);
+    let port = redis.port.to_string();
+    let tandem = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &port]);
+    let mut r = tandem.client();
+    wait_link_up(&mut r);
+    for round in 0..20 {
+        writes(&mut p, round);
+    }
+    assert!(wait_until(Duration::from_secs(20), || converged(&mut [
+        &mut p, &mut r
+    ])));
+    assert_eq!(
+        r.q(&["SET", "x", "y"]),
+        "-READONLY You can't write against a read only replica."
+    );
+    let role = r.q(&["ROLE"]);
+    assert!(role.starts_with("[\"slave\", \"127.0.0.1\""), "{role}");
+
+    let full_before = info_field(&mut p, "stats", "sync_full");
+    assert_eq!(r.q(&["CLIENT", "KILL", "TYPE", "master"]), ":1");
+    for round in 20..30 {
+        writes(&mut p, round);
+    }
+    assert!(wait_until(Duration::from_secs(20), || {
+        info_field(&mut p, "stats", "sync_partial_ok").as_deref() == Some("1")
+    }));
+    assert!(wait_until(Duration::from_secs(20), || converged(&mut [
+        &mut p, &mut r
+    ])));
+    assert_eq!(
+        info_field(&mut p, "stats", "sync_full"),
+        full_before,
+        "no second full sync"
+    );
+    assert!(tandem
+        .log()
+        .contains("Successful partial resynchronization with master"));
+}
+
+#[test]
+fn tandem_chain_of_three() {
+    let a = ServerProcess::tandem(&[]);
+    let mut ca = a.client();
+    load_rich(&mut ca);
+    let b = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &a.port.to_string()]);
+    let mut cb = b.client();
+    wait_link_up(&mut cb);
+    let c = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &b.port.to_string()]);
+    let mut cc = c.client();
+    wait_link_up(&mut cc);
+    for round in 0..30 {
+        writes(&mut ca, round);
+    }
+    assert!(wait_until(Duration::from_secs(20), || converged(&mut [
+        &mut ca, &mut cb, &mut cc
+    ])));
+
+    // Promote the middle node: it keeps its data and takes writes.
+    assert_eq!(cb.q(&["REPLICAOF", "NO", "ONE"]), "+OK");
+    assert_eq!(cb.q(&["SET", "after-promotion", "1"]), "+OK");
+    assert!(wait_until(Duration::from_secs(20), || {
+        cc.q(&["GET", "after-promotion"]) == "\"1\""
+    }));
+    let replid2 = info_field(&mut cb, "replication", "master_replid2");
+    assert_ne!(
+        replid2.as_deref(),
+        Some("0000000000000000000000000000000000000000")
+    );
+}
+
+#[test]
+fn mixed_chain_redis_tandem_redis() {
+    let Some(top) = ServerProcess::redis(&["--repl-diskless-sync-delay", "0"]) else {
+        return;
+    };
+    let mut ct = top.client();
+    load_rich(&mut ct);
+    let mid = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &top.port.to_string()]);
+    let mut cm = mid.client();
+    wait_link_up(&mut cm);
+    let Some(bottom) = ServerProcess::redis(&["--replicaof", "127.0.0.1", &mid.port.to_string()])
+    else {
+        return;
+    };
+    let mut cb = bottom.client();
+    wait_link_up(&mut cb);
+    for round in 0..30 {
+        writes(&mut ct, round);
+    }
+    assert!(wait_until(Duration::from_secs(30), || converged(&mut [
+        &mut ct, &mut cm, &mut cb
+    ])));
+}
