@@ -26,7 +26,7 @@ use tracing::{info, warn};
 use crate::state::{unix_ms, Data, Server};
 
 /// Entries handed over per snapshot step (bounds each hold of the data lock).
-const STEP_ENTRIES: usize = 1024;
+const STEP_ENTRIES: usize = 64;
 
 /// Persistence facts INFO reports, kept under the data lock.
 #[derive(Debug)]
@@ -212,6 +212,17 @@ pub fn bgsave(server: &Server, data: &mut Data) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Lowers the calling thread's CPU priority (nice 10): serializing a snapshot
+/// must not take CPU time from the threads serving clients.
+pub fn lower_thread_priority() {
+    // SAFETY: setpriority on our own thread id changes only this thread's
+    // nice value; no memory is passed.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
 fn run_bgsave(
     server: Arc<Server>,
     id: SnapshotId,
@@ -219,6 +230,7 @@ fn run_bgsave(
     aux: AuxFields,
     dirty: u64,
 ) {
+    lower_thread_priority();
     let s = settings(&server);
     let temp = temp_path(&s.path, "bgsave");
     let started = Instant::now();
@@ -271,7 +283,14 @@ fn write_snapshot<W: Write>(
     w.write_header(aux).map_err(fail)?;
     let mut current_db = None;
     loop {
-        let step = server.data.lock().keyspace.snapshot_step(id, STEP_ENTRIES);
+        let step = {
+            let mut data = server.data.lock();
+            let step = data.keyspace.snapshot_step(id, STEP_ENTRIES);
+            // Hand the lock straight to a waiting client: without this the
+            // serializer could take it again and again ahead of them.
+            parking_lot::MutexGuard::unlock_fair(data);
+            step
+        };
         let Some(images) = step else {
             break;
         };

@@ -319,6 +319,7 @@ where
     let worker = std::thread::Builder::new()
         .name("tandem-sync-rdb".into())
         .spawn(move || {
+            crate::persist::lower_thread_priority();
             let sink = std::io::BufWriter::with_capacity(64 * 1024, ChannelWriter(tx));
             crate::persist::write_snapshot_to(&srv, id, &sizes, &aux, sink).map(|_| ())
         })?;

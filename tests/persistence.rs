@@ -120,8 +120,15 @@ fn snapshot_is_exactly_the_bgsave_instant_under_concurrent_writes() {
     assert!(c
         .q(&["INFO", "persistence"])
         .contains("rdb_bgsave_in_progress:1"));
-    // Heavy writes of every type while the snapshot is serialized.
+    // Heavy writes of every type while the snapshot is serialized. A failed
+    // command shows the server's log, to tell a crash from a slow machine.
     let mut w = s.client();
+    let ask = |c: &mut Client, args: &[&str]| -> String {
+        match c.cmd(args) {
+            Ok(frame) => render(&frame),
+            Err(e) => panic!("{args:?}: {e}\nserver log:\n{}", s.log()),
+        }
+    };
     let mut rounds = 0;
     while w
         .q(&["INFO", "persistence"])
@@ -130,16 +137,19 @@ fn snapshot_is_exactly_the_bgsave_instant_under_concurrent_writes() {
     {
         for i in 0..25 {
             let k = (rounds * 25 + i) % 2000;
-            w.q(&["SET", &format!("s:{k}"), "overwritten"]);
-            w.q(&["DEL", &format!("s:{}", (k + 7) % 2000)]);
-            w.q(&["EXPIRE", &format!("s:{}", (k + 13) % 2000), "5000"]);
+            ask(&mut w, &["SET", &format!("s:{k}"), "overwritten"]);
+            ask(&mut w, &["DEL", &format!("s:{}", (k + 7) % 2000)]);
+            ask(
+                &mut w,
+                &["EXPIRE", &format!("s:{}", (k + 13) % 2000), "5000"],
+            );
         }
-        w.q(&["RPUSH", "list", "new"]);
-        w.q(&["LPOP", "list"]);
-        w.q(&["HSET", "bighash", "f1", "changed"]);
-        w.q(&["SREM", "bigset", &format!("m{rounds}")]);
-        w.q(&["ZINCRBY", "bigzset", "10", "z5"]);
-        w.q(&["FLUSHDB"]);
+        ask(&mut w, &["RPUSH", "list", "new"]);
+        ask(&mut w, &["LPOP", "list"]);
+        ask(&mut w, &["HSET", "bighash", "f1", "changed"]);
+        ask(&mut w, &["SREM", "bigset", &format!("m{rounds}")]);
+        ask(&mut w, &["ZINCRBY", "bigzset", "10", "z5"]);
+        ask(&mut w, &["FLUSHDB"]);
         rounds += 1;
         if rounds == 1 {
             // Recreate what FLUSHDB removed so later rounds keep changing data.

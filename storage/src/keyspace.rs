@@ -31,7 +31,7 @@ use crate::value::{Kind, Value};
 use crate::SmallBytes;
 
 /// log2 of the number of shards per database.
-pub const SHARD_BITS: u32 = 10;
+pub const SHARD_BITS: u32 = 14;
 const SHARDS: usize = 1 << SHARD_BITS;
 /// Bits of a SCAN position (positions are the top 63 bits of the key hash, so
 /// cursors stay positive for clients that parse them as signed 64-bit numbers).
