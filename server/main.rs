@@ -12,6 +12,13 @@ use tracing::{info, warn};
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's settings, as Redis runs it (`jemalloc-bg-thread yes`): a
+/// background thread gives freed pages back to the system, so RSS falls after
+/// deletes and flushes instead of staying at its peak.
+#[allow(non_upper_case_globals)]
+#[export_name = "_rjem_malloc_conf"]
+pub static malloc_conf: &[u8] = b"background_thread:true,dirty_decay_ms:5000,muzzy_decay_ms:5000\0";
+
 fn usage() -> ! {
     eprintln!(
         "Usage: ./tandem-server [/path/to/redis.conf] [options] [-]\n       \
