@@ -561,21 +561,25 @@ fn setrange(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
 
 fn incr_by(ctx: &mut ExecCtx<'_>, key: &Bytes, delta: i64) -> Reply {
     let now = ctx.now_ms;
-    let current = match ctx.db().get(key, now) {
-        None => 0,
-        Some(entry) => match &entry.value {
-            Value::Str(bytes) => match num::parse_i64(bytes) {
-                Some(v) => v,
-                None => return Reply::not_integer(),
-            },
-            _ => return Reply::wrong_type(),
-        },
-    };
-    let Some(next) = current.checked_add(delta) else {
-        return Reply::error("ERR increment or decrement would overflow");
-    };
-    ctx.db().insert_keep_ttl(key, Value::from_i64(next), now);
-    Reply::Int(next)
+    let overflow = || Reply::error("ERR increment or decrement would overflow");
+    // One lookup for the common case: the counter exists and is changed in place.
+    let updated = ctx.db().modify(key, now, |value| {
+        let Value::Str(bytes) = value else {
+            return Err(Reply::wrong_type());
+        };
+        let current = num::parse_i64(bytes).ok_or_else(Reply::not_integer)?;
+        let next = current.checked_add(delta).ok_or_else(overflow)?;
+        *value = Value::from_i64(next);
+        Ok(next)
+    });
+    match updated {
+        Some(Ok(next)) => Reply::Int(next),
+        Some(Err(reply)) => reply,
+        None => {
+            ctx.db().insert(key, Value::from_i64(delta), None, now);
+            Reply::Int(delta)
+        }
+    }
 }
 
 fn incr(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {

@@ -282,6 +282,28 @@ impl Db {
         Some(entry)
     }
 
+    /// Changes an existing key's value in place through `f` (one lookup).
+    /// The change counts as a write only when `f` returns `Ok`; `f` must leave
+    /// the value untouched when it returns `Err`. `None` if the key is absent.
+    pub fn modify<R, E>(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+        f: impl FnOnce(&mut Value) -> Result<R, E>,
+    ) -> Option<Result<R, E>> {
+        let (idx, _) = self.find(key, now_ms)?;
+        let h = self.hasher.hash_one(key);
+        let entry = self
+            .shard_mut(idx, key)
+            .find_mut(h, |e| e.key.as_slice() == key)?;
+        entry.access_secs = (now_ms / 1000) as u32;
+        let result = f(&mut entry.value);
+        if result.is_ok() {
+            self.dirty += 1;
+        }
+        Some(result)
+    }
+
     /// True if the key exists (and is not expired), without touching its access time.
     pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
         self.find(key, now_ms).is_some()
