@@ -436,13 +436,35 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut chunk = Vec::with_capacity(64 * 1024);
+    // When the pending output first passed the soft limit.
+    let mut over_soft_since: Option<std::time::Instant> = None;
     loop {
         let notified = server.repl_notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         chunk.clear();
+        let limit = server.config.read().client_output_buffer_limit.replica;
         {
             let data = server.data.lock();
+            // What this replica has not been sent yet is its output buffer.
+            let pending = data.repl.offset.saturating_sub(pos);
+            let over_hard = limit.hard_bytes > 0 && pending >= limit.hard_bytes;
+            let over_soft = limit.soft_bytes > 0 && pending >= limit.soft_bytes;
+            if !over_soft {
+                over_soft_since = None;
+            }
+            let soft_expired = over_soft
+                && over_soft_since
+                    .get_or_insert_with(std::time::Instant::now)
+                    .elapsed()
+                    >= Duration::from_secs(limit.soft_seconds);
+            if over_hard || soft_expired {
+                drop(data);
+                warn!(
+                    "Client id={id} addr={name} (replica) scheduled to be closed ASAP for overcoming of output buffer limits ({pending} bytes pending)."
+                );
+                return Ok(());
+            }
             let Some(backlog) = data.repl.backlog.as_ref() else {
                 return Err(std::io::Error::other("the backlog was freed"));
             };

@@ -177,3 +177,51 @@ fn redis_cli_rdb_and_replica_modes() {
     let loaded = ServerProcess::tandem(&["--dir", &dir.path().display().to_string()]);
     assert_eq!(loaded.client().q(&["DEBUG", "DIGEST"]), digest);
 }
+
+fn slow_replica_scenario(primary_args: &[&str], expect_in_log: &str) {
+    let primary = ServerProcess::tandem(primary_args);
+    let mut p = primary.client();
+    p.q(&["SET", "before", "1"]);
+    let port = primary.port.to_string();
+    let replica = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &port]);
+    let mut r = replica.client();
+    assert!(wait_until(Duration::from_secs(20), || {
+        info_field(&mut r, "replication", "master_link_status").as_deref() == Some("up")
+    }));
+    drop(r);
+    // Freeze the replica and write far more than the backlog, the output
+    // limit and the socket buffers hold.
+    replica.signal("STOP");
+    let value = "x".repeat(10_000);
+    for i in 0..3000 {
+        p.q(&["SET", &format!("big{}", i % 100), &value]);
+    }
+    replica.signal("CONT");
+    let mut r = replica.client();
+    converge(&mut p, &mut r);
+    let full: u64 = info_field(&mut p, "stats", "sync_full")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        full >= 2,
+        "the replica had to resync fully, sync_full={full}"
+    );
+    let log = primary.log();
+    assert!(
+        log.contains(expect_in_log),
+        "primary log lacks {expect_in_log:?}:\n{log}"
+    );
+}
+
+#[test]
+fn replica_behind_the_backlog_resyncs_fully_and_the_log_says_why() {
+    slow_replica_scenario(&["--repl-backlog-size", "16kb"], "fell out of the backlog");
+}
+
+#[test]
+fn replica_past_its_output_limit_is_cut_off_and_recovers() {
+    slow_replica_scenario(
+        &["--client-output-buffer-limit", "replica 256kb 0 0"],
+        "overcoming of output buffer limits",
+    );
+}

@@ -686,15 +686,29 @@ fn config_set(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         .map(|kv| (lossy(&kv[0]), lossy(&kv[1])))
         .collect();
     let who = origin(&ctx.client.handle);
-    let (changed, level, dir) = {
+    let (changed, level, dir, backlog_size) = {
         let mut config = ctx.server.config.write();
         let changed = tri!(config.set_as(&pairs, who).map_err(Reply::error));
         ctx.data.refresh_hot_config(&config);
-        (changed, config.loglevel, config.dir.clone())
+        (
+            changed,
+            config.loglevel,
+            config.dir.clone(),
+            config.repl_backlog_size,
+        )
     };
     for name in changed {
         match name {
             "loglevel" => crate::log::set_level(level),
+            "repl-backlog-size" => {
+                // Resize the live ring, keeping the newest bytes that fit.
+                if let Some(backlog) = ctx.data.repl.backlog.as_mut() {
+                    let size = (backlog_size as usize).max(16 * 1024);
+                    if let Err(e) = backlog.resize(size) {
+                        tracing::warn!("Could not resize the replication backlog: {e}");
+                    }
+                }
+            }
             "dir" => {
                 if let Err(e) = std::env::set_current_dir(&dir) {
                     tracing::warn!("Can't chdir to '{dir}': {e}");
