@@ -31,6 +31,7 @@ pub async fn run(server: Arc<Server>) {
             last_second = Instant::now();
             crate::persist::cron(&server);
             ping_replicas(&server, &mut last_ping);
+            free_idle_backlog(&server);
         }
     }
 }
@@ -127,4 +128,28 @@ fn ping_replicas(server: &Server, last_ping: &mut Instant) {
     *last_ping = Instant::now();
     server.data.lock().repl.feed_raw(&[b"ping"]);
     server.repl_notify.notify_waiters();
+}
+
+/// Frees the backlog after `repl-backlog-ttl` seconds without replicas, as
+/// Redis does (a primary only; a replica keeps it for its own sub-replicas
+/// and for PSYNC after a promotion). The replication id changes with it.
+fn free_idle_backlog(server: &Server) {
+    let ttl = server.config.read().repl_backlog_ttl;
+    let no_replicas = server.replicas.lock().is_empty();
+    let mut data = server.data.lock();
+    if data.repl.backlog.is_none() || data.replica_of || !no_replicas {
+        data.backlog_idle_since_ms = None;
+        return;
+    }
+    let now = unix_ms();
+    let since = *data.backlog_idle_since_ms.get_or_insert(now);
+    if ttl > 0 && now.saturating_sub(since) >= ttl * 1000 {
+        let repl = &mut data.repl;
+        repl.backlog = None;
+        repl.enabled = false;
+        let at = tandem_replication::ReplOffset(repl.offset);
+        repl.lineage.restart(crate::exec::new_replid(), at);
+        data.backlog_idle_since_ms = None;
+        tracing::info!("Replication backlog freed after {ttl} seconds without connected replicas.");
+    }
 }

@@ -417,6 +417,16 @@ pub fn run_command(
         crate::multi::flag_error(client);
         return Reply::error("READONLY You can't write against a read only replica.");
     }
+    if data.min_replicas_to_write > 0
+        && !data.replica_of
+        && !client.is_master
+        && spec.is_write()
+        && good_replicas(server, data.min_replicas_max_lag) < data.min_replicas_to_write
+    {
+        data.cmdstats[stat_id].rejected_calls += 1;
+        crate::multi::flag_error(client);
+        return Reply::error("NOREPLICAS Not enough good replicas to write.");
+    }
     data.keyspace.set_expire_mode(if client.is_master {
         ExpireMode::Ignore
     } else if data.replica_of {
@@ -475,6 +485,17 @@ pub fn run_command(
     data.total_commands += 1;
     record_slowlog(data, client, argv, spec, elapsed_us);
     reply
+}
+
+/// Replicas that acknowledged within `max_lag` seconds (min-replicas-to-write).
+fn good_replicas(server: &Server, max_lag: u64) -> u64 {
+    let now = crate::state::unix_ms();
+    server
+        .replicas
+        .lock()
+        .values()
+        .filter(|r| r.state == "online" && now.saturating_sub(r.ack_time_ms) / 1000 <= max_lag)
+        .count() as u64
 }
 
 /// Moves keys deleted by expiry during a command into `ops` as `DEL`s (and

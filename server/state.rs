@@ -91,6 +91,11 @@ pub struct Data {
     /// path does not take the config lock (refreshed by CONFIG SET).
     pub slowlog_threshold_us: i64,
     pub slowlog_max_len: u64,
+    /// `min-replicas-to-write` and `min-replicas-max-lag` (same refresh).
+    pub min_replicas_to_write: u64,
+    pub min_replicas_max_lag: u64,
+    /// Since when the primary has had a backlog but no replica (repl-backlog-ttl).
+    pub backlog_idle_since_ms: Option<u64>,
     /// When the previous command of the current batch ended (see exec).
     pub clock: Option<Instant>,
     /// SAVE/BGSAVE state.
@@ -105,6 +110,10 @@ impl Data {
     pub fn refresh_hot_config(&mut self, config: &Config) {
         self.slowlog_threshold_us = config.slowlog_log_slower_than;
         self.slowlog_max_len = config.slowlog_max_len;
+        self.min_replicas_to_write =
+            config.number("min-replicas-to-write").unwrap_or(0).max(0) as u64;
+        self.min_replicas_max_lag =
+            config.number("min-replicas-max-lag").unwrap_or(10).max(0) as u64;
     }
 }
 
@@ -200,6 +209,9 @@ impl Server {
                 watches: Default::default(),
                 slowlog_threshold_us,
                 slowlog_max_len,
+                min_replicas_to_write: 0,
+                min_replicas_max_lag: 10,
+                backlog_idle_since_ms: None,
                 clock: None,
                 persist: Default::default(),
                 replica_of: false,
@@ -229,6 +241,10 @@ impl Server {
             self_ref: std::sync::OnceLock::new(),
         });
         let _ = server.self_ref.set(Arc::downgrade(&server));
+        {
+            let config = server.config.read();
+            server.data.lock().refresh_hot_config(&config);
+        }
         server
     }
 

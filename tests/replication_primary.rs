@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::io::Read;
 use std::process::Command;
 use std::time::Duration;
 
@@ -176,6 +177,60 @@ fn redis_cli_rdb_and_replica_modes() {
     std::fs::copy(&file, dir.path().join("dump.rdb")).expect("copy");
     let loaded = ServerProcess::tandem(&["--dir", &dir.path().display().to_string()]);
     assert_eq!(loaded.client().q(&["DEBUG", "DIGEST"]), digest);
+
+    // redis-cli --replica: full sync, then the command stream, printed
+    // (line-buffered, read by a thread while the writes go on).
+    let mut child = Command::new("stdbuf")
+        .args([
+            "-oL",
+            "-eL",
+            "redis-cli",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "--replica",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("redis-cli --replica");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut readers = Vec::new();
+    let pipes: Vec<Box<dyn Read + Send>> = vec![
+        Box::new(child.stdout.take().expect("stdout")),
+        Box::new(child.stderr.take().expect("stderr")),
+    ];
+    for mut pipe in pipes {
+        let seen = seen.clone();
+        readers.push(std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut s) = seen.lock() {
+                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        }));
+    }
+    let text = || seen.lock().map(|s| s.clone()).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(10), || text().contains("SYNC done")),
+        "{}",
+        text()
+    );
+    let ok = wait_until(Duration::from_secs(10), || {
+        c.q(&["SET", "streamed", "yes"]);
+        text().contains("\"SET\",\"streamed\",\"yes\"")
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    for r in readers {
+        let _ = r.join();
+    }
+    assert!(ok, "{}", text());
 }
 
 fn slow_replica_scenario(primary_args: &[&str], expect_in_log: &str) {
@@ -223,5 +278,38 @@ fn replica_past_its_output_limit_is_cut_off_and_recovers() {
     slow_replica_scenario(
         &["--client-output-buffer-limit", "replica 256kb 0 0"],
         "overcoming of output buffer limits",
+    );
+}
+
+#[test]
+fn min_replicas_to_write_and_backlog_ttl() {
+    let primary =
+        ServerProcess::tandem(&["--min-replicas-to-write", "1", "--repl-backlog-ttl", "1"]);
+    let mut p = primary.client();
+    assert_eq!(
+        p.q(&["SET", "k", "v"]),
+        "-NOREPLICAS Not enough good replicas to write."
+    );
+    let port = primary.port.to_string();
+    let replica = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &port]);
+    assert!(wait_until(Duration::from_secs(20), || p
+        .q(&["SET", "k", "v"])
+        == "+OK"));
+    assert_eq!(
+        info_field(&mut p, "replication", "repl_backlog_active").as_deref(),
+        Some("1")
+    );
+    drop(replica);
+    // Without replicas the writes are refused again and, after the TTL, the
+    // backlog is freed.
+    assert!(wait_until(Duration::from_secs(20), || {
+        info_field(&mut p, "replication", "repl_backlog_active").as_deref() == Some("0")
+    }));
+    assert!(
+        primary
+            .log()
+            .contains("Replication backlog freed after 1 seconds"),
+        "{}",
+        primary.log()
     );
 }
