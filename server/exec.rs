@@ -40,6 +40,9 @@ pub struct ReplFeed {
     /// A replica never produces stream bytes of its own: it proxies its
     /// primary's bytes ([`ReplFeed::append_proxied`]).
     pub proxy_only: bool,
+    /// The id and offset describe a primary's history this data follows (a
+    /// sync happened, or the RDB said so): a replica may PSYNC with them.
+    pub cached_master: bool,
 }
 
 impl Default for ReplFeed {
@@ -51,6 +54,7 @@ impl Default for ReplFeed {
             offset: 0,
             backlog: None,
             proxy_only: false,
+            cached_master: false,
             lineage: tandem_replication::lineage::Lineage::new(
                 new_replid(),
                 tandem_replication::ReplOffset(0),
@@ -127,7 +131,11 @@ impl ReplFeed {
         };
         let at = tandem_replication::ReplOffset(self.offset);
         backlog.reset(at);
-        self.lineage.restart(new_replid(), at);
+        // A primary starts a new history with its first backlog, as Redis
+        // does; a replica keeps its primary's id (it proxies that stream).
+        if !self.proxy_only {
+            self.lineage.restart(new_replid(), at);
+        }
         self.backlog = Some(backlog);
         self.enabled = true;
         self.selected_db = None;

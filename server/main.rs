@@ -167,7 +167,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     info!("Ready to accept connections tcp");
     let replicaof = server.config.read().replicaof.clone();
     if let Some((host, port)) = replicaof {
-        server.data.lock().replica_of = true;
+        {
+            let mut data = server.data.lock();
+            data.replica_of = true;
+            data.repl.proxy_only = true;
+        }
         tandem_server::replica::start(&server, host, port);
     }
 

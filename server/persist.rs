@@ -83,6 +83,12 @@ fn aux_fields() -> AuxFields {
     AuxFields::new(unix_ms() / 1000, info.allocated)
 }
 
+/// AUX fields for a saved RDB: the replication id and offset of the dataset
+/// (so a restarted replica can PSYNC from where its file ends).
+fn data_aux(data: &Data) -> AuxFields {
+    repl_aux(data.repl.lineage.current().as_str(), data.repl.offset)
+}
+
 /// AUX fields for an RDB sent to a replica: the replication id and the
 /// offset the snapshot was taken at.
 pub fn repl_aux(replid: &str, offset: u64) -> AuxFields {
@@ -163,7 +169,7 @@ pub fn save_locked(server: &Server, data: &mut Data) -> Result<(), String> {
         let sink = rdb::save(
             BufWriter::new(file),
             &data.keyspace,
-            &aux_fields(),
+            &data_aux(data),
             s.options,
         )?;
         let file = sink.into_inner().map_err(|e| e.into_error())?;
@@ -199,7 +205,7 @@ pub fn bgsave(server: &Server, data: &mut Data) -> Result<(), &'static str> {
     let (id, sizes) = data.keyspace.start_snapshot();
     let dirty_at_start = data.keyspace.dirty();
     data.persist.bgsave_started = Some(Instant::now());
-    let aux = aux_fields();
+    let aux = data_aux(data);
     let spawned = std::thread::Builder::new()
         .name("tandem-bgsave".into())
         .spawn(move || run_bgsave(server, id, sizes, aux, dirty_at_start));
@@ -389,6 +395,22 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
                 "DB loaded from disk: {:.3} seconds",
                 started.elapsed().as_secs_f64()
             );
+            // The replication id and offset the file was saved at: a replica
+            // restarted from it continues with PSYNC.
+            let id = summary
+                .aux(b"repl-id")
+                .and_then(tandem_replication::ReplId::parse);
+            let offset = summary
+                .aux(b"repl-offset")
+                .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok());
+            if let (Some(id), Some(offset)) = (id, offset) {
+                data.repl.offset = offset;
+                data.repl
+                    .lineage
+                    .restart(id, tandem_replication::ReplOffset(offset));
+                data.repl.cached_master = true;
+                info!("Loaded replication id {id} at offset {offset} from the RDB");
+            }
             data.persist.keys_loaded = summary.keys_loaded;
             data.persist.keys_expired_on_load = summary.keys_expired;
             data.dirty_at_last_save = data.keyspace.dirty();

@@ -229,11 +229,14 @@ async fn link_once(server: &Arc<Server>, host: &str, port: u16, generation: u64)
     }
 
     // PSYNC with what we hold, or `? -1` when we hold nothing from anyone.
-    let (cached_id, cached_offset) = {
+    let (cached_id, cached_offset, has_cache) = {
         let data = server.data.lock();
-        (data.repl.lineage.current(), data.repl.offset)
+        (
+            data.repl.lineage.current(),
+            data.repl.offset,
+            data.repl.cached_master,
+        )
     };
-    let has_cache = server.link.lock().generation == generation && cached_offset > 0;
     let psync_offset = (cached_offset + 1).to_string();
     if has_cache {
         info!("Trying a partial resynchronization (request {cached_id}:{psync_offset}).");
@@ -404,6 +407,7 @@ async fn full_sync(
         data.repl.lineage.restart(replid, ReplOffset(offset));
         data.repl.selected_db = None;
         data.repl.proxy_only = true;
+        data.repl.cached_master = true;
     }
     info!("MASTER <-> REPLICA sync: Finished with success");
     // With $EOF the primary sends nothing more until it sees an ACK.

@@ -124,6 +124,12 @@ fn replicaof(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         return Reply::Simple("OK Already connected to specified master".into());
     }
     ctx.data.replica_of = true;
+    // A demoted primary that produced a stream first tries PSYNC with its
+    // own id and offset, as Redis does.
+    if ctx.data.repl.backlog.is_some() {
+        ctx.data.repl.cached_master = true;
+    }
+    ctx.data.repl.proxy_only = true;
     ctx.server.config.write().replicaof = Some((host.clone(), port));
     crate::replica::start(ctx.server, host.clone(), port);
     tracing::info!(
