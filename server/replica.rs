@@ -397,6 +397,9 @@ async fn full_sync(
     let ks = loaded?;
     {
         let mut data = server.data.lock();
+        if !current(server, generation) {
+            return Err(protocol("replication target changed during the load"));
+        }
         data.keyspace = ks;
         let size = server.config.read().repl_backlog_size as usize;
         data.repl.ensure_backlog(size);
@@ -460,7 +463,7 @@ async fn stream_commands(
                 tracker.feed(&buf);
                 buf.clear();
                 last_data = Instant::now();
-                apply_events(server, stream, &mut tracker, &mut client).await?;
+                apply_events(server, stream, &mut tracker, &mut client, generation).await?;
             }
             if !current(server, generation) {
                 return Ok(());
@@ -496,10 +499,16 @@ async fn apply_events(
     stream: &mut TcpStream,
     tracker: &mut StreamTracker,
     client: &mut ClientState,
+    generation: u64,
 ) -> IoResult<()> {
     let mut acks = Vec::new();
     {
         let mut data = server.data.lock();
+        // REPLICAOF changes the generation under this same lock: once it has
+        // run, nothing from the old primary may be applied or proxied.
+        if !current(server, generation) {
+            return Err(protocol("replication target changed"));
+        }
         let now = unix_ms();
         loop {
             match tracker.poll_event() {
