@@ -55,3 +55,36 @@ pub fn timeout_secs(arg: &[u8]) -> Result<u64, Reply> {
     }
     Ok(ms.ceil() as u64)
 }
+
+/// A SCAN cursor as Redis's `parseScanCursorOrReply` reads it (`strtoul`:
+/// optional sign, digits, up to a NUL; empty means 0; `-n` wraps).
+pub fn scan_cursor(arg: &[u8]) -> Result<u64, Reply> {
+    let invalid = || Reply::error("ERR invalid cursor");
+    let text = match arg.iter().position(|&b| b == 0) {
+        Some(end) => &arg[..end],
+        None => arg,
+    };
+    let Some(&first) = text.first() else {
+        return Ok(0);
+    };
+    let (negative, digits) = match first {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    let mut value: u64 = 0;
+    for &d in digits {
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d - b'0')))
+            .ok_or_else(invalid)?;
+    }
+    Ok(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
+}

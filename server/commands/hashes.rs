@@ -205,39 +205,6 @@ fn update_hash<R>(
 // ---------------------------------------------------------------------------
 // Argument parsing shared with the set family.
 
-/// A SCAN cursor as Redis's `parseScanCursorOrReply` reads it (`strtoul`:
-/// optional sign, digits, up to a NUL; empty means 0; `-n` wraps).
-pub(crate) fn parse_cursor(arg: &[u8]) -> Result<u64, Reply> {
-    let invalid = || Reply::error("ERR invalid cursor");
-    let text = match arg.iter().position(|&b| b == 0) {
-        Some(end) => &arg[..end],
-        None => arg,
-    };
-    let Some(&first) = text.first() else {
-        return Ok(0);
-    };
-    let (negative, digits) = match first {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
-        _ => (false, text),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(invalid());
-    }
-    let mut value: u64 = 0;
-    for &d in digits {
-        value = value
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            .ok_or_else(invalid)?;
-    }
-    Ok(if negative {
-        value.wrapping_neg()
-    } else {
-        value
-    })
-}
-
 /// HSCAN/SSCAN options: `MATCH pattern` and `COUNT n`, in any order, repeatable.
 #[derive(Debug)]
 pub(crate) struct ScanOpts<'a> {
@@ -495,7 +462,7 @@ fn hincrbyfloat(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn hscan(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
-    let cursor = tri!(parse_cursor(&argv[2]));
+    let cursor = tri!(args::scan_cursor(&argv[2]));
     let Some(h) = tri!(read_hash(ctx, &argv[1])) else {
         return scan_reply(0, Vec::new());
     };

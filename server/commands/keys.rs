@@ -431,46 +431,11 @@ fn keys(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     Reply::Array(found.iter().map(|k| bulk(k)).collect())
 }
 
-/// Parses a SCAN cursor as Redis does with C's `strtoul`: an optional sign and
-/// decimal digits, nothing else (an embedded NUL ends the text, as in C; the
-/// empty string is 0); a leading space or a value past `u64::MAX` is an error,
-/// and `-n` wraps around.
-fn parse_cursor(arg: &[u8]) -> Result<u64, Reply> {
-    let invalid = || Reply::error("ERR invalid cursor");
-    let text = match arg.iter().position(|&b| b == 0) {
-        Some(end) => &arg[..end],
-        None => arg,
-    };
-    let Some(&first) = text.first() else {
-        return Ok(0);
-    };
-    let (negative, digits) = match first {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
-        _ => (false, text),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(invalid());
-    }
-    let mut value: u64 = 0;
-    for &d in digits {
-        value = value
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            .ok_or_else(invalid)?;
-    }
-    Ok(if negative {
-        value.wrapping_neg()
-    } else {
-        value
-    })
-}
-
 /// Keyspace positions are 63 bits wide: a cursor at or past this is past them all.
 const CURSOR_LIMIT: u64 = 1 << 63;
 
 fn scan(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
-    let cursor = tri!(parse_cursor(&argv[1]));
+    let cursor = tri!(args::scan_cursor(&argv[1]));
     let mut count = 10usize;
     let mut pattern: Option<&[u8]> = None;
     let mut type_name: Option<&[u8]> = None;
@@ -1444,15 +1409,15 @@ mod tests {
 
     #[test]
     fn cursor_parsing_follows_strtoul() {
-        assert_eq!(parse_cursor(b""), Ok(0));
-        assert_eq!(parse_cursor(b"+5"), Ok(5));
-        assert_eq!(parse_cursor(b"-0"), Ok(0));
-        assert_eq!(parse_cursor(b"007"), Ok(7));
-        assert_eq!(parse_cursor(b"-1"), Ok(u64::MAX));
-        assert_eq!(parse_cursor(b"-18446744073709551615"), Ok(1));
-        assert_eq!(parse_cursor(b"12\0junk"), Ok(12));
-        assert!(parse_cursor(b"\t1").is_err());
-        assert!(parse_cursor(b"1\n").is_err());
+        assert_eq!(args::scan_cursor(b""), Ok(0));
+        assert_eq!(args::scan_cursor(b"+5"), Ok(5));
+        assert_eq!(args::scan_cursor(b"-0"), Ok(0));
+        assert_eq!(args::scan_cursor(b"007"), Ok(7));
+        assert_eq!(args::scan_cursor(b"-1"), Ok(u64::MAX));
+        assert_eq!(args::scan_cursor(b"-18446744073709551615"), Ok(1));
+        assert_eq!(args::scan_cursor(b"12\0junk"), Ok(12));
+        assert!(args::scan_cursor(b"\t1").is_err());
+        assert!(args::scan_cursor(b"1\n").is_err());
     }
 
     #[test]

@@ -29,8 +29,8 @@ use tandem_storage::{SmallBytes, Value};
 use crate::command::{flags::*, CommandSpec, KeySpec};
 use crate::commands::args::{self, is};
 use crate::commands::hashes::{
-    lookup_read, lookup_write, parse_cursor, positive_count, sample_distinct, scan_reply,
-    signed_count, ScanOpts, SAMPLE_STRATEGY_MUL,
+    lookup_read, lookup_write, positive_count, sample_distinct, scan_reply, signed_count, ScanOpts,
+    SAMPLE_STRATEGY_MUL,
 };
 use crate::exec::ExecCtx;
 use crate::reply::Reply;
@@ -600,7 +600,7 @@ fn sdiffstore(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn sscan(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
-    let cursor = tri!(parse_cursor(&argv[2]));
+    let cursor = tri!(args::scan_cursor(&argv[2]));
     let Some(s) = tri!(read_set(ctx, &argv[1])) else {
         return scan_reply(0, Vec::new());
     };

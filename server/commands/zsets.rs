@@ -1503,42 +1503,8 @@ fn zrandmember(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     members_reply(proto, items, withscores)
 }
 
-/// Parses a SCAN cursor as Redis does with C's `strtoul`: an optional sign
-/// and decimal digits (a NUL ends the text; the empty string is 0); a leading
-/// space or a value past `u64::MAX` is an error, and `-n` wraps around.
-fn parse_cursor(arg: &[u8]) -> Result<u64, Reply> {
-    let invalid = || Reply::error("ERR invalid cursor");
-    let text = match arg.iter().position(|&b| b == 0) {
-        Some(end) => &arg[..end],
-        None => arg,
-    };
-    let Some(&first) = text.first() else {
-        return Ok(0);
-    };
-    let (negative, digits) = match first {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
-        _ => (false, text),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(invalid());
-    }
-    let mut value: u64 = 0;
-    for &d in digits {
-        value = value
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            .ok_or_else(invalid)?;
-    }
-    Ok(if negative {
-        value.wrapping_neg()
-    } else {
-        value
-    })
-}
-
 fn zscan(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
-    let cursor = tri!(parse_cursor(&argv[2]));
+    let cursor = tri!(args::scan_cursor(&argv[2]));
     let empty = || {
         Reply::Array(vec![
             Reply::Bulk(bulk_static("0")),
