@@ -246,7 +246,8 @@ fn set_generic(
     get: bool,
 ) -> Reply {
     let now = ctx.now_ms;
-    let exists = ctx.db().contains(key, now);
+    // Plain SET needs no lookup of its own: the insert replaces.
+    let exists = (nx || xx) && ctx.db().contains(key, now);
     if (nx && exists) || (xx && !exists) {
         return if get { bulk_or_null(old) } else { Reply::Null };
     }

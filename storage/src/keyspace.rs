@@ -134,12 +134,6 @@ impl Db {
         }
     }
 
-    /// The key's position in hash order: top bits pick the shard, the rest
-    /// orders keys within it for SCAN.
-    fn pos(&self, key: &[u8]) -> u64 {
-        self.hasher.hash_one(key) >> (64 - POS_BITS)
-    }
-
     /// The only way to a mutable shard, for a change to `key`: an active
     /// snapshot that has not walked this shard yet first keeps the key's
     /// entry as it was (copy-before-write, one key at a time).
@@ -234,11 +228,10 @@ impl Db {
         if self.len == 0 {
             return None;
         }
-        let pos = self.pos(key);
-        let idx = shard_of(pos);
-        let hasher = &self.hasher;
+        let h = self.hasher.hash_one(key);
+        let idx = shard_of(h >> (64 - POS_BITS));
         let expired = {
-            let entry = self.shards[idx].find(hasher.hash_one(key), |e| e.key.as_slice() == key)?;
+            let entry = self.shards[idx].find(h, |e| e.key.as_slice() == key)?;
             entry.is_expired(now_ms)
         };
         if expired {
@@ -251,19 +244,17 @@ impl Db {
                         self.dirty -= 1;
                         self.expired.push(e.key);
                         self.expired_pending.fetch_add(1, Ordering::Relaxed);
-                        self.expired_pending.fetch_add(1, Ordering::Relaxed);
                     }
                     return None;
                 }
             }
         }
-        Some((idx, pos))
+        Some((idx, h))
     }
 
     /// Looks a key up for reading or writing, updating its access time.
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
-        let (idx, _) = self.find(key, now_ms)?;
-        let h = self.hasher.hash_one(key);
+        let (idx, h) = self.find(key, now_ms)?;
         let entry = self.shards[idx].find_mut(h, |e| e.key.as_slice() == key)?;
         entry.access_secs = (now_ms / 1000) as u32;
         Some(entry)
@@ -272,9 +263,8 @@ impl Db {
     /// Like [`Db::get`] but for a value that is about to be changed in place:
     /// counts as a write.
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        let (idx, _) = self.find(key, now_ms)?;
+        let (idx, h) = self.find(key, now_ms)?;
         self.dirty += 1;
-        let h = self.hasher.hash_one(key);
         let entry = self
             .shard_mut(idx, key)
             .find_mut(h, |e| e.key.as_slice() == key)?;
@@ -291,8 +281,7 @@ impl Db {
         now_ms: u64,
         f: impl FnOnce(&mut Value) -> Result<R, E>,
     ) -> Option<Result<R, E>> {
-        let (idx, _) = self.find(key, now_ms)?;
-        let h = self.hasher.hash_one(key);
+        let (idx, h) = self.find(key, now_ms)?;
         let entry = self
             .shard_mut(idx, key)
             .find_mut(h, |e| e.key.as_slice() == key)?;
@@ -311,8 +300,7 @@ impl Db {
 
     /// Reads an entry without updating access time (OBJECT IDLETIME, DEBUG).
     pub fn peek(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
-        let (idx, _) = self.find(key, now_ms)?;
-        let h = self.hasher.hash_one(key);
+        let (idx, h) = self.find(key, now_ms)?;
         self.shards[idx]
             .find(h, |e| e.key.as_slice() == key)
             .map(|e| &**e)
@@ -327,11 +315,8 @@ impl Db {
         expire_at: Option<u64>,
         now_ms: u64,
     ) -> Option<Entry> {
-        // Drop an expired predecessor first so it is logged as expired, not overwritten.
-        self.find(key, now_ms);
-        let pos = self.pos(key);
-        let idx = shard_of(pos);
         let h = self.hasher.hash_one(key);
+        let idx = shard_of(h >> (64 - POS_BITS));
         let hasher = self.hasher;
         let new = Entry {
             key: SmallBytes::from_slice(key),
@@ -360,15 +345,26 @@ impl Db {
             self.len += 1;
         }
         self.adjust_volatile(idx, old_volatile, new_volatile);
-        old
+        // A predecessor that had expired was not there any more: a primary
+        // logs it as expired (propagated as DEL before this write), a replica's
+        // client sees it as absent; only the primary's own stream replaces it.
+        match old {
+            Some(e) if e.is_expired(now_ms) && self.mode != ExpireMode::Ignore => {
+                if self.mode == ExpireMode::Delete {
+                    self.expired_total += 1;
+                    self.expired.push(e.key);
+                    self.expired_pending.fetch_add(1, Ordering::Relaxed);
+                }
+                None
+            }
+            other => other,
+        }
     }
 
     /// Replaces the value of `key`, keeping its expiry if it exists (SET KEEPTTL,
     /// INCR and friends). Returns the previous entry.
     pub fn insert_keep_ttl(&mut self, key: &[u8], value: Value, now_ms: u64) -> Option<Entry> {
-        let ttl = self.find(key, now_ms).and_then(|_| {
-            let h = self.hasher.hash_one(key);
-            let idx = shard_of(self.pos(key));
+        let ttl = self.find(key, now_ms).and_then(|(idx, h)| {
             self.shards[idx]
                 .find(h, |e| e.key.as_slice() == key)
                 .and_then(|e| e.expire_at())
@@ -413,10 +409,9 @@ impl Db {
 
     /// Sets or clears a key's expiry. Returns false if the key does not exist.
     pub fn set_expire(&mut self, key: &[u8], expire_at: Option<u64>, now_ms: u64) -> bool {
-        let Some((idx, _)) = self.find(key, now_ms) else {
+        let Some((idx, h)) = self.find(key, now_ms) else {
             return false;
         };
-        let h = self.hasher.hash_one(key);
         let new = expire_at.unwrap_or(0);
         let shard = self.shard_mut(idx, key);
         let Some(entry) = shard.find_mut(h, |e| e.key.as_slice() == key) else {
