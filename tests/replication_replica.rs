@@ -161,3 +161,29 @@ fn mixed_chain_redis_tandem_redis() {
         &mut ct, &mut cm, &mut cb
     ])));
 }
+
+#[test]
+fn actively_expired_key_recreated_survives_on_the_replica() {
+    // Regression: keys deleted by the active expiry cycle used to be
+    // propagated late, at the next lazy expiry, deleting a recreated key on
+    // replicas.
+    let primary = ServerProcess::tandem(&["--hz", "100"]);
+    let mut p = primary.client();
+    let replica = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let mut r = replica.client();
+    wait_link_up(&mut r);
+    p.q(&["SET", "a", "1", "PX", "10"]);
+    assert!(wait_until(Duration::from_secs(5), || {
+        info_field(&mut p, "stats", "expired_keys").as_deref() == Some("1")
+    }));
+    p.q(&["SET", "a", "2"]);
+    // A lazy expiry of another key (active expiry off, so it is lazy).
+    p.q(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    p.q(&["SET", "b", "1", "PX", "1"]);
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(p.q(&["GET", "b"]), "(nil)");
+    p.q(&["SET", "c", "3"]);
+    assert!(wait_until(Duration::from_secs(10), || r.q(&["GET", "c"]) == "\"3\""));
+    assert_eq!(r.q(&["GET", "a"]), "\"2\"");
+    assert!(converged(&mut [&mut p, &mut r]));
+}

@@ -584,6 +584,7 @@ impl Db {
                     self.dirty -= 1;
                     self.expired_total += 1;
                     self.expired.push(e.key);
+                    self.expired_pending.fetch_add(1, Ordering::Relaxed);
                     deleted += 1;
                 }
             }
@@ -883,6 +884,10 @@ mod tests {
         assert_eq!(deleted, 500);
         assert_eq!(db.len(), 500);
         assert_eq!(db.expired.len(), 500);
+        // The deletions reach the caller at once (they are propagated as DEL
+        // in the order they happened, never later after a key was recreated).
+        assert_eq!(ks.take_expired().len(), 500);
+        assert!(ks.take_expired().is_empty());
     }
 
     #[test]
