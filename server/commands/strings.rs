@@ -203,6 +203,8 @@ fn set(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     let mut xx = false;
     let mut get = false;
     let mut expiry = Expiry::None;
+    // Redis reads the options first (syntax only), then the expire value.
+    let mut expire_arg: Option<(&Bytes, &Bytes)> = None;
     let mut i = 3;
     while i < argv.len() {
         let a = &argv[i];
@@ -213,18 +215,22 @@ fn set(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             xx = true;
         } else if is(a, "get") {
             get = true;
-        } else if is(a, "keepttl") && expiry == Expiry::None {
+        } else if is(a, "keepttl") && expiry == Expiry::None && expire_arg.is_none() {
             expiry = Expiry::KeepTtl;
         } else if (is(a, "ex") || is(a, "px") || is(a, "exat") || is(a, "pxat"))
             && expiry == Expiry::None
+            && expire_arg.is_none()
             && has_next
         {
-            expiry = Expiry::At(tri!(expire_at(ctx, a, &argv[i + 1], "set")));
+            expire_arg = Some((a, &argv[i + 1]));
             i += 1;
         } else {
             return Reply::syntax_error();
         }
         i += 1;
+    }
+    if let Some((unit, value)) = expire_arg {
+        expiry = Expiry::At(tri!(expire_at(ctx, unit, value, "set")));
     }
     let old = if get {
         tri!(read_string(ctx, key))
@@ -284,16 +290,20 @@ fn get(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
 fn getex(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     let key = &argv[1];
     let mut expiry = Expiry::None;
+    // Redis's order: option syntax, then the key and its type, then the
+    // expire value.
+    let mut expire_arg: Option<(&Bytes, &Bytes)> = None;
     let mut i = 2;
     while i < argv.len() {
         let a = &argv[i];
         if (is(a, "ex") || is(a, "px") || is(a, "exat") || is(a, "pxat"))
             && expiry == Expiry::None
+            && expire_arg.is_none()
             && i + 1 < argv.len()
         {
-            expiry = Expiry::At(tri!(expire_at(ctx, a, &argv[i + 1], "getex")));
+            expire_arg = Some((a, &argv[i + 1]));
             i += 2;
-        } else if is(a, "persist") && expiry == Expiry::None {
+        } else if is(a, "persist") && expiry == Expiry::None && expire_arg.is_none() {
             expiry = Expiry::Persist;
             i += 1;
         } else {
@@ -304,6 +314,9 @@ fn getex(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     let Some(value) = value else {
         return Reply::Null;
     };
+    if let Some((unit, v)) = expire_arg {
+        expiry = Expiry::At(tri!(expire_at(ctx, unit, v, "getex")));
+    }
     let now = ctx.now_ms;
     match expiry {
         Expiry::At(at) if at <= now => {
@@ -606,10 +619,8 @@ fn decrby(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
 
 fn incrbyfloat(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     let key = &argv[1];
-    let Some(delta) = LongDouble::parse(&argv[2]) else {
-        return Reply::not_float();
-    };
     let now = ctx.now_ms;
+    // Redis's order: the key's type, its current value, then the increment.
     let current = match ctx.db().get(key, now) {
         None => LongDouble::from_i64(0),
         Some(entry) => match &entry.value {
@@ -619,6 +630,9 @@ fn incrbyfloat(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             },
             _ => return Reply::wrong_type(),
         },
+    };
+    let Some(delta) = LongDouble::parse(&argv[2]) else {
+        return Reply::not_float();
     };
     let sum = current.add(delta);
     if sum.is_nan() || sum.is_infinite() {
