@@ -860,80 +860,15 @@ fn select(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use bytes::BytesMut;
 
     use super::*;
-    use crate::client::{ClientHandle, ClientState};
+    use crate::commands::testing::{Harness, NOW};
+
     use crate::command::table;
-    use crate::config::Config;
-    use crate::exec::execute;
+
     use crate::reply::Proto;
-    use crate::resp::{parse_request, RequestLimits};
-    use crate::state::Server;
-
-    /// A fixed clock keeps TTL arithmetic exact.
-    const NOW: u64 = 1_700_000_000_000;
-
-    /// A server, one authenticated client, and a clock the test moves.
-    struct Harness {
-        server: Arc<Server>,
-        client: ClientState,
-        now: u64,
-    }
-
-    impl Harness {
-        fn new() -> Harness {
-            let server = Server::new(Config::default());
-            server.data.lock().repl.enabled = true;
-            let (events, _) = tokio::sync::mpsc::unbounded_channel();
-            let handle = ClientHandle::new(
-                1,
-                "127.0.0.1:40000".to_string(),
-                "127.0.0.1:6379".to_string(),
-                7,
-                NOW,
-                events,
-            );
-            let client = ClientState::new(Arc::new(handle), true);
-            Harness {
-                server,
-                client,
-                now: NOW,
-            }
-        }
-
-        fn run(&mut self, args: &[&str]) -> Reply {
-            let argv: Vec<Bytes> = args
-                .iter()
-                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-                .collect();
-            let mut data = self.server.data.lock();
-            execute(&self.server, &mut data, &mut self.client, &argv, self.now)
-        }
-
-        /// The replication stream since the last call, one command per entry.
-        fn repl(&mut self) -> Vec<String> {
-            let mut buf: BytesMut = std::mem::take(&mut self.server.data.lock().repl.buf);
-            let mut out = Vec::new();
-            while let Some(argv) =
-                parse_request(&mut buf, &RequestLimits::default()).expect("valid stream")
-            {
-                let words: Vec<String> = argv
-                    .iter()
-                    .map(|a| String::from_utf8_lossy(a).into_owned())
-                    .collect();
-                out.push(words.join(" "));
-            }
-            out
-        }
-
-        fn hits_misses(&self) -> (u64, u64) {
-            let data = self.server.data.lock();
-            (data.keyspace_hits, data.keyspace_misses)
-        }
-    }
 
     fn int(n: i64) -> Reply {
         Reply::Int(n)
@@ -996,16 +931,16 @@ mod tests {
         h.run(&["SET", "c", "3"]);
         assert_eq!(h.run(&["EXISTS", "a", "a", "nope", "b"]), int(3));
         assert_eq!(h.run(&["TOUCH", "a", "nope"]), int(1));
-        h.repl();
+        h.repl_raw();
         assert_eq!(h.run(&["DEL", "a", "nope", "a"]), int(1));
-        assert_eq!(h.repl(), vec!["DEL a nope a"]);
+        assert_eq!(h.repl_raw(), vec!["DEL a nope a"]);
         assert_eq!(h.run(&["DEL", "nope"]), int(0));
         assert!(
-            h.repl().is_empty(),
+            h.repl_raw().is_empty(),
             "a DEL that removed nothing is not propagated"
         );
         assert_eq!(h.run(&["UNLINK", "b", "c"]), int(2));
-        assert_eq!(h.repl(), vec!["UNLINK b c"]);
+        assert_eq!(h.repl_raw(), vec!["UNLINK b c"]);
         assert_eq!(h.run(&["DBSIZE"]), int(0));
         assert_eq!(
             h.run(&["DEL"]),
@@ -1043,16 +978,16 @@ mod tests {
     fn expired_keys_are_invisible_and_propagated_as_del() {
         let mut h = Harness::new();
         h.run(&["SET", "k", "v", "PX", "100"]);
-        h.repl();
+        h.repl_raw();
         h.now += 100;
         assert_eq!(h.run(&["EXISTS", "k"]), int(0));
-        assert_eq!(h.repl(), vec!["DEL k"]);
+        assert_eq!(h.repl_raw(), vec!["DEL k"]);
         h.run(&["SET", "k2", "v", "PX", "100"]);
-        h.repl();
+        h.repl_raw();
         h.now += 200;
         assert_eq!(h.run(&["TTL", "k2"]), int(-2));
         assert_eq!(h.run(&["RENAME", "k2", "z"]), err("ERR no such key"));
-        assert_eq!(h.repl(), vec!["DEL k2"]);
+        assert_eq!(h.repl_raw(), vec!["DEL k2"]);
     }
 
     #[test]
@@ -1062,13 +997,13 @@ mod tests {
         assert_eq!(h.run(&["RENAMENX", "a", "a"]), err("ERR no such key"));
         h.run(&["SET", "a", "1", "PX", "5000"]);
         h.run(&["SET", "b", "2"]);
-        h.repl();
+        h.repl_raw();
         assert_eq!(h.run(&["RENAME", "a", "a"]), Reply::ok());
         assert_eq!(h.run(&["RENAMENX", "a", "a"]), int(0));
-        assert!(h.repl().is_empty(), "same-key renames change nothing");
+        assert!(h.repl_raw().is_empty(), "same-key renames change nothing");
         assert_eq!(h.run(&["RENAMENX", "a", "b"]), int(0));
         assert_eq!(h.run(&["RENAME", "a", "b"]), Reply::ok());
-        assert_eq!(h.repl(), vec!["RENAME a b"]);
+        assert_eq!(h.repl_raw(), vec!["RENAME a b"]);
         assert_eq!(h.run(&["GET", "b"]), bulk_str("1"));
         assert_eq!(
             h.run(&["PTTL", "b"]),
@@ -1108,11 +1043,11 @@ mod tests {
             err("ERR value is out of range, value must between -2147483648 and 2147483647")
         );
         assert_eq!(h.run(&["COPY", "missing", "x"]), int(0));
-        h.repl();
+        h.repl_raw();
         assert_eq!(h.run(&["COPY", "src", "dst"]), int(0));
-        assert!(h.repl().is_empty());
+        assert!(h.repl_raw().is_empty());
         assert_eq!(h.run(&["COPY", "src", "dst", "REPLACE"]), int(1));
-        assert_eq!(h.repl(), vec!["COPY src dst REPLACE"]);
+        assert_eq!(h.repl_raw(), vec!["COPY src dst REPLACE"]);
         assert_eq!(h.run(&["GET", "dst"]), bulk_str("hello"));
         assert_eq!(h.run(&["PTTL", "dst"]), int(3000));
         assert_eq!(h.run(&["COPY", "src", "src", "DB", "3"]), int(1));
@@ -1144,9 +1079,9 @@ mod tests {
         );
         assert_eq!(h.run(&["MOVE", "k", "x"]), Reply::not_integer());
         assert_eq!(h.run(&["MOVE", "nope", "1"]), int(0));
-        h.repl();
+        h.repl_raw();
         assert_eq!(h.run(&["MOVE", "k", "1"]), int(1));
-        assert_eq!(h.repl(), vec!["MOVE k 1"]);
+        assert_eq!(h.repl_raw(), vec!["MOVE k 1"]);
         assert_eq!(h.run(&["EXISTS", "k"]), int(0));
         h.run(&["SET", "k", "again"]);
         assert_eq!(
@@ -1163,20 +1098,20 @@ mod tests {
     fn expire_propagates_absolute_pexpireat() {
         let mut h = Harness::new();
         h.run(&["SET", "k", "v"]);
-        h.repl();
+        h.repl_raw();
         assert_eq!(h.run(&["EXPIRE", "k", "100"]), int(1));
-        assert_eq!(h.repl(), vec![format!("PEXPIREAT k {}", NOW + 100_000)]);
+        assert_eq!(h.repl_raw(), vec![format!("PEXPIREAT k {}", NOW + 100_000)]);
         assert_eq!(h.run(&["PEXPIRE", "k", "1500"]), int(1));
-        assert_eq!(h.repl(), vec![format!("PEXPIREAT k {}", NOW + 1500)]);
+        assert_eq!(h.repl_raw(), vec![format!("PEXPIREAT k {}", NOW + 1500)]);
         assert_eq!(h.run(&["EXPIREAT", "k", "1800000000"]), int(1));
-        assert_eq!(h.repl(), vec!["PEXPIREAT k 1800000000000"]);
+        assert_eq!(h.repl_raw(), vec!["PEXPIREAT k 1800000000000"]);
         assert_eq!(h.run(&["PEXPIREAT", "k", "1800000000123", "GT"]), int(1));
-        assert_eq!(h.repl(), vec!["PEXPIREAT k 1800000000123"]);
+        assert_eq!(h.repl_raw(), vec!["PEXPIREAT k 1800000000123"]);
         assert_eq!(h.run(&["TTL", "k"]), int(100_000_000));
         assert_eq!(h.run(&["EXPIRETIME", "k"]), int(1_800_000_000));
         assert_eq!(h.run(&["PEXPIRETIME", "k"]), int(1_800_000_000_123));
         assert_eq!(h.run(&["EXPIRE", "missing", "10"]), int(0));
-        assert!(h.repl().is_empty());
+        assert!(h.repl_raw().is_empty());
     }
 
     #[test]
@@ -1192,10 +1127,10 @@ mod tests {
         .iter()
         {
             h.run(&["SET", "k", "v"]);
-            h.repl();
+            h.repl_raw();
             assert_eq!(h.run(args), int(1), "{args:?}");
             assert_eq!(h.run(&["EXISTS", "k"]), int(0), "{args:?}");
-            assert_eq!(h.repl(), vec!["DEL k"], "{args:?}");
+            assert_eq!(h.repl_raw(), vec!["DEL k"], "{args:?}");
         }
     }
 
@@ -1203,10 +1138,10 @@ mod tests {
     fn past_expiry_from_the_primary_is_set_not_applied() {
         let mut h = Harness::new();
         h.run(&["SET", "k", "v"]);
-        h.repl();
+        h.repl_raw();
         h.client.handle.info.lock().kind = ClientKind::Master;
         assert_eq!(h.run(&["PEXPIREAT", "k", "1"]), int(1));
-        assert_eq!(h.repl(), vec!["PEXPIREAT k 1"]);
+        assert_eq!(h.repl_raw(), vec!["PEXPIREAT k 1"]);
     }
 
     #[test]
@@ -1273,10 +1208,10 @@ mod tests {
         assert_eq!(h.run(&["EXPIRE", "k", "300", "LT"]), int(0));
         assert_eq!(h.run(&["EXPIRE", "k", "150", "LT"]), int(1));
         assert_eq!(h.run(&["TTL", "k"]), int(150));
-        h.repl();
+        h.repl_raw();
         assert_eq!(h.run(&["EXPIRE", "k", "100", "XX", "XX"]), int(1));
         assert_eq!(
-            h.repl(),
+            h.repl_raw(),
             vec![format!("PEXPIREAT k {}", NOW + 100_000)],
             "options are checked here, not on the replica"
         );
@@ -1308,13 +1243,13 @@ mod tests {
         let mut h = Harness::new();
         assert_eq!(h.run(&["PERSIST", "k"]), int(0));
         h.run(&["SET", "k", "v"]);
-        h.repl();
+        h.repl_raw();
         assert_eq!(h.run(&["PERSIST", "k"]), int(0));
-        assert!(h.repl().is_empty());
+        assert!(h.repl_raw().is_empty());
         h.run(&["EXPIRE", "k", "10"]);
-        h.repl();
+        h.repl_raw();
         assert_eq!(h.run(&["PERSIST", "k"]), int(1));
-        assert_eq!(h.repl(), vec!["PERSIST k"]);
+        assert_eq!(h.repl_raw(), vec!["PERSIST k"]);
         assert_eq!(h.run(&["TTL", "k"]), int(-1));
     }
 
@@ -1558,17 +1493,17 @@ mod tests {
         h.run(&["SET", "a", "1"]);
         h.run(&["SET", "b", "1"]);
         assert_eq!(h.run(&["DBSIZE"]), int(2));
-        assert_eq!(h.repl(), vec!["SELECT 5", "SET a 1", "SET b 1"]);
+        assert_eq!(h.repl_raw(), vec!["SELECT 5", "SET a 1", "SET b 1"]);
         h.run(&["SELECT", "0"]);
         assert_eq!(h.run(&["DBSIZE"]), int(0));
-        assert!(h.repl().is_empty(), "SELECT itself is not propagated");
+        assert!(h.repl_raw().is_empty(), "SELECT itself is not propagated");
     }
 
     #[test]
     fn swapdb_exchanges_and_always_propagates() {
         let mut h = Harness::new();
         h.run(&["SET", "k", "zero"]);
-        h.repl();
+        h.repl_raw();
         assert_eq!(
             h.run(&["SWAPDB", "a", "1"]),
             err("ERR invalid first DB index")
@@ -1589,14 +1524,14 @@ mod tests {
             h.run(&["SWAPDB", "-1", "0"]),
             err("ERR DB index is out of range")
         );
-        assert!(h.repl().is_empty());
+        assert!(h.repl_raw().is_empty());
         assert_eq!(h.run(&["SWAPDB", "0", "1"]), Reply::ok());
-        assert_eq!(h.repl(), vec!["SWAPDB 0 1"]);
+        assert_eq!(h.repl_raw(), vec!["SWAPDB 0 1"]);
         assert_eq!(h.run(&["EXISTS", "k"]), int(0));
         h.run(&["SELECT", "1"]);
         assert_eq!(h.run(&["GET", "k"]), bulk_str("zero"));
         assert_eq!(h.run(&["SWAPDB", "3", "3"]), Reply::ok());
-        assert_eq!(h.repl(), vec!["SELECT 1", "SWAPDB 3 3"]);
+        assert_eq!(h.repl_raw(), vec!["SELECT 1", "SWAPDB 3 3"]);
     }
 
     #[test]
@@ -1604,17 +1539,17 @@ mod tests {
         let mut h = Harness::new();
         assert_eq!(h.run(&["FLUSHDB", "now"]), Reply::syntax_error());
         assert_eq!(h.run(&["FLUSHALL", "SYNC", "ASYNC"]), Reply::syntax_error());
-        assert!(h.repl().is_empty());
+        assert!(h.repl_raw().is_empty());
         assert_eq!(h.run(&["FLUSHDB"]), Reply::ok());
         assert_eq!(
-            h.repl(),
+            h.repl_raw(),
             vec!["SELECT 0", "FLUSHDB"],
             "propagated even when empty"
         );
         h.run(&["SET", "a", "1"]);
         h.run(&["SELECT", "2"]);
         h.run(&["SET", "b", "1"]);
-        h.repl();
+        h.repl_raw();
         assert_eq!(h.run(&["FLUSHDB", "async"]), Reply::ok());
         assert_eq!(h.run(&["DBSIZE"]), int(0));
         h.run(&["SELECT", "0"]);
@@ -1626,10 +1561,13 @@ mod tests {
         h.run(&["SELECT", "2"]);
         h.run(&["SET", "b", "1"]);
         assert_eq!(h.run(&["FLUSHALL", "SYNC"]), Reply::ok());
-        assert_eq!(h.repl(), vec!["FLUSHDB async", "SET b 1", "FLUSHALL SYNC"]);
+        assert_eq!(
+            h.repl_raw(),
+            vec!["FLUSHDB async", "SET b 1", "FLUSHALL SYNC"]
+        );
         h.run(&["SELECT", "0"]);
         assert_eq!(h.run(&["DBSIZE"]), int(0));
         assert_eq!(h.run(&["FLUSHALL"]), Reply::ok());
-        assert_eq!(h.repl(), vec!["SELECT 0", "FLUSHALL"]);
+        assert_eq!(h.repl_raw(), vec!["SELECT 0", "FLUSHALL"]);
     }
 }

@@ -760,86 +760,10 @@ mod tests {
     use super::*;
     use crate::client::{ClientHandle, ClientState};
     use crate::command::table;
-    use crate::config::Config;
+    use crate::commands::testing::{Harness, NOW};
+
     use crate::exec::execute;
     use crate::reply::Proto;
-    use crate::resp::{parse_request, RequestLimits};
-    use crate::state::Server;
-
-    const NOW: u64 = 1_700_000_000_000;
-
-    /// A server with the replication feed on and one authenticated client.
-    struct Harness {
-        server: Arc<Server>,
-        client: ClientState,
-    }
-
-    impl Harness {
-        fn new() -> Harness {
-            let server = Server::new(Config::default());
-            server.data.lock().repl.enabled = true;
-            let (events, _) = tokio::sync::mpsc::unbounded_channel();
-            let handle = ClientHandle::new(
-                1,
-                "127.0.0.1:1".to_string(),
-                "127.0.0.1:2".to_string(),
-                0,
-                0,
-                events,
-            );
-            Harness {
-                server,
-                client: ClientState::new(Arc::new(handle), true),
-            }
-        }
-
-        fn run(&mut self, args: &[&str]) -> Reply {
-            let argv: Vec<Bytes> = args
-                .iter()
-                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-                .collect();
-            let mut data = self.server.data.lock();
-            execute(&self.server, &mut data, &mut self.client, &argv, NOW)
-        }
-
-        /// The replication stream since the last call, one command per entry
-        /// (SELECT included).
-        fn repl(&mut self) -> Vec<String> {
-            let mut buf: BytesMut = std::mem::take(&mut self.server.data.lock().repl.buf);
-            let mut out = Vec::new();
-            while let Some(argv) =
-                parse_request(&mut buf, &RequestLimits::default()).expect("valid stream")
-            {
-                let words: Vec<String> = argv
-                    .iter()
-                    .map(|a| String::from_utf8_lossy(a).into_owned())
-                    .collect();
-                out.push(words.join(" "));
-            }
-            out
-        }
-
-        /// The stream since the last call without its SELECTs.
-        fn ops(&mut self) -> Vec<String> {
-            self.repl()
-                .into_iter()
-                .filter(|c| !c.starts_with("SELECT"))
-                .collect()
-        }
-
-        fn exists(&mut self, key: &str) -> bool {
-            self.server
-                .data
-                .lock()
-                .keyspace
-                .db(0)
-                .contains(key.as_bytes(), NOW)
-        }
-
-        fn dirty(&mut self) -> u64 {
-            self.server.data.lock().keyspace.dirty()
-        }
-    }
 
     fn int(n: i64) -> Reply {
         Reply::Int(n)
@@ -966,7 +890,7 @@ mod tests {
         let mut h = Harness::new();
         h.run(&["SET", "s", "v"]);
         h.run(&["RPUSH", "l", "a"]);
-        h.repl();
+        h.repl_raw();
         let dirty = h.dirty();
         let cases: &[&[&str]] = &[
             &["LPUSH", "s", "a"],
@@ -999,7 +923,7 @@ mod tests {
             assert_eq!(h.run(argv), wrongtype(), "{argv:?}");
         }
         assert_eq!(h.dirty(), dirty);
-        assert!(h.repl().is_empty());
+        assert!(h.repl_raw().is_empty());
         assert_eq!(h.run(&["LRANGE", "l", "0", "-1"]), bulks(&["a"]));
         // A missing source wins over a wrong-typed destination, as in Redis.
         assert_eq!(h.run(&["LMOVE", "nokey", "s", "LEFT", "LEFT"]), Reply::Null);
@@ -1030,7 +954,7 @@ mod tests {
     fn lrem_ltrim_linsert() {
         let mut h = Harness::new();
         h.run(&["RPUSH", "l", "x", "a", "x", "b", "x"]);
-        h.repl();
+        h.repl_raw();
         assert_eq!(h.run(&["LREM", "l", "-2", "x"]), int(2));
         assert_eq!(h.run(&["LRANGE", "l", "0", "-1"]), bulks(&["x", "a", "b"]));
         assert_eq!(h.run(&["LREM", "l", "0", "zzz"]), int(0));
@@ -1165,7 +1089,7 @@ mod tests {
     fn lmpop_parsing_reply_and_propagation() {
         let mut h = Harness::new();
         h.run(&["RPUSH", "b", "1", "2", "3"]);
-        h.repl();
+        h.repl_raw();
         assert_eq!(
             h.run(&["LMPOP", "2", "a", "b", "RIGHT", "COUNT", "2"]),
             Reply::Array(vec![bulk("b"), bulks(&["3", "2"])])
@@ -1204,7 +1128,7 @@ mod tests {
     fn blocking_forms_serve_at_once_with_deterministic_propagation() {
         let mut h = Harness::new();
         h.run(&["RPUSH", "a", "1", "2", "3", "4"]);
-        h.repl();
+        h.repl_raw();
         assert_eq!(h.run(&["BLPOP", "nokey", "a", "0"]), bulks(&["a", "1"]));
         assert_eq!(h.run(&["BRPOP", "a", "1.5"]), bulks(&["a", "4"]));
         assert_eq!(
@@ -1253,7 +1177,7 @@ mod tests {
         }
         // Nothing changed, nothing propagated.
         assert_eq!(h.run(&["BLPOP", "a", "0"]), Reply::None);
-        assert!(h.repl().is_empty());
+        assert!(h.repl_raw().is_empty());
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub mod replication;
 pub mod server;
 pub mod sets;
 pub mod strings;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod transactions;
 pub mod zsets;
 
