@@ -10,72 +10,16 @@
 //! (default 1), COMPARE_TESTS (default "set,get,incr,mset"), COMPARE_PIPELINES
 //! (default "1,16"), COMPARE_CLIENTS (default 50), COMPARE_POPULATE (default 1000000).
 
+mod support;
+
+use support::{rss_kb, start, Server};
+
 use std::collections::BTreeMap;
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-struct Server {
-    name: &'static str,
-    port: u16,
-    child: Child,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use std::process::Command;
+use std::time::Duration;
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn start(name: &'static str, program: &str) -> Server {
-    let port = free_port();
-    let dir = std::env::temp_dir().join(format!("tandem-compare-{name}-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
-    let child = Command::new(program)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .args([
-            "--dir",
-            &dir.display().to_string(),
-            "--enable-debug-command",
-            "yes",
-        ])
-        .args(["--appendonly", "no", "--logfile", ""])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {program}: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{name} did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Server {
-        name,
-        port,
-        child,
-        dir,
-    }
 }
 
 fn cli(port: u16, args: &[&str]) -> String {
@@ -109,17 +53,6 @@ fn bench(port: u16, tests: &str, n: &str, clients: &str, pipeline: &str) -> BTre
     results
 }
 
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing useful:
     // only run the comparison when invoked as a benchmark.
@@ -134,8 +67,8 @@ fn main() {
     let clients = env_or("COMPARE_CLIENTS", "50");
     let populate = env_or("COMPARE_POPULATE", "1000000");
 
-    let tandem = start("tandem", tandem_bin);
-    let redis = start("redis", "redis-server");
+    let tandem = start("tandem", tandem_bin, &["--appendonly", "no"]);
+    let redis = start("redis", "redis-server", &["--appendonly", "no"]);
     println!("# tandem vs redis-server: redis-benchmark -t {tests} -n {n} -c {clients} -r 100000");
     println!(
         "{:<16} {:>4} {:>14} {:>14} {:>7}",

@@ -10,73 +10,15 @@
 //! Run: `cargo bench --bench snapshot`. Knobs: SNAPSHOT_KEYS (default
 //! 5000000), SNAPSHOT_IDLE_SECS (default 3).
 
+mod support;
+
+use support::{rss_kb, start, Server};
+
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-struct Server {
-    name: &'static str,
-    port: u16,
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn start(name: &'static str, program: &str) -> Server {
-    let port = free_port();
-    let dir = std::env::temp_dir().join(format!("tandem-snapbench-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let child = Command::new(program)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .args([
-            "--dir",
-            &dir.display().to_string(),
-            "--enable-debug-command",
-            "yes",
-        ])
-        .args(["--logfile", ""])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {program}: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{name} did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Server {
-        name,
-        port,
-        child,
-        dir,
-    }
-}
 
 /// A minimal RESP client: sends a command, reads one reply line (and a bulk
 /// body when there is one), returns the text.
@@ -119,17 +61,6 @@ impl Conn {
                 .map(|v| v.trim().to_string())
         })
     }
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 /// RSS of `pid` plus every direct child (a forked BGSAVE).
@@ -254,10 +185,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
-    let tandem = start("tandem", env!("CARGO_BIN_EXE_tandem-server"));
+    let tandem = start("tandem", env!("CARGO_BIN_EXE_tandem-server"), &[]);
     let t = measure(&tandem, keys, idle_secs);
     drop(tandem);
-    let redis = start("redis", "redis-server");
+    let redis = start("redis", "redis-server", &[]);
     let r = measure(&redis, keys, idle_secs);
     drop(redis);
     println!("# BGSAVE of DEBUG POPULATE {keys} while one client writes SET continuously");
