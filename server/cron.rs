@@ -137,7 +137,12 @@ fn free_idle_backlog(server: &Server) {
     let ttl = server.config.read().repl_backlog_ttl;
     let no_replicas = server.replicas.lock().is_empty();
     let mut data = server.data.lock();
-    if data.repl.backlog.is_none() || data.replica_of || !no_replicas {
+    // A file-backed ring costs no memory and is what a restart resumes from.
+    if data.repl.backlog.is_none()
+        || data.repl.backlog_file.is_some()
+        || data.replica_of
+        || !no_replicas
+    {
         data.backlog_idle_since_ms = None;
         return;
     }
@@ -148,7 +153,7 @@ fn free_idle_backlog(server: &Server) {
         repl.backlog = None;
         repl.enabled = false;
         let at = tandem_replication::ReplOffset(repl.offset);
-        repl.lineage.restart(crate::exec::new_replid(), at);
+        repl.restart_history(crate::exec::new_replid(), at);
         data.backlog_idle_since_ms = None;
         tracing::info!("Replication backlog freed after {ttl} seconds without connected replicas.");
     }

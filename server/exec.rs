@@ -43,6 +43,13 @@ pub struct ReplFeed {
     /// The id and offset describe a primary's history this data follows (a
     /// sync happened, or the RDB said so): a replica may PSYNC with them.
     pub cached_master: bool,
+    /// `repl-backlog-file`: the backlog is mapped from this file, and the
+    /// lineage is kept beside it (see [`ReplFeed::lineage_file`]).
+    pub backlog_file: Option<std::path::PathBuf>,
+    /// On a replica: the database its primary's stream last selected, as
+    /// applied. A resumed stream (PSYNC, a restart from the RDB's
+    /// `repl-stream-db`) goes on in it without a new SELECT.
+    pub master_db: usize,
 }
 
 impl Default for ReplFeed {
@@ -55,6 +62,8 @@ impl Default for ReplFeed {
             backlog: None,
             proxy_only: false,
             cached_master: false,
+            backlog_file: None,
+            master_db: 0,
             lineage: tandem_replication::lineage::Lineage::new(
                 new_replid(),
                 tandem_replication::ReplOffset(0),
@@ -126,20 +135,96 @@ impl ReplFeed {
         if self.backlog.is_some() {
             return false;
         }
-        let Ok(mut backlog) = tandem_replication::backlog::Backlog::new(size.max(16 * 1024)) else {
+        let size = size.max(16 * 1024);
+        let file_backed = self.backlog_file.as_ref().and_then(|path| {
+            tandem_replication::backlog::Backlog::file_backed(path, size)
+                .map_err(|e| {
+                    tracing::warn!("Could not map the backlog file, using memory instead: {e}")
+                })
+                .ok()
+                .map(|(backlog, _)| backlog)
+        });
+        let Some(mut backlog) =
+            file_backed.or_else(|| tandem_replication::backlog::Backlog::new(size).ok())
+        else {
             return false;
         };
         let at = tandem_replication::ReplOffset(self.offset);
         backlog.reset(at);
-        // A primary starts a new history with its first backlog, as Redis
-        // does; a replica keeps its primary's id (it proxies that stream).
-        if !self.proxy_only {
-            self.lineage.restart(new_replid(), at);
-        }
         self.backlog = Some(backlog);
         self.enabled = true;
         self.selected_db = None;
+        // A primary starts a new history with its first backlog, as Redis
+        // does; a replica keeps its primary's id (it proxies that stream).
+        if !self.proxy_only {
+            self.restart_history(new_replid(), at);
+        } else {
+            self.lineage_changed();
+        }
         true
+    }
+
+    /// Promotion (and a replica's `+CONTINUE <new id>`): the current id moves
+    /// into the lineage, ending at the current offset, and `new_id` starts
+    /// there.
+    pub fn shift_id(&mut self, new_id: tandem_replication::ReplId) {
+        let at = tandem_replication::ReplOffset(self.offset);
+        self.lineage.promote(new_id, at);
+        self.lineage_changed();
+    }
+
+    /// An unrelated history from `at` on (a new backlog, a full sync, the
+    /// backlog TTL): every past id is forgotten.
+    pub fn restart_history(
+        &mut self,
+        new_id: tandem_replication::ReplId,
+        at: tandem_replication::ReplOffset,
+    ) {
+        self.lineage.restart(new_id, at);
+        self.lineage_changed();
+    }
+
+    /// Replaces the whole lineage (one learned from a primary's RDB).
+    pub fn set_lineage(&mut self, lineage: tandem_replication::lineage::Lineage) {
+        self.lineage = lineage;
+        self.lineage_changed();
+    }
+
+    /// Where a file-backed backlog keeps its lineage: beside the ring, so a
+    /// restart knows which ids the ring's bytes continue.
+    pub fn lineage_file(backlog_file: &std::path::Path) -> std::path::PathBuf {
+        let mut name = backlog_file.as_os_str().to_owned();
+        name.push(".lineage");
+        std::path::PathBuf::from(name)
+    }
+
+    /// Keeps a file-backed backlog's record of its history in step with the
+    /// lineage: the ring's header names the current id, and the lineage file
+    /// (`<id> <lineage aux text>`) says which past ids the bytes continue.
+    /// Written atomically (temporary file, fsync, rename); a failure is
+    /// logged, and the next start then distrusts the ring.
+    pub fn lineage_changed(&mut self) {
+        let Some(backlog) = self.backlog.as_mut() else {
+            return;
+        };
+        let Some(path) = backlog.path().map(Self::lineage_file) else {
+            return;
+        };
+        backlog.set_replid(Some(self.lineage.current()));
+        let text = format!("{} {}\n", self.lineage.current(), self.lineage.to_aux());
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = std::path::PathBuf::from(tmp);
+        let written = (|| -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        })();
+        if let Err(e) = written {
+            tracing::warn!("Could not write the lineage file {}: {e}", path.display());
+        }
     }
 
     /// Appends one command in `db`, preceded by SELECT when the stream's

@@ -123,6 +123,10 @@ pub fn generate(server: &Server, data: &Data, sel: &Selection) -> String {
         begin(&mut out, "Replication");
         replication_section(&mut out, server, data);
     }
+    if sel.wants("repl_lineage") {
+        begin(&mut out, "Repl_lineage");
+        repl_lineage_section(&mut out, data);
+    }
     if sel.wants("cpu") {
         begin(&mut out, "CPU");
         cpu_section(&mut out);
@@ -162,6 +166,41 @@ macro_rules! field {
         let _ = write!($out, $($arg)*);
         $out.push_str("\r\n");
     }};
+}
+
+/// tandem's own section: the replication ids this node can still serve
+/// PSYNC for. Offsets count stream bytes like `master_repl_offset`: a replica
+/// that holds `replid` continues when its offset is at most `last` (and the
+/// backlog still has it).
+fn repl_lineage_section(out: &mut String, data: &Data) {
+    let lineage = &data.repl.lineage;
+    field!(out, "lineage_capacity", "{}", lineage.capacity());
+    field!(out, "lineage_past_ids", "{}", lineage.len());
+    field!(
+        out,
+        "lineage_current",
+        "replid={},first={}",
+        lineage.current(),
+        lineage.current_since().0
+    );
+    for (i, e) in lineage.past().enumerate() {
+        field!(
+            out,
+            &format!("lineage_past{i}"),
+            "replid={},first={},last={}",
+            e.replid,
+            e.first.0,
+            e.last.0
+        );
+    }
+    let file = data
+        .repl
+        .backlog
+        .as_ref()
+        .and_then(|b| b.path())
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    field!(out, "repl_backlog_file", "{file}");
 }
 
 // ---------------------------------------------------------------------------

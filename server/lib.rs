@@ -42,6 +42,7 @@ pub mod net;
 pub mod persist;
 pub mod primary;
 pub mod pubsub;
+pub mod recovery;
 pub mod replica;
 pub mod reply;
 pub mod resp;

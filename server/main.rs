@@ -137,6 +137,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         eprintln!("{e}");
         std::process::exit(1);
     }
+    tandem_server::recovery::restore_replication(&server);
     let listeners = match net::bind_all(&server) {
         Ok(l) => l,
         Err(e) => {
@@ -223,6 +224,11 @@ fn shutdown(server: &Server, pidfile: &str) {
     }
     for client in server.clients.lock().iter() {
         client.kill();
+    }
+    if let Some(backlog) = &server.data.lock().repl.backlog {
+        if let Err(e) = backlog.flush() {
+            warn!("Could not flush the backlog file: {e}");
+        }
     }
     let unixsocket = server.config.read().unixsocket.clone();
     if !unixsocket.is_empty() {

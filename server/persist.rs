@@ -23,6 +23,7 @@ use tandem_storage::rdb::{self, AuxFields, LoadOptions, RdbOptions, RdbWriter, R
 use tandem_storage::snapshot::{DbSizes, SnapshotId};
 use tracing::{info, warn};
 
+use crate::exec::ReplFeed;
 use crate::state::{unix_ms, Data, Server};
 
 /// Entries handed over per snapshot step (bounds each hold of the data lock).
@@ -83,21 +84,35 @@ fn aux_fields() -> AuxFields {
     AuxFields::new(unix_ms() / 1000, info.allocated)
 }
 
-/// AUX fields for a saved RDB: the replication id and offset of the dataset
-/// (so a restarted replica can PSYNC from where its file ends).
+/// AUX fields for a saved RDB: the replication id, offset and lineage of the
+/// dataset (so a restarted node resumes its history with PSYNC). As in Redis,
+/// a primary that never had a backlog writes no replication fields.
 fn data_aux(data: &Data) -> AuxFields {
-    repl_aux(data.repl.lineage.current().as_str(), data.repl.offset)
+    if data.repl.backlog.is_none() && !data.replica_of && !data.repl.cached_master {
+        return aux_fields();
+    }
+    // The database the stream is in: a replica's primary's, or our own.
+    let stream_db = if data.replica_of {
+        data.repl.master_db
+    } else {
+        data.repl.selected_db.unwrap_or(0)
+    };
+    repl_aux(&data.repl, stream_db)
 }
 
-/// AUX fields for an RDB sent to a replica: the replication id and the
-/// offset the snapshot was taken at.
-pub fn repl_aux(replid: &str, offset: u64) -> AuxFields {
+/// AUX fields for an RDB of the stream's current point: the replication id,
+/// offset and lineage (what a replica learns from a full sync's payload).
+pub fn repl_aux(repl: &ReplFeed, stream_db: usize) -> AuxFields {
     let mut aux = aux_fields();
     aux.repl = Some(rdb::ReplAux {
-        stream_db: 0,
-        id: replid.to_string(),
-        offset: offset as i64,
+        stream_db: i64::try_from(stream_db).unwrap_or(0),
+        id: repl.lineage.current().to_string(),
+        offset: i64::try_from(repl.offset).unwrap_or(i64::MAX),
     });
+    aux.extra.push((
+        tandem_replication::lineage::Lineage::AUX_FIELD.to_string(),
+        repl.lineage.to_aux(),
+    ));
     aux
 }
 
@@ -375,7 +390,10 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
                 verify_checksum: c.flag("rdbchecksum").unwrap_or(true),
             },
             now_ms: unix_ms(),
-            drop_expired: c.replicaof.is_none(),
+            // Keys past their expiry stay when a backlog file may be
+            // replayed on top (its stream expires them itself, in order).
+            drop_expired: c.replicaof.is_none()
+                && c.value("repl-backlog-file").is_none_or(|v| v.is_empty()),
         }
     };
     let mut data = server.data.lock();
@@ -403,13 +421,29 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
             let offset = summary
                 .aux(b"repl-offset")
                 .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok());
+            let stream_db = summary
+                .aux(b"repl-stream-db")
+                .and_then(|v| std::str::from_utf8(v).ok()?.parse::<usize>().ok());
             if let (Some(id), Some(offset)) = (id, offset) {
+                use tandem_replication::lineage::Lineage;
+                let at = tandem_replication::ReplOffset(offset);
+                let capacity = data.repl.lineage.capacity();
+                let lineage = summary
+                    .aux(Lineage::AUX_FIELD.as_bytes())
+                    .and_then(|text| {
+                        Lineage::from_aux(id, at, text, capacity)
+                            .map_err(|e| warn!("Ignoring the lineage in the RDB: {e}"))
+                            .ok()
+                    })
+                    .unwrap_or_else(|| Lineage::with_capacity(id, at, capacity));
                 data.repl.offset = offset;
-                data.repl
-                    .lineage
-                    .restart(id, tandem_replication::ReplOffset(offset));
+                data.repl.lineage = lineage;
+                data.repl.master_db = stream_db.unwrap_or(0);
                 data.repl.cached_master = true;
-                info!("Loaded replication id {id} at offset {offset} from the RDB");
+                info!(
+                    "Loaded replication id {id} at offset {offset} from the RDB ({} past ids)",
+                    data.repl.lineage.len()
+                );
             }
             data.persist.keys_loaded = summary.keys_loaded;
             data.persist.keys_expired_on_load = summary.keys_expired;

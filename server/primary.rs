@@ -154,6 +154,7 @@ where
             replid,
             psync,
             diskless,
+            aux,
         } => {
             if psync {
                 let line = PsyncReply::FullResync {
@@ -163,7 +164,6 @@ where
                 stream.write_all(&line.to_bytes()).await?;
             }
             set_state(server, id, "send_bulk");
-            let aux = crate::persist::repl_aux(&replid.to_string(), offset);
             if diskless {
                 let mut random = [0u8; 20];
                 for b in &mut random {
@@ -247,7 +247,9 @@ fn make_plan(
             }
             other => {
                 if let Some(PsyncDecision::FullResync(reason)) = &other {
-                    info!("{}", reason.log_line(name));
+                    for line in reason.log_line(name).lines() {
+                        info!("{line}");
+                    }
                     if reason.counts_as_partial_err() {
                         server
                             .stats
@@ -277,6 +279,8 @@ fn make_plan(
                     snapshot,
                     sizes,
                     offset,
+                    // The stream after the snapshot starts with SELECT.
+                    aux: crate::persist::repl_aux(&data.repl, 0),
                     replid: data.repl.lineage.current(),
                     psync: psync.is_some(),
                     diskless,
@@ -297,6 +301,7 @@ enum Plan {
         sizes: Vec<tandem_storage::snapshot::DbSizes>,
         offset: u64,
         replid: tandem_replication::ReplId,
+        aux: tandem_storage::rdb::AuxFields,
         psync: bool,
         diskless: bool,
     },

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tandem_replication::framing::PayloadReceiver;
+use tandem_replication::lineage::Lineage;
 use tandem_replication::stream::{ack_command, StreamEvent, StreamTracker};
 use tandem_replication::{ReplId, ReplOffset};
 use tandem_storage::rdb::{self, LoadOptions, ReadOptions};
@@ -269,8 +270,7 @@ async fn link_once(server: &Arc<Server>, host: &str, port: u16, generation: u64)
         let mut data = server.data.lock();
         if let Some(id) = new_id {
             if id != data.repl.lineage.current() {
-                let at = ReplOffset(data.repl.offset);
-                data.repl.lineage.promote(id, at);
+                data.repl.shift_id(id);
                 info!("Master replication ID changed to {id}");
             }
         }
@@ -384,7 +384,15 @@ async fn full_sync(
             drop_expired: false,
         };
         rdb::load(std::io::BufReader::new(f), &mut ks, &opts)
-            .map(|_| ks)
+            .map(|summary| {
+                // The primary's past ids, when the RDB is of this history.
+                let same_history = summary.aux(b"repl-id") == Some(replid.as_str().as_bytes());
+                let lineage = summary
+                    .aux(Lineage::AUX_FIELD.as_bytes())
+                    .filter(|_| same_history)
+                    .map(<[u8]>::to_vec);
+                (ks, lineage)
+            })
             .map_err(|e| {
                 protocol(format!(
                     "Failed trying to load the MASTER synchronization DB from disk: {e}"
@@ -394,7 +402,7 @@ async fn full_sync(
     .await
     .map_err(std::io::Error::other)?;
     let _ = std::fs::remove_file(&temp);
-    let ks = loaded?;
+    let (ks, lineage_aux) = loaded?;
     {
         let mut data = server.data.lock();
         if !current(server, generation) {
@@ -407,8 +415,18 @@ async fn full_sync(
             b.reset(ReplOffset(offset));
         }
         data.repl.offset = offset;
-        data.repl.lineage.restart(replid, ReplOffset(offset));
+        let capacity = data.repl.lineage.capacity();
+        let learned = lineage_aux.and_then(|text| {
+            Lineage::from_aux(replid, ReplOffset(offset), &text, capacity)
+                .map_err(|e| warn!("Ignoring the primary's lineage in its RDB: {e}"))
+                .ok()
+        });
+        match learned {
+            Some(lineage) => data.repl.set_lineage(lineage),
+            None => data.repl.restart_history(replid, ReplOffset(offset)),
+        }
         data.repl.selected_db = None;
+        data.repl.master_db = 0;
         data.repl.proxy_only = true;
         data.repl.cached_master = true;
     }
@@ -419,8 +437,8 @@ async fn full_sync(
     Ok(())
 }
 
-/// A master client for applying the stream.
-fn master_client(server: &Server) -> ClientState {
+/// A master client for applying the stream (also the backlog replay's).
+pub(crate) fn master_client(server: &Server) -> ClientState {
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let id = server.next_client_id.fetch_add(1, Ordering::Relaxed);
     let handle = Arc::new(ClientHandle::new(
@@ -446,6 +464,8 @@ async fn stream_commands(
 ) -> IoResult<()> {
     let mut tracker = StreamTracker::new(ReplOffset(offset));
     let mut client = master_client(server);
+    // A resumed stream goes on in the database it was in.
+    client.db = server.data.lock().repl.master_db;
     server.clients.lock().add(client.handle.clone());
     let result = async {
         let timeout = Duration::from_secs(
@@ -521,6 +541,7 @@ async fn apply_events(
                 Err(e) => return Err(protocol(e.to_string())),
             }
         }
+        data.repl.master_db = client.db;
         let chunks: Vec<Bytes> = tracker.drain_proxy().collect();
         for chunk in chunks {
             data.repl.append_proxied(&chunk);

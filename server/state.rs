@@ -114,6 +114,11 @@ impl Data {
             config.number("min-replicas-to-write").unwrap_or(0).max(0) as u64;
         self.min_replicas_max_lag =
             config.number("min-replicas-max-lag").unwrap_or(10).max(0) as u64;
+        let lineage_size = config.number("repl-lineage-size").unwrap_or(16).max(1);
+        if self.repl.lineage.capacity() as i64 != lineage_size {
+            self.repl.lineage.set_capacity(lineage_size as usize);
+            self.repl.lineage_changed();
+        }
     }
 }
 

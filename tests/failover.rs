@@ -88,3 +88,47 @@ fn promotion_repoint_and_rejoin_without_full_syncs() {
     );
     assert_eq!(stat(&mut cb, "sync_partial_ok"), 2);
 }
+
+#[test]
+fn diverged_old_primary_is_fully_resynced_and_loses_its_unreplicated_writes() {
+    let a = ServerProcess::tandem(&[]);
+    let mut ca = a.client();
+    writes(&mut ca, "shared");
+    let a_port = a.port.to_string();
+    let b = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &a_port]);
+    let mut cb = b.client();
+    assert!(wait_until(Duration::from_secs(20), || converged(&mut [
+        &mut ca, &mut cb
+    ])));
+
+    // B is promoted while A, cut off from it, keeps accepting writes: the
+    // two histories diverge at B's promotion offset.
+    assert_eq!(cb.q(&["REPLICAOF", "NO", "ONE"]), "+OK");
+    writes(&mut ca, "lost-on-a");
+    writes(&mut cb, "new-on-b");
+
+    // A rejoins as B's replica: its PSYNC (own id, its offset) is past the
+    // point where B's lineage left that id, so a full sync replaces A's data.
+    assert_eq!(
+        ca.q(&["REPLICAOF", "127.0.0.1", &b.port.to_string()]),
+        "+OK"
+    );
+    let ok = wait_until(Duration::from_secs(20), || {
+        converged(&mut [&mut cb, &mut ca])
+    });
+    assert!(ok, "A log:\n{}\nB log:\n{}", a.log(), b.log());
+    assert_eq!(stat(&mut cb, "sync_full"), 1, "{}", b.log());
+    assert_eq!(stat(&mut cb, "sync_partial_ok"), 0);
+    assert!(
+        b.log().contains("diverged from my history"),
+        "B's log says why:\n{}",
+        b.log()
+    );
+    assert_eq!(
+        ca.q(&["EXISTS", "lost-on-a0"]),
+        ":0",
+        "A's diverged writes are gone"
+    );
+    assert_eq!(ca.q(&["EXISTS", "new-on-b0"]), ":1");
+    assert_eq!(ca.q(&["DEBUG", "DIGEST"]), cb.q(&["DEBUG", "DIGEST"]));
+}

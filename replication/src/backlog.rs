@@ -399,6 +399,14 @@ impl Backlog {
         self.commit_if_file();
     }
 
+    /// Drops the bytes from `end` on, keeping those before it: the tail of an
+    /// incomplete unit (half a `MULTI` block) found after a crash. `end` is
+    /// clamped into the held range.
+    pub fn truncate(&mut self, end: ReplOffset) {
+        self.end = end.0.clamp(self.start, self.end);
+        self.commit_if_file();
+    }
+
     /// Drops every byte held and moves both offsets to `offset` (a replica
     /// after a full sync at `offset`, a new history).
     pub fn reset(&mut self, offset: ReplOffset) {
@@ -907,6 +915,23 @@ mod tests {
         let (b, rec) = Backlog::file_backed(&tmp.0, 16).unwrap();
         assert!(matches!(rec, Recovery::Restored { .. }), "{rec:?}");
         assert_eq!(collect(&b, 0).unwrap(), b"abc");
+    }
+
+    #[test]
+    fn truncate_drops_the_tail_and_survives_reopening() {
+        let tmp = TempPath::new("truncate");
+        {
+            let (mut b, _) = Backlog::file_backed(&tmp.0, 16).unwrap();
+            b.append(b"abcdef");
+            b.truncate(ReplOffset(4));
+            assert_eq!(b.end_offset(), ReplOffset(4));
+            // Out-of-range requests are clamped, never extend the ring.
+            b.truncate(ReplOffset(99));
+            assert_eq!(b.end_offset(), ReplOffset(4));
+        }
+        let (b, rec) = Backlog::file_backed(&tmp.0, 16).unwrap();
+        assert!(matches!(rec, Recovery::Restored { .. }), "{rec:?}");
+        assert_eq!(collect(&b, 0).unwrap(), b"abcd");
     }
 
     #[test]

@@ -59,6 +59,10 @@ impl Lineage {
     /// Default number of past ids kept (`repl-lineage-size`).
     pub const DEFAULT_CAPACITY: usize = 16;
 
+    /// The RDB aux field that carries the past ids across restarts and full
+    /// syncs. Redis skips aux fields it does not know.
+    pub const AUX_FIELD: &'static str = "tandem-lineage";
+
     /// A lineage with no past ids, whose current id starts at `since`.
     pub fn new(current: ReplId, since: ReplOffset) -> Lineage {
         Lineage::with_capacity(current, since, Lineage::DEFAULT_CAPACITY)
@@ -153,6 +157,56 @@ impl Lineage {
         self.current = new_id;
         self.since = at;
         self.past.clear();
+    }
+
+    /// The past ids in the text form kept in the RDB aux field
+    /// [`Lineage::AUX_FIELD`]: `<since>` then one `<id>:<first>:<last>` per
+    /// past id, newest first, separated by spaces. The current id is not in
+    /// it (the RDB's `repl-id` holds that).
+    pub fn to_aux(&self) -> String {
+        let mut out = self.since.0.to_string();
+        for e in &self.past {
+            out.push_str(&format!(" {}:{}:{}", e.replid, e.first.0, e.last.0));
+        }
+        out
+    }
+
+    /// Rebuilds a lineage whose current id is `current` (the RDB's `repl-id`)
+    /// from [`Lineage::to_aux`] text. Malformed text is an error naming the
+    /// bad part; an entry for `current` itself or past `at` (where the file
+    /// ends) cannot belong to this history and is dropped.
+    pub fn from_aux(
+        current: ReplId,
+        at: ReplOffset,
+        text: &[u8],
+        capacity: usize,
+    ) -> Result<Lineage, String> {
+        let text = std::str::from_utf8(text).map_err(|_| "lineage is not UTF-8".to_string())?;
+        let mut parts = text.split_ascii_whitespace();
+        let since = parts
+            .next()
+            .and_then(|p| p.parse::<u64>().ok())
+            .ok_or_else(|| format!("lineage does not start with an offset: {text:?}"))?;
+        let mut lineage = Lineage::with_capacity(current, ReplOffset(since.min(at.0)), capacity);
+        for part in parts {
+            let mut fields = part.split(':');
+            let entry = (|| {
+                let replid = ReplId::parse(fields.next()?.as_bytes())?;
+                let first = ReplOffset(fields.next()?.parse().ok()?);
+                let last = ReplOffset(fields.next()?.parse().ok()?);
+                fields.next().is_none().then_some(LineageEntry {
+                    replid,
+                    first,
+                    last,
+                })
+            })()
+            .ok_or_else(|| format!("bad lineage entry {part:?}"))?;
+            let known = entry.replid == current || lineage.find(entry.replid).is_some();
+            if !known && entry.last <= at && lineage.past.len() < capacity {
+                lineage.past.push_back(entry);
+            }
+        }
+        Ok(lineage)
     }
 
     /// INFO `master_replid2`: the newest past id, or forty `'0'`s.
@@ -269,5 +323,37 @@ mod tests {
         assert!(e.covers(ReplOffset(50)));
         assert!(e.covers(ReplOffset(200)));
         assert!(!e.covers(ReplOffset(201)));
+    }
+
+    #[test]
+    fn aux_text_round_trips_and_rejects_garbage() {
+        let mut l = Lineage::new(id(1), ReplOffset(0));
+        l.promote(id(2), ReplOffset(100));
+        l.promote(id(3), ReplOffset(250));
+        let text = l.to_aux();
+        assert_eq!(
+            text,
+            format!("250 {}:100:250 {}:0:100", id(2), id(1)),
+            "since, then newest first"
+        );
+        let back = Lineage::from_aux(id(3), ReplOffset(300), text.as_bytes(), 16).unwrap();
+        assert_eq!(back, l);
+        // An entry past the file's end offset cannot be our history.
+        let cut = Lineage::from_aux(id(3), ReplOffset(200), text.as_bytes(), 16).unwrap();
+        assert_eq!(
+            cut.past().map(|e| e.replid).collect::<Vec<_>>(),
+            vec![id(1)]
+        );
+        assert_eq!(cut.current_since(), ReplOffset(200));
+        // The capacity applies.
+        let small = Lineage::from_aux(id(3), ReplOffset(300), text.as_bytes(), 1).unwrap();
+        assert_eq!(small.len(), 1);
+        for bad in ["", "x", "5 nothex:1:2", "5 {}:1", "5 {}:1:2:3"] {
+            let bad = bad.replace("{}", id(9).as_str());
+            assert!(
+                Lineage::from_aux(id(3), ReplOffset(300), bad.as_bytes(), 16).is_err(),
+                "{bad:?} must be rejected"
+            );
+        }
     }
 }

@@ -228,13 +228,14 @@ impl FullResyncReason {
                  (Replica asked for '{asked}', my replication IDs are '{replid}' and '{replid2}')"
             ),
             FullResyncReason::OffsetPastLineage {
+                replid,
                 age: 0,
                 requested,
                 limit,
-                ..
             } => format!(
                 "Partial resynchronization not accepted: Requested offset for second ID was \
-                 {requested}, but I can reply up to {limit}"
+                 {requested}, but I can reply up to {limit}\n{}",
+                diverged_line(replica, *replid, *limit)
             ),
             FullResyncReason::OffsetPastLineage {
                 replid,
@@ -244,7 +245,8 @@ impl FullResyncReason {
             } => format!(
                 "Partial resynchronization not accepted: Requested offset for past ID \
                  '{replid}' (lineage entry {age}) was {requested}, but I can reply up to \
-                 {limit} (histories diverged)"
+                 {limit}\n{}",
+                diverged_line(replica, *replid, *limit)
             ),
             FullResyncReason::LackOfBacklog {
                 requested,
@@ -264,6 +266,16 @@ impl FullResyncReason {
             }
         }
     }
+}
+
+/// The second line for a replica past where we left its id: why its data is
+/// about to be replaced.
+fn diverged_line(replica: &str, replid: ReplId, limit: PsyncOffset) -> String {
+    format!(
+        "Replica {replica} diverged from my history: it holds writes under replication ID \
+         '{replid}' past offset {limit}, where that history ended for me (e.g. a former \
+         primary that kept accepting writes after a failover). A full resync replaces its data."
+    )
 }
 
 /// The primary's decision.
@@ -642,10 +654,16 @@ mod tests {
                 limit: PsyncOffset(776)
             }
         );
+        let log = r.log_line("x");
+        let (redis_line, why) = log.split_once('\n').unwrap();
         assert_eq!(
-            r.log_line("x"),
+            redis_line,
             "Partial resynchronization not accepted: Requested offset for second ID was \
              777, but I can reply up to 776"
+        );
+        assert!(
+            why.starts_with("Replica x diverged from my history"),
+            "{why}"
         );
     }
 
@@ -692,13 +710,19 @@ mod tests {
                 limit: PsyncOffset(101)
             }
         );
+        let log = reason(cont(0xa, "102")).log_line("x");
+        let (first, why) = log.split_once('\n').unwrap();
         assert_eq!(
-            reason(cont(0xa, "102")).log_line("x"),
+            first,
             format!(
                 "Partial resynchronization not accepted: Requested offset for past ID '{}' \
-                 (lineage entry 2) was 102, but I can reply up to 101 (histories diverged)",
+                 (lineage entry 2) was 102, but I can reply up to 101",
                 id(0xa)
             )
+        );
+        assert!(
+            why.contains(&format!("'{}' past offset 101", id(0xa))),
+            "{why}"
         );
         // Covered by the lineage but out of the backlog.
         assert_eq!(

@@ -101,8 +101,10 @@ fn replicaof(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             let repl = &mut ctx.data.repl;
             // Promotion keeps the data and the backlog; the current id moves
             // into the lineage and a new one starts at the same offset.
-            let at = tandem_replication::ReplOffset(repl.offset);
-            repl.lineage.promote(crate::exec::new_replid(), at);
+            repl.shift_id(crate::exec::new_replid());
+            // Sub-replicas reconnect at once, PSYNC, and learn the new id
+            // from `+CONTINUE <id>`.
+            disconnect_replicas(ctx.server);
             repl.proxy_only = false;
             ctx.data.replica_of = false;
             ctx.server.config.write().replicaof = None;
@@ -202,4 +204,13 @@ fn wait(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     };
     ctx.client.wait = Some((offset, wanted as usize, deadline));
     Reply::None
+}
+
+/// Closes every replica link (promotion: they come back with PSYNC).
+pub(crate) fn disconnect_replicas(server: &crate::state::Server) {
+    for client in server.clients.lock().iter() {
+        if client.info.lock().kind == crate::client::ClientKind::Replica {
+            client.kill();
+        }
+    }
 }

@@ -79,6 +79,9 @@ pub struct AuxFields {
     pub ctime_secs: u64,
     pub used_mem: u64,
     pub repl: Option<ReplAux>,
+    /// Further fields of tandem's own (e.g. the replication lineage), written
+    /// after the replication fields. Readers skip fields they do not know.
+    pub extra: Vec<(String, String)>,
     pub aof_base: bool,
 }
 
@@ -91,6 +94,7 @@ impl AuxFields {
             ctime_secs,
             used_mem,
             repl: None,
+            extra: Vec::new(),
             aof_base: false,
         }
     }
@@ -206,6 +210,9 @@ impl<W: Write> RdbWriter<W> {
             self.aux_int(b"repl-stream-db", repl.stream_db)?;
             self.aux(b"repl-id", repl.id.as_bytes())?;
             self.aux_int(b"repl-offset", repl.offset)?;
+        }
+        for (key, value) in &aux.extra {
+            self.aux(key.as_bytes(), value.as_bytes())?;
         }
         self.aux_int(b"aof-base", i64::from(aux.aof_base))
     }
