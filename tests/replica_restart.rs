@@ -93,3 +93,51 @@ fn replica_restarts_resume_with_psync() {
         Some("2")
     );
 }
+
+#[test]
+fn resumed_stream_stays_in_its_database() {
+    // The primary selects db 5 once; after the link drops (and after a
+    // restart from the RDB) the stream goes on without a new SELECT, so the
+    // replica must remember which database it was in.
+    let primary = ServerProcess::tandem(&[]);
+    let mut p = primary.client();
+    let port = primary.port.to_string();
+    let replica = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &port]);
+    let mut r = replica.client();
+    assert!(wait_until(Duration::from_secs(20), || converged(
+        &mut p, &mut r
+    )));
+    p.q(&["SELECT", "5"]);
+    p.q(&["SET", "before", "1"]);
+    assert!(wait_until(Duration::from_secs(20), || converged(
+        &mut p, &mut r
+    )));
+
+    // 1. Link drop, PSYNC, more writes in db 5 (no SELECT in the stream).
+    r.q(&["CLIENT", "KILL", "TYPE", "master"]);
+    p.q(&["SET", "after-psync", "1"]);
+    assert!(wait_until(Duration::from_secs(20), || converged(
+        &mut p, &mut r
+    )));
+
+    // 2. SHUTDOWN SAVE, restart from the RDB (repl-stream-db), more writes.
+    let dir = replica.dir.path().display().to_string();
+    let _ = r.send(&["SHUTDOWN", "SAVE"]);
+    let mut replica = replica;
+    assert!(replica.wait_exit(Duration::from_secs(10)).is_some());
+    p.q(&["SET", "after-restart", "1"]);
+    let replica = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &port, "--dir", &dir]);
+    let mut r = replica.client();
+    assert!(wait_until(Duration::from_secs(20), || converged(
+        &mut p, &mut r
+    )));
+    r.q(&["SELECT", "5"]);
+    for key in ["before", "after-psync", "after-restart"] {
+        assert_eq!(r.q(&["EXISTS", key]), ":1", "{key} in db 5");
+    }
+    assert_eq!(
+        info_field(&mut p, "stats", "sync_full").as_deref(),
+        Some("1"),
+        "PSYNC both times"
+    );
+}
