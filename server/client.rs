@@ -53,6 +53,10 @@ pub struct ClientInfo {
     pub multi: i64,
     pub qbuf: usize,
     pub obl: usize,
+    /// For a replica: the stream position sent so far. What lies between it
+    /// and `master_repl_offset` is its pending output (CLIENT LIST `omem`),
+    /// held once in the shared backlog rather than per replica.
+    pub repl_sent: Option<u64>,
     pub sub: usize,
     pub psub: usize,
     pub kind: ClientKind,
@@ -101,6 +105,7 @@ impl ClientHandle {
                 multi: -1,
                 qbuf: 0,
                 obl: 0,
+                repl_sent: None,
                 sub: 0,
                 psub: 0,
                 kind: ClientKind::Normal,
@@ -126,8 +131,12 @@ impl ClientHandle {
     }
 
     /// One CLIENT LIST / CLIENT INFO line, Redis 7.0's fields in Redis's order.
-    pub fn describe(&self, now_ms: u64) -> String {
+    /// `repl_offset` (`master_repl_offset`) sizes a replica's pending output.
+    pub fn describe(&self, now_ms: u64, repl_offset: u64) -> String {
         let info = self.info.lock().clone();
+        let omem = info
+            .repl_sent
+            .map_or(0, |sent| repl_offset.saturating_sub(sent));
         let age = now_ms.saturating_sub(self.created_ms) / 1000;
         let idle = now_ms.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000;
         let mut flags = String::new();
@@ -156,7 +165,7 @@ impl ClientHandle {
                 .unwrap_or_default()
         };
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll={} omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -172,7 +181,9 @@ impl ClientHandle {
             info.qbuf,
             16384usize.saturating_sub(info.qbuf),
             info.obl,
-            16384 + info.qbuf + info.obl,
+            u64::from(omem > 0),
+            omem,
+            16384 + info.qbuf as u64 + info.obl as u64 + omem,
             info.last_cmd,
             info.resp,
         )

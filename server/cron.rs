@@ -137,6 +137,7 @@ fn free_idle_backlog(server: &Server) {
     let ttl = server.config.read().repl_backlog_ttl;
     let no_replicas = server.replicas.lock().is_empty();
     let mut data = server.data.lock();
+    data.repl.shrink_if_unneeded();
     // A file-backed ring costs no memory and is what a restart resumes from.
     if data.repl.backlog.is_none()
         || data.repl.backlog_file.is_some()

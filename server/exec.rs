@@ -50,6 +50,19 @@ pub struct ReplFeed {
     /// applied. A resumed stream (PSYNC, a restart from the RDB's
     /// `repl-stream-db`) goes on in it without a new SELECT.
     pub master_db: usize,
+    /// Stream positions connected replicas still need, by replica client id:
+    /// a full sync's snapshot offset until its stream starts, then what its
+    /// sender has sent. The ring grows rather than overwrite them (Redis 7
+    /// keeps such bytes in its shared replication buffer), up to
+    /// `pin_limit` bytes behind the end.
+    pub pins: std::collections::HashMap<u64, u64>,
+    /// `client-output-buffer-limit replica` hard bytes (0 = no limit): a
+    /// replica further behind is cut off anyway, so the ring never grows
+    /// past it for one.
+    pub pin_limit: u64,
+    /// `repl-backlog-size`: what the ring returns to once no replica needs
+    /// more.
+    pub configured_size: usize,
 }
 
 impl Default for ReplFeed {
@@ -64,6 +77,9 @@ impl Default for ReplFeed {
             cached_master: false,
             backlog_file: None,
             master_db: 0,
+            pins: std::collections::HashMap::new(),
+            pin_limit: 256 << 20,
+            configured_size: 1 << 20,
             lineage: tandem_replication::lineage::Lineage::new(
                 new_replid(),
                 tandem_replication::ReplOffset(0),
@@ -116,6 +132,7 @@ impl ReplFeed {
     /// A replica's copy of its primary's stream: appended as received, so
     /// offsets are equal down a chain.
     pub fn append_proxied(&mut self, bytes: &[u8]) {
+        self.make_room(bytes.len());
         if let Some(backlog) = &mut self.backlog {
             backlog.append(bytes);
         }
@@ -123,9 +140,66 @@ impl ReplFeed {
     }
 
     fn flush_to_backlog(&mut self) {
+        self.make_room(self.buf.len());
         if let Some(backlog) = &mut self.backlog {
             backlog.append(&self.buf);
             self.buf.clear();
+        }
+    }
+
+    /// Grows the ring (doubling) when appending `incoming` bytes would
+    /// overwrite a position a connected replica still needs, as long as that
+    /// replica is within `pin_limit`.
+    fn make_room(&mut self, incoming: usize) {
+        let Some(backlog) = &mut self.backlog else {
+            return;
+        };
+        let start = backlog.start_offset().0;
+        let Some(oldest) = self.pins.values().copied().filter(|&p| p >= start).min() else {
+            return;
+        };
+        let end_after = backlog.end_offset().0 + incoming as u64;
+        let needed = end_after - oldest;
+        if needed <= backlog.size() as u64 || (self.pin_limit > 0 && needed > self.pin_limit) {
+            return;
+        }
+        let Ok(new_size) = usize::try_from(needed.next_power_of_two()) else {
+            return;
+        };
+        let old_size = backlog.size();
+        match backlog.resize(new_size) {
+            Ok(()) => tracing::info!(
+                "Replication backlog grown from {old_size} to {new_size} bytes: a replica still needs offset {oldest}"
+            ),
+            Err(e) => tracing::warn!("Could not grow the replication backlog: {e}"),
+        }
+    }
+
+    /// Returns a ring grown by [`ReplFeed::make_room`] to `repl-backlog-size`
+    /// once no connected replica needs the extra bytes (the cron's job).
+    pub fn shrink_if_unneeded(&mut self) {
+        let configured = self.configured_size.max(16 * 1024);
+        let Some(backlog) = &mut self.backlog else {
+            return;
+        };
+        if backlog.size() <= configured {
+            return;
+        }
+        let end = backlog.end_offset().0;
+        let behind = self
+            .pins
+            .values()
+            .map(|&p| end.saturating_sub(p))
+            .max()
+            .unwrap_or(0);
+        if behind <= configured as u64 {
+            let old_size = backlog.size();
+            match backlog.resize(configured) {
+                Ok(()) => tracing::info!(
+                    "Replication backlog returned from {old_size} to {configured} bytes"
+                ),
+                Err(e) => tracing::warn!("Could not shrink the replication backlog: {e}"),
+            }
         }
     }
 

@@ -111,6 +111,7 @@ where
     client.handle.info.lock().kind = crate::client::ClientKind::Replica;
     let result = run_replica(server, stream, rbuf, id, &name, &conf, request).await;
     server.replicas.lock().remove(&id);
+    server.data.lock().repl.pins.remove(&id);
     if let Err(e) = &result {
         info!("Connection with replica {name} lost: {e}");
     }
@@ -133,7 +134,7 @@ async fn run_replica<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let plan = match make_plan(server, name, conf, &request) {
+    let plan = match make_plan(server, id, name, conf, &request) {
         Ok(plan) => plan,
         Err(error_line) => {
             stream.write_all(&error_line).await?;
@@ -205,6 +206,7 @@ where
 /// sync takes its snapshot in the same hold. `Err` is an error line to send.
 fn make_plan(
     server: &Server,
+    id: u64,
     name: &str,
     conf: &ReplicaConf,
     request: &SyncRequest,
@@ -243,6 +245,7 @@ fn make_plan(
         match decision {
             Some(PsyncDecision::Continue { reply, from, .. }) => {
                 server.stats.sync_partial_ok.fetch_add(1, Ordering::Relaxed);
+                data.repl.pins.insert(id, from.0);
                 Plan::Continue { reply, from }
             }
             other => {
@@ -263,6 +266,9 @@ fn make_plan(
                 }
                 let (snapshot, sizes) = data.keyspace.start_snapshot();
                 let offset = data.repl.offset;
+                // Keep the stream from the snapshot on until this replica
+                // has loaded it and starts streaming.
+                data.repl.pins.insert(id, offset);
                 // The stream after the snapshot must start with a SELECT.
                 data.repl.selected_db = None;
                 let diskless = conf.capa_eof
@@ -441,6 +447,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut chunk = Vec::with_capacity(64 * 1024);
+    let handle = server.clients.lock().get(id).cloned();
     // When the pending output first passed the soft limit.
     let mut over_soft_since: Option<std::time::Instant> = None;
     loop {
@@ -450,9 +457,13 @@ where
         chunk.clear();
         let limit = server.config.read().client_output_buffer_limit.replica;
         {
-            let data = server.data.lock();
+            let mut data = server.data.lock();
+            data.repl.pins.insert(id, pos);
             // What this replica has not been sent yet is its output buffer.
             let pending = data.repl.offset.saturating_sub(pos);
+            if let Some(handle) = &handle {
+                handle.info.lock().repl_sent = Some(pos);
+            }
             let over_hard = limit.hard_bytes > 0 && pending >= limit.hard_bytes;
             let over_soft = limit.soft_bytes > 0 && pending >= limit.soft_bytes;
             if !over_soft {

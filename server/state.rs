@@ -114,6 +114,8 @@ impl Data {
             config.number("min-replicas-to-write").unwrap_or(0).max(0) as u64;
         self.min_replicas_max_lag =
             config.number("min-replicas-max-lag").unwrap_or(10).max(0) as u64;
+        self.repl.configured_size = config.repl_backlog_size as usize;
+        self.repl.pin_limit = config.client_output_buffer_limit.replica.hard_bytes;
         let lineage_size = config.number("repl-lineage-size").unwrap_or(16).max(1);
         if self.repl.lineage.capacity() as i64 != lineage_size {
             self.repl.lineage.set_capacity(lineage_size as usize);

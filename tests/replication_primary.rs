@@ -313,3 +313,95 @@ fn min_replicas_to_write_and_backlog_ttl() {
         primary.log()
     );
 }
+
+fn replica_omem(p: &mut Client) -> u64 {
+    let list = p.q(&["CLIENT", "LIST", "TYPE", "replica"]);
+    list.split_whitespace()
+        .find_map(|f| f.strip_prefix("omem="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn client_list_shows_a_lagging_replicas_pending_stream_as_omem() {
+    let primary = ServerProcess::tandem(&["--repl-backlog-size", "64mb"]);
+    let mut p = primary.client();
+    let port = primary.port.to_string();
+    let replica = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &port]);
+    let mut r = replica.client();
+    converge(&mut p, &mut r);
+    drop(r);
+    replica.signal("STOP");
+    // 20 MB: more than loopback socket buffers absorb.
+    let value = "x".repeat(10_000);
+    for i in 0..2000 {
+        p.q(&["SET", &format!("big{}", i % 100), &value]);
+    }
+    let lagging = wait_until(Duration::from_secs(10), || replica_omem(&mut p) > 1_000_000);
+    let omem = replica_omem(&mut p);
+    replica.signal("CONT");
+    assert!(lagging, "omem={omem}");
+    let mut r = replica.client();
+    converge(&mut p, &mut r);
+    assert!(
+        wait_until(Duration::from_secs(10), || replica_omem(&mut p) == 0),
+        "omem back to 0 once the replica caught up"
+    );
+}
+
+/// Writes while a full sync is in flight outrun the 1 MB default ring; the
+/// primary must keep what the syncing replica still needs (growing the ring,
+/// as Redis 7 keeps it in its replication buffer) instead of cutting the
+/// replica off into another full sync, and shrink back afterwards.
+fn full_sync_under_writes(replica_flavor: common::Flavor) {
+    // 50k keys at 40 µs each: a snapshot of about 2 s.
+    let primary = ServerProcess::tandem(&["--rdb-key-save-delay", "40"]);
+    let mut p = primary.client();
+    p.q(&["DEBUG", "POPULATE", "50000"]);
+    let port = primary.port.to_string();
+    let replica = match replica_flavor {
+        common::Flavor::Tandem => ServerProcess::tandem(&[]),
+        common::Flavor::Redis => match ServerProcess::redis(&[]) {
+            Some(r) => r,
+            None => return,
+        },
+    };
+    let mut r = replica.client();
+    assert_eq!(r.q(&["REPLICAOF", "127.0.0.1", &port]), "+OK");
+    // Write about 8 MB while the sync runs (bounded in count and time).
+    let value = "w".repeat(8_000);
+    let started = std::time::Instant::now();
+    let mut written = 0;
+    while written < 1000 && started.elapsed() < Duration::from_secs(20) {
+        p.q(&["SET", &format!("w{}", written % 50), &value]);
+        written += 1;
+    }
+    converge(&mut p, &mut r);
+    assert_eq!(
+        info_field(&mut p, "stats", "sync_full").as_deref(),
+        Some("1"),
+        "one full sync, not a loop of them:\n{}",
+        primary.log()
+    );
+    assert!(
+        primary.log().contains("Replication backlog grown"),
+        "{}",
+        primary.log()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            info_field(&mut p, "replication", "repl_backlog_size").as_deref() == Some("1048576")
+        }),
+        "the ring returns to repl-backlog-size once the replica caught up"
+    );
+}
+
+#[test]
+fn full_sync_under_writes_keeps_the_stream_for_a_tandem_replica() {
+    full_sync_under_writes(common::Flavor::Tandem);
+}
+
+#[test]
+fn full_sync_under_writes_keeps_the_stream_for_a_redis_replica() {
+    full_sync_under_writes(common::Flavor::Redis);
+}

@@ -796,7 +796,7 @@ fn mark_running(ctx: &mut ExecCtx<'_>, name: &'static str) {
 
 fn client_info(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
     mark_running(ctx, "client|info");
-    let mut line = ctx.client.handle.describe(unix_ms());
+    let mut line = ctx.client.handle.describe(unix_ms(), ctx.data.repl.offset);
     line.push('\n');
     Reply::Verbatim("txt", Bytes::from(line))
 }
@@ -828,7 +828,7 @@ fn client_list(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     let mut out = String::new();
     let clients = ctx.server.clients.lock();
     let mut emit = |h: &Arc<ClientHandle>| {
-        out.push_str(&h.describe(now));
+        out.push_str(&h.describe(now, ctx.data.repl.offset));
         out.push('\n');
     };
     match ids {
