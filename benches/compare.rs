@@ -12,15 +12,11 @@
 
 mod support;
 
-use support::{rss_kb, start, Server};
+use support::{env_or, redis_benchmark, rss_kb, start, Server};
 
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_string())
-}
 
 fn cli(port: u16, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
@@ -29,28 +25,6 @@ fn cli(port: u16, args: &[&str]) -> String {
         .output()
         .expect("redis-cli");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// Runs redis-benchmark and returns requests/second per test name.
-fn bench(port: u16, tests: &str, n: &str, clients: &str, pipeline: &str) -> BTreeMap<String, f64> {
-    let out = Command::new("redis-benchmark")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "--csv"])
-        .args([
-            "-t", tests, "-n", n, "-c", clients, "-P", pipeline, "-r", "100000",
-        ])
-        .output()
-        .expect("redis-benchmark");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut results = BTreeMap::new();
-    for line in text.lines().skip(1) {
-        let fields: Vec<&str> = line.split(',').map(|f| f.trim_matches('"')).collect();
-        if fields.len() >= 2 {
-            if let Ok(rps) = fields[1].parse::<f64>() {
-                results.insert(fields[0].to_string(), rps);
-            }
-        }
-    }
-    results
 }
 
 fn main() {
@@ -84,7 +58,7 @@ fn main() {
             };
             for server in order {
                 cli(server.port, &["FLUSHALL"]);
-                for (test, rps) in bench(server.port, &tests, &n, &clients, p) {
+                for (test, rps) in redis_benchmark(server.port, &tests, &n, &clients, p) {
                     let e = sums.entry(test).or_default();
                     if server.name == "tandem" {
                         e.0 += rps;

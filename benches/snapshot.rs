@@ -12,77 +12,9 @@
 
 mod support;
 
-use support::{rss_kb, start, Server};
+use support::{percentile, start, tree_rss_kb, Conn, Server, Writer};
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A minimal RESP client: sends a command, reads one reply line (and a bulk
-/// body when there is one), returns the text.
-struct Conn(TcpStream);
-
-impl Conn {
-    fn new(port: u16) -> Conn {
-        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        s.set_nodelay(true).ok();
-        Conn(s)
-    }
-
-    fn cmd(&mut self, args: &[&str]) -> String {
-        let mut out = format!("*{}\r\n", args.len());
-        for a in args {
-            out.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-        }
-        self.0.write_all(out.as_bytes()).expect("write");
-        let mut line = Vec::new();
-        let mut b = [0u8; 1];
-        while !line.ends_with(b"\r\n") {
-            self.0.read_exact(&mut b).expect("read");
-            line.push(b[0]);
-        }
-        let text = String::from_utf8_lossy(&line[..line.len() - 2]).into_owned();
-        if let Some(len) = text.strip_prefix('$').and_then(|l| l.parse::<i64>().ok()) {
-            if len >= 0 {
-                let mut body = vec![0u8; len as usize + 2];
-                self.0.read_exact(&mut body).expect("read body");
-                return String::from_utf8_lossy(&body[..len as usize]).into_owned();
-            }
-        }
-        text
-    }
-
-    fn info_field(&mut self, section: &str, field: &str) -> Option<String> {
-        let info = self.cmd(&["INFO", section]);
-        info.lines().find_map(|l| {
-            l.strip_prefix(&format!("{field}:"))
-                .map(|v| v.trim().to_string())
-        })
-    }
-}
-
-/// RSS of `pid` plus every direct child (a forked BGSAVE).
-fn tree_rss_kb(pid: u32) -> u64 {
-    let mut total = rss_kb(pid);
-    let children =
-        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-    for c in children
-        .split_whitespace()
-        .filter_map(|c| c.parse::<u32>().ok())
-    {
-        total += rss_kb(c);
-    }
-    total
-}
-
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p) as usize]
-}
 
 struct Figures {
     mb_per_sec: f64,
@@ -96,24 +28,6 @@ struct Figures {
     rdb_bytes: u64,
 }
 
-/// Writes until `stop`, recording each write's latency in microseconds.
-fn writer(port: u16, keys: u64, stop: Arc<AtomicBool>, count: Arc<AtomicU64>) -> Vec<u64> {
-    let mut c = Conn::new(port);
-    let mut lat = Vec::new();
-    let mut x: u64 = 0x2545f4914f6cdd1d;
-    while !stop.load(Ordering::Relaxed) && lat.len() < 20_000_000 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let key = format!("key:{}", x % keys);
-        let t = Instant::now();
-        c.cmd(&["SET", &key, "updated-value"]);
-        lat.push(t.elapsed().as_micros() as u64);
-        count.fetch_add(1, Ordering::Relaxed);
-    }
-    lat
-}
-
 fn measure(server: &Server, keys: u64, idle_secs: u64) -> Figures {
     let mut admin = Conn::new(server.port);
     admin.cmd(&["DEBUG", "POPULATE", &keys.to_string()]);
@@ -121,20 +35,14 @@ fn measure(server: &Server, keys: u64, idle_secs: u64) -> Figures {
     let pid = server.child.id();
 
     // Idle latency.
-    let stop = Arc::new(AtomicBool::new(false));
-    let count = Arc::new(AtomicU64::new(0));
-    let (s2, c2, port) = (stop.clone(), count.clone(), server.port);
-    let idle = std::thread::spawn(move || writer(port, keys, s2, c2));
+    let idle = Writer::start(server.port, keys, Instant::now());
     std::thread::sleep(Duration::from_secs(idle_secs));
-    stop.store(true, Ordering::Relaxed);
-    let mut idle_lat = idle.join().expect("idle writer");
+    let mut idle_lat: Vec<u64> = idle.finish().iter().map(|s| s.us).collect();
     idle_lat.sort_unstable();
 
     // Latency and memory during BGSAVE.
     let rss_before = tree_rss_kb(pid);
-    let stop = Arc::new(AtomicBool::new(false));
-    let (s2, c2) = (stop.clone(), count.clone());
-    let during = std::thread::spawn(move || writer(port, keys, s2, c2));
+    let during = Writer::start(server.port, keys, Instant::now());
     std::thread::sleep(Duration::from_millis(200));
     let started = Instant::now();
     let reply = admin.cmd(&["BGSAVE"]);
@@ -154,8 +62,7 @@ fn measure(server: &Server, keys: u64, idle_secs: u64) -> Figures {
         std::thread::sleep(Duration::from_millis(20));
     }
     let save_secs = started.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    let mut save_lat = during.join().expect("writer");
+    let mut save_lat: Vec<u64> = during.finish().iter().map(|s| s.us).collect();
     save_lat.sort_unstable();
     let rdb_bytes = std::fs::metadata(server.dir.join("dump.rdb"))
         .map(|m| m.len())
