@@ -112,6 +112,15 @@ pub struct Db {
     captures: Vec<DbCapture>,
 }
 
+/// The hash a shard's table sees. A shard is chosen by the top bits of the
+/// key hash, so every key of a shard shares them; the table takes its 7-bit
+/// probe tag from the top bits too, which would make every tag match and
+/// every probe compare keys. Rotated, the tag and the bucket come from bits
+/// the shard choice does not use.
+fn table_hash(h: u64) -> u64 {
+    h.rotate_right(SHARD_BITS)
+}
+
 fn shard_of(pos: u64) -> usize {
     (pos >> (POS_BITS - SHARD_BITS)) as usize
 }
@@ -134,6 +143,29 @@ impl Db {
         }
     }
 
+    /// Makes room for about `keys` more keys in one go (an RDB's RESIZEDB
+    /// hint), so a bulk load does not rehash every shard several times over.
+    /// The hint is capped: a corrupt file must not make it allocate wildly.
+    pub fn reserve(&mut self, keys: u64) {
+        const MAX_HINT: u64 = 32 << 20;
+        if self.shards.is_empty() {
+            self.shards = (0..SHARDS).map(|_| HashTable::new()).collect();
+            self.shard_volatile = vec![0; SHARDS];
+        }
+        let total = keys.min(MAX_HINT) as usize + self.len;
+        // Hashing spreads keys evenly; a quarter more than the mean per shard
+        // covers the spread, and the table rounds up to a power of two anyway.
+        let per_shard = total / SHARDS + total / SHARDS / 4 + 2;
+        let hasher = self.hasher;
+        for shard in &mut self.shards {
+            if shard.capacity() < per_shard {
+                shard.reserve(per_shard - shard.len(), |e| {
+                    table_hash(hasher.hash_one(e.key.as_slice()))
+                });
+            }
+        }
+    }
+
     /// The only way to a mutable shard, for a change to `key`: an active
     /// snapshot that has not walked this shard yet first keeps the key's
     /// entry as it was (copy-before-write, one key at a time).
@@ -149,7 +181,7 @@ impl Db {
     }
 
     fn capture_key(&mut self, idx: usize, key: &[u8]) {
-        let h = self.hasher.hash_one(key);
+        let h = table_hash(self.hasher.hash_one(key));
         for capture in &mut self.captures {
             if capture.captured[idx] {
                 continue;
@@ -228,8 +260,9 @@ impl Db {
         if self.len == 0 {
             return None;
         }
-        let h = self.hasher.hash_one(key);
-        let idx = shard_of(h >> (64 - POS_BITS));
+        let hash = self.hasher.hash_one(key);
+        let idx = shard_of(hash >> (64 - POS_BITS));
+        let h = table_hash(hash);
         let expired = {
             let entry = self.shards[idx].find(h, |e| e.key.as_slice() == key)?;
             entry.is_expired(now_ms)
@@ -315,8 +348,9 @@ impl Db {
         expire_at: Option<u64>,
         now_ms: u64,
     ) -> Option<Entry> {
-        let h = self.hasher.hash_one(key);
-        let idx = shard_of(h >> (64 - POS_BITS));
+        let hash = self.hasher.hash_one(key);
+        let idx = shard_of(hash >> (64 - POS_BITS));
+        let h = table_hash(hash);
         let hasher = self.hasher;
         let new = Entry {
             key: SmallBytes::from_slice(key),
@@ -330,7 +364,7 @@ impl Db {
         let old = match shard.entry(
             h,
             |e| e.key.as_slice() == key,
-            |e| hasher.hash_one(e.key.as_slice()),
+            |e| table_hash(hasher.hash_one(e.key.as_slice())),
         ) {
             hashbrown::hash_table::Entry::Occupied(mut o) => {
                 Some(std::mem::replace(&mut **o.get_mut(), new))
@@ -387,7 +421,7 @@ impl Db {
     }
 
     fn remove_at(&mut self, idx: usize, key: &[u8]) -> Option<Entry> {
-        let h = self.hasher.hash_one(key);
+        let h = table_hash(self.hasher.hash_one(key));
         let shard = self.shard_mut(idx, key);
         let entry = match shard.find_entry(h, |e| e.key.as_slice() == key) {
             Ok(occupied) => *occupied.remove().0,

@@ -241,6 +241,7 @@ pub fn load<R: Read>(
 ) -> Result<LoadSummary, RdbError> {
     let mut reader = RdbReader::new(src, opts.read);
     let mut summary = LoadSummary::default();
+    let mut current_db = None;
     while let Some(event) = reader.next_event()? {
         let at = reader.event_offset();
         match event {
@@ -253,8 +254,13 @@ pub fn load<R: Read>(
                         databases: ks.db_count(),
                     });
                 }
+                current_db = usize::try_from(db).ok();
             }
-            RdbEvent::ResizeDb { .. } => {}
+            RdbEvent::ResizeDb { keys, .. } => {
+                if let Some(db) = current_db {
+                    ks.db(db).reserve(keys);
+                }
+            }
             RdbEvent::Entry(entry) => {
                 let expire = entry.expire_at_ms.map(|t| t.max(1));
                 if opts.drop_expired && expire.is_some_and(|t| t <= opts.now_ms) {
