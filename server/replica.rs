@@ -268,10 +268,15 @@ async fn link_once(server: &Arc<Server>, host: &str, port: u16, generation: u64)
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let new_id = ReplId::parse(rest.trim().as_bytes());
         let mut data = server.data.lock();
+        if !current(server, generation) {
+            return Err(protocol("replication target changed"));
+        }
         if let Some(id) = new_id {
             if id != data.repl.lineage.current() {
                 data.repl.shift_id(id);
                 info!("Master replication ID changed to {id}");
+                // Sub-replicas reconnect, PSYNC, and learn the new id.
+                crate::commands::replication::disconnect_replicas(server);
             }
         }
         info!("Successful partial resynchronization with master.");
@@ -310,71 +315,30 @@ async fn full_sync(
         l.sync_read_bytes = 0;
         l.sync_last_io_ms = unix_ms();
     });
-    let dir = server.config.read().dir.clone();
+    // The payload is parsed while it arrives, into a fresh keyspace on a
+    // blocking thread: the old data serves reads until the new one is
+    // complete, and loading overlaps the transfer instead of following it.
+    // With `repl-diskless-load disabled` (Redis's default) the payload is
+    // also written to a file that becomes our RDB once loaded, as Redis does,
+    // so a restart resumes from the synced point.
+    let (dir, dbfilename, via_disk, databases, limits) = {
+        let c = server.config.read();
+        let via_disk = c.value("repl-diskless-load").is_none_or(|v| v == "disabled");
+        (c.dir.clone(), c.dbfilename.clone(), via_disk, c.databases, c.limits())
+    };
     let temp = std::path::Path::new(&dir).join(format!(
         "temp-{}-{}.rdb",
         unix_ms() / 1000,
         std::process::id()
     ));
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&temp)?);
-    let mut rx = PayloadReceiver::new();
-    let timeout = Duration::from_secs(
-        server
-            .config
-            .read()
-            .number("repl-timeout")
-            .unwrap_or(60)
-            .max(1) as u64,
-    );
-    let leftover;
-    loop {
-        if !buf.is_empty() {
-            let fed = rx.feed(buf).map_err(|e| protocol(e.to_string()))?;
-            file.write_all(fed.payload[0])?;
-            file.write_all(fed.payload[1])?;
-            let (consumed, done) = (fed.consumed, fed.done);
-            let progress = rx.progress();
-            let total = rx.info_total_bytes();
-            set_link(server, |l| {
-                l.sync_total_bytes = total;
-                l.sync_read_bytes = progress.read;
-                l.sync_last_io_ms = unix_ms();
-            });
-            let _ = buf.split_to(consumed);
-            if done {
-                leftover = std::mem::take(buf);
-                break;
-            }
-        }
-        if !current(server, generation) {
-            let _ = std::fs::remove_file(&temp);
-            return Err(protocol("replication target changed during the transfer"));
-        }
-        let read = tokio::time::timeout(timeout, stream.read_buf(buf))
-            .await
-            .map_err(|_| protocol("Timeout receiving bulk data from MASTER"))??;
-        if read == 0 {
-            let _ = std::fs::remove_file(&temp);
-            return Err(protocol(
-                "I/O error trying to sync with MASTER: connection lost",
-            ));
-        }
-    }
-    let file = file.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    drop(file);
-    info!("MASTER <-> REPLICA sync: Flushing old data");
-    info!("MASTER <-> REPLICA sync: Loading DB in memory");
-    // Load into a fresh keyspace off the reactor; the old data serves reads
-    // until the new one is complete.
-    let (databases, limits) = {
-        let c = server.config.read();
-        (c.databases, c.limits())
+    let mut file = if via_disk {
+        Some(std::io::BufWriter::new(std::fs::File::create(&temp)?))
+    } else {
+        None
     };
-    let path = temp.clone();
-    let loaded = tokio::task::spawn_blocking(move || {
+    let (chunks_tx, chunks_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    let loader = tokio::task::spawn_blocking(move || {
         let mut ks = Keyspace::new(databases);
-        let f = std::fs::File::open(&path)?;
         let opts = LoadOptions {
             read: ReadOptions {
                 limits,
@@ -383,7 +347,12 @@ async fn full_sync(
             now_ms: unix_ms(),
             drop_expired: false,
         };
-        rdb::load(std::io::BufReader::new(f), &mut ks, &opts)
+        let source = ChannelReader {
+            rx: chunks_rx,
+            current: Vec::new(),
+            at: 0,
+        };
+        rdb::load(std::io::BufReader::new(source), &mut ks, &opts)
             .map(|summary| {
                 // The primary's past ids, when the RDB is of this history.
                 let same_history = summary.aux(b"repl-id") == Some(replid.as_str().as_bytes());
@@ -395,17 +364,89 @@ async fn full_sync(
             })
             .map_err(|e| {
                 protocol(format!(
-                    "Failed trying to load the MASTER synchronization DB from disk: {e}"
+                    "Failed trying to load the MASTER synchronization DB: {e}"
                 ))
             })
-    })
-    .await
-    .map_err(std::io::Error::other)?;
-    let _ = std::fs::remove_file(&temp);
+    });
+    info!("MASTER <-> REPLICA sync: Loading DB in memory as it arrives");
+    let mut rx = PayloadReceiver::new();
+    let timeout = Duration::from_secs(
+        server
+            .config
+            .read()
+            .number("repl-timeout")
+            .unwrap_or(60)
+            .max(1) as u64,
+    );
+    let cleanup = |temp: &std::path::Path| {
+        if via_disk {
+            let _ = std::fs::remove_file(temp);
+        }
+    };
+    let leftover;
+    loop {
+        if !buf.is_empty() {
+            let fed = rx.feed(buf).map_err(|e| protocol(e.to_string()))?;
+            let mut chunk = Vec::with_capacity(fed.payload[0].len() + fed.payload[1].len());
+            chunk.extend_from_slice(fed.payload[0]);
+            chunk.extend_from_slice(fed.payload[1]);
+            let (consumed, done) = (fed.consumed, fed.done);
+            let progress = rx.progress();
+            let total = rx.info_total_bytes();
+            set_link(server, |l| {
+                l.sync_total_bytes = total;
+                l.sync_read_bytes = progress.read;
+                l.sync_last_io_ms = unix_ms();
+            });
+            let _ = buf.split_to(consumed);
+            if let Some(f) = file.as_mut() {
+                f.write_all(&chunk)?;
+            }
+            // A loader that stopped (bad payload) has dropped its end; its
+            // error is reported below.
+            if !chunk.is_empty() && chunks_tx.send(chunk).await.is_err() {
+                break_with_loader_error(loader, &temp, via_disk).await?;
+                return Err(protocol("the RDB loader stopped"));
+            }
+            if done {
+                leftover = std::mem::take(buf);
+                break;
+            }
+        }
+        if !current(server, generation) {
+            cleanup(&temp);
+            return Err(protocol("replication target changed during the transfer"));
+        }
+        let read = match tokio::time::timeout(timeout, stream.read_buf(buf)).await {
+            Ok(read) => read?,
+            Err(_) => {
+                cleanup(&temp);
+                return Err(protocol("Timeout receiving bulk data from MASTER"));
+            }
+        };
+        if read == 0 {
+            cleanup(&temp);
+            return Err(protocol(
+                "I/O error trying to sync with MASTER: connection lost",
+            ));
+        }
+    }
+    drop(chunks_tx);
+    if let Some(f) = file.take() {
+        let f = f.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+    }
+    info!("MASTER <-> REPLICA sync: Finished receiving the payload; completing the load");
+    let loaded = loader.await.map_err(std::io::Error::other)?;
+    if loaded.is_err() {
+        cleanup(&temp);
+    }
     let (ks, lineage_aux) = loaded?;
+    info!("MASTER <-> REPLICA sync: Flushing old data");
     {
         let mut data = server.data.lock();
         if !current(server, generation) {
+            cleanup(&temp);
             return Err(protocol("replication target changed during the load"));
         }
         data.keyspace = ks;
@@ -429,6 +470,17 @@ async fn full_sync(
         data.repl.master_db = 0;
         data.repl.proxy_only = true;
         data.repl.cached_master = true;
+        if via_disk {
+            // The synced dataset becomes our RDB, as in Redis.
+            let target = std::path::Path::new(&dir).join(&dbfilename);
+            match std::fs::rename(&temp, &target) {
+                Ok(()) => data.dirty_at_last_save = data.keyspace.dirty(),
+                Err(e) => {
+                    warn!("Could not keep the synced RDB as {}: {e}", target.display());
+                    cleanup(&temp);
+                }
+            }
+        }
     }
     info!("MASTER <-> REPLICA sync: Finished with success");
     // With $EOF the primary sends nothing more until it sees an ACK.
@@ -552,4 +604,47 @@ async fn apply_events(
         stream.write_all(&ack_command(off)).await?;
     }
     Ok(())
+}
+
+/// After the loader hung up early: removes the temp file and returns its
+/// error, which says what was wrong with the payload.
+async fn break_with_loader_error(
+    loader: tokio::task::JoinHandle<IoResult<(Keyspace, Option<Vec<u8>>)>>,
+    temp: &std::path::Path,
+    via_disk: bool,
+) -> IoResult<()> {
+    if via_disk {
+        let _ = std::fs::remove_file(temp);
+    }
+    match loader.await.map_err(std::io::Error::other)? {
+        Err(e) => Err(e),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// The payload as a `Read` for the loader thread: chunks arrive over a
+/// bounded channel (so a slow load slows the transfer, never grows memory);
+/// the end of the channel is the end of the payload.
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    current: Vec<u8>,
+    at: usize,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.current.len() {
+            match self.rx.blocking_recv() {
+                Some(chunk) => {
+                    self.current = chunk;
+                    self.at = 0;
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.current.len() - self.at);
+        out[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
