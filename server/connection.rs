@@ -180,7 +180,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
             let mut start = 0;
             while start < batch.len() {
-                self.wait_if_paused(&batch[start..]).await;
+                self.wait_if_paused(&batch[start..], client.multi.as_deref())
+                    .await;
                 let done = self.execute_batch(client, &batch[start..]);
                 if client.close_after_reply {
                     return Ok(Next::Close);
@@ -243,24 +244,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
-    /// Holds the batch while CLIENT PAUSE applies to it.
-    async fn wait_if_paused(&self, batch: &[Vec<Bytes>]) {
+    /// Holds the batch while CLIENT PAUSE, or a FAILOVER's write pause,
+    /// applies to it. An EXEC counts as a write when the transaction it
+    /// runs (`queued`) holds one, as in Redis.
+    async fn wait_if_paused(&self, batch: &[Vec<Bytes>], queued: Option<&[Vec<Bytes>]>) {
+        let writes = |argv: &Vec<Bytes>| {
+            resolve(argv).is_ok_and(|spec| spec.has(flags::WRITE) || spec.has(flags::MAY_REPLICATE))
+        };
         loop {
             let pause = *self.server.pause.lock();
             let now = unix_ms();
-            if pause.until_ms <= now {
+            let client_pause = pause.until_ms > now;
+            if !client_pause && !pause.failover {
                 return;
             }
-            if pause.writes_only {
+            if !client_pause || pause.writes_only {
                 let any_write = batch.iter().any(|argv| {
-                    resolve(argv)
-                        .is_ok_and(|spec| spec.has(flags::WRITE) || spec.has(flags::MAY_REPLICATE))
+                    writes(argv)
+                        || (argv
+                            .first()
+                            .is_some_and(|c| c.eq_ignore_ascii_case(b"exec"))
+                            && queued.is_some_and(|q| q.iter().any(writes)))
                 });
                 if !any_write {
                     return;
                 }
             }
-            let wait = Duration::from_millis((pause.until_ms - now).min(100));
+            let left = if client_pause {
+                pause.until_ms - now
+            } else {
+                100
+            };
+            let wait = Duration::from_millis(left.min(100));
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.server.unpaused.notified() => {}

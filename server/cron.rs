@@ -1,6 +1,6 @@
 //! The server's periodic work, `hz` times per second, like Redis's serverCron:
-//! active expiry, idle-client timeouts, the ops/sec sample, and the end of
-//! CLIENT PAUSE; and once a second, the save points.
+//! active expiry, idle-client timeouts, the ops/sec sample, the end of
+//! CLIENT PAUSE and the FAILOVER step; and once a second, the save points.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -27,6 +27,7 @@ pub async fn run(server: Arc<Server>) {
         close_idle_clients(&server);
         sample_ops(&server);
         end_pause(&server);
+        crate::failover::cron(&server);
         if last_second.elapsed() >= Duration::from_secs(1) {
             last_second = Instant::now();
             crate::persist::cron(&server);
@@ -39,8 +40,9 @@ pub async fn run(server: Arc<Server>) {
 fn active_expire(server: &Server, budget: Duration) {
     let started = Instant::now();
     let mut data = server.data.lock();
-    // A replica never expires keys itself: its primary's DELs do.
-    if !data.active_expire_enabled || data.replica_of {
+    // A replica never expires keys itself: its primary's DELs do. A FAILOVER
+    // keeps the dataset still until the switch.
+    if !data.active_expire_enabled || data.replica_of || data.failover.is_active() {
         return;
     }
     data.keyspace
@@ -126,7 +128,13 @@ fn ping_replicas(server: &Server, last_ping: &mut Instant) {
         return;
     }
     *last_ping = Instant::now();
-    server.data.lock().repl.feed_raw(&[b"ping"]);
+    let mut data = server.data.lock();
+    // A FAILOVER waits for a replica to match our offset: no ping meanwhile.
+    if data.failover.is_active() {
+        return;
+    }
+    data.repl.feed_raw(&[b"ping"]);
+    drop(data);
     server.repl_notify.notify_waiters();
 }
 

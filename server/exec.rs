@@ -596,7 +596,8 @@ pub fn run_command(
     }
     data.keyspace.set_expire_mode(if client.is_master {
         ExpireMode::Ignore
-    } else if data.replica_of {
+    } else if data.replica_of || data.failover.is_active() {
+        // A FAILOVER keeps the dataset still until the switch (see failover).
         ExpireMode::HideOnly
     } else {
         ExpireMode::Delete

@@ -837,7 +837,12 @@ fn replication_section(out: &mut String, server: &Server, data: &Data) {
         );
     }
     let repl = &data.repl;
-    field!(out, "master_failover_state", "no-failover");
+    field!(
+        out,
+        "master_failover_state",
+        "{}",
+        data.failover.state().as_str()
+    );
     field!(out, "master_replid", "{}", repl.lineage.current());
     field!(out, "master_replid2", "{}", repl.lineage.replid2());
     field!(out, "master_repl_offset", "{}", repl.offset);

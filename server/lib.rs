@@ -22,6 +22,7 @@
 //! - [`persist`]: SAVE/BGSAVE from fork-free snapshots, save points, loading at startup.
 //! - [`primary`]: the primary role: serving SYNC/PSYNC replicas from snapshots and the backlog.
 //! - [`replica`]: the replica role: the link to a primary, full sync load, stream apply and proxy.
+//! - [`failover`]: the FAILOVER command's coordinated switch of a primary with one of its replicas.
 //! - [`net`]: listening sockets and accept loops.
 //! - [`cron`]: periodic work (active expiry, timeouts, stats).
 //! - [`info`]: the INFO text.
@@ -35,6 +36,7 @@ pub mod config;
 pub mod connection;
 pub mod cron;
 pub mod exec;
+pub mod failover;
 pub mod info;
 pub mod log;
 pub mod multi;

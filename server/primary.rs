@@ -109,13 +109,27 @@ where
         },
     );
     client.handle.info.lock().kind = crate::client::ClientKind::Replica;
-    let result = run_replica(server, stream, rbuf, id, &name, &conf, request).await;
+    // CLIENT KILL and a promotion (which drops sub-replicas so that they
+    // PSYNC again and learn the new id) end the link, in any phase; while
+    // streaming, `stream_to_replica` also checks under the data lock.
+    let handle = client.handle.clone();
+    let result = tokio::select! {
+        result = run_replica(server, stream, rbuf, id, &name, &conf, request) => result,
+        () = killed(&handle) => Ok(()),
+    };
     server.replicas.lock().remove(&id);
     server.data.lock().repl.pins.remove(&id);
     if let Err(e) = &result {
         info!("Connection with replica {name} lost: {e}");
     }
     result
+}
+
+/// Resolves once the connection is killed.
+async fn killed(handle: &crate::client::ClientHandle) {
+    while !handle.killed.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn peer_ip(addr: &str) -> String {
@@ -458,6 +472,16 @@ where
         let limit = server.config.read().client_output_buffer_limit.replica;
         {
             let mut data = server.data.lock();
+            // A kill (CLIENT KILL, or a new replication id: see
+            // `disconnect_replicas`) is seen under the lock that changed the
+            // id, so no byte of the new history reaches a replica that
+            // attached under the old one.
+            if handle
+                .as_ref()
+                .is_some_and(|h| h.killed.load(Ordering::Relaxed))
+            {
+                return Ok(());
+            }
             data.repl.pins.insert(id, pos);
             // What this replica has not been sent yet is its output buffer.
             let pending = data.repl.offset.saturating_sub(pos);

@@ -230,31 +230,53 @@ async fn link_once(server: &Arc<Server>, host: &str, port: u16, generation: u64)
     }
 
     // PSYNC with what we hold, or `? -1` when we hold nothing from anyone.
-    let (cached_id, cached_offset, has_cache) = {
+    let (cached_id, cached_offset, has_cache, failover) = {
         let data = server.data.lock();
+        // A REPLICAOF (or FAILOVER ABORT) during the handshake ends this
+        // link before it asks for anything.
+        if !current(server, generation) {
+            return Err(protocol("replication target changed"));
+        }
         (
             data.repl.lineage.current(),
             data.repl.offset,
             data.repl.cached_master,
+            // A FAILOVER handing our role over asks this primary to take it.
+            crate::failover::psync_failover_arg(&data, generation),
         )
     };
     let psync_offset = (cached_offset + 1).to_string();
-    if has_cache {
+    let failover_arg: &[&[u8]] = if failover { &[b"FAILOVER"] } else { &[] };
+    let sent = if has_cache {
         info!("Trying a partial resynchronization (request {cached_id}:{psync_offset}).");
-        send(
-            &mut stream,
-            &[
-                b"PSYNC",
-                cached_id.as_str().as_bytes(),
-                psync_offset.as_bytes(),
-            ],
-        )
-        .await?;
+        let psync: &[&[u8]] = &[
+            b"PSYNC",
+            cached_id.as_str().as_bytes(),
+            psync_offset.as_bytes(),
+        ];
+        send(&mut stream, &[psync, failover_arg].concat()).await
     } else {
         info!("Partial resynchronization not possible (no cached master)");
-        send(&mut stream, &[b"PSYNC", b"?", b"-1"]).await?;
+        let psync: &[&[u8]] = &[b"PSYNC", b"?", b"-1"];
+        send(&mut stream, &[psync, failover_arg].concat()).await
+    };
+    let write_failed = sent.is_err();
+    let reply = match sent {
+        Ok(()) => read_line(&mut stream, &mut buf, Duration::from_secs(60)).await,
+        Err(e) => Err(e),
+    };
+    if failover {
+        use crate::failover::{psync_replied, PsyncOutcome};
+        let outcome = match &reply {
+            _ if write_failed => PsyncOutcome::WriteError,
+            Ok(line) => PsyncOutcome::Replied(line),
+            Err(_) => PsyncOutcome::NoReply,
+        };
+        if !psync_replied(server, generation, outcome) {
+            return Err(protocol("FAILOVER aborted: no failover PSYNC accepted"));
+        }
     }
-    let reply = read_line(&mut stream, &mut buf, Duration::from_secs(60)).await?;
+    let reply = reply?;
     let start_offset = if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
         let mut parts = rest.split(' ');
         let id = parts.next().and_then(|p| ReplId::parse(p.as_bytes()));
@@ -323,8 +345,16 @@ async fn full_sync(
     // so a restart resumes from the synced point.
     let (dir, dbfilename, via_disk, databases, limits) = {
         let c = server.config.read();
-        let via_disk = c.value("repl-diskless-load").is_none_or(|v| v == "disabled");
-        (c.dir.clone(), c.dbfilename.clone(), via_disk, c.databases, c.limits())
+        let via_disk = c
+            .value("repl-diskless-load")
+            .is_none_or(|v| v == "disabled");
+        (
+            c.dir.clone(),
+            c.dbfilename.clone(),
+            via_disk,
+            c.databases,
+            c.limits(),
+        )
     };
     let temp = std::path::Path::new(&dir).join(format!(
         "temp-{}-{}.rdb",

@@ -103,6 +103,8 @@ pub struct Data {
     /// This node replicates a primary: clients see expired keys as absent but
     /// never delete them, and writes are refused when replica-read-only.
     pub replica_of: bool,
+    /// The FAILOVER under way, if any.
+    pub failover: crate::failover::Failover,
 }
 
 impl Data {
@@ -131,6 +133,9 @@ pub struct Pause {
     pub until_ms: u64,
     /// True for `WRITE` pauses, false for `ALL`.
     pub writes_only: bool,
+    /// A FAILOVER pauses writes until it ends, whatever CLIENT PAUSE and
+    /// CLIENT UNPAUSE do (see `crate::failover`).
+    pub failover: bool,
 }
 
 /// Counters read by INFO stats, updated without the data lock.
@@ -222,6 +227,7 @@ impl Server {
                 clock: None,
                 persist: Default::default(),
                 replica_of: false,
+                failover: Default::default(),
             }),
             config: RwLock::new(config),
             clients: Mutex::new(Registry::default()),

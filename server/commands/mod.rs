@@ -33,6 +33,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     transactions::COMMANDS,
     persistence::COMMANDS,
     replication::COMMANDS,
+    crate::failover::COMMANDS,
     pubsub::COMMANDS,
     zsets::COMMANDS,
 ];

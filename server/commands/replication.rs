@@ -39,12 +39,19 @@ pub const COMMANDS: &[CommandSpec] = &[
         .acl(&["slow", "connection"]),
 ];
 
-fn sync(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
+fn sync(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+    if let Some(refused) = crate::failover::check_sync(ctx, argv) {
+        return refused;
+    }
     ctx.client.sync_request = Some(SyncRequest::Sync);
     Reply::None
 }
 
 fn psync(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+    // `PSYNC <replid> <offset> FAILOVER` may promote us first.
+    if let Some(refused) = crate::failover::check_sync(ctx, argv) {
+        return refused;
+    }
     ctx.client.sync_request = Some(SyncRequest::Psync {
         replid: argv[1].clone(),
         offset: argv[2].clone(),
@@ -95,19 +102,12 @@ fn replconf(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn replicaof(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+    if let Some(refused) = crate::failover::replicaof_refused(ctx.data) {
+        return refused;
+    }
     if is(&argv[1], "no") && is(&argv[2], "one") {
         if ctx.data.replica_of {
-            crate::replica::stop(ctx.server);
-            let repl = &mut ctx.data.repl;
-            // Promotion keeps the data and the backlog; the current id moves
-            // into the lineage and a new one starts at the same offset.
-            repl.shift_id(crate::exec::new_replid());
-            // Sub-replicas reconnect at once, PSYNC, and learn the new id
-            // from `+CONTINUE <id>`.
-            disconnect_replicas(ctx.server);
-            repl.proxy_only = false;
-            ctx.data.replica_of = false;
-            ctx.server.config.write().replicaof = None;
+            promote(ctx.server, ctx.data);
             tracing::info!(
                 "MASTER MODE enabled (user request from 'id={} addr={}')",
                 ctx.client.id,
@@ -125,21 +125,48 @@ fn replicaof(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if same && ctx.data.replica_of {
         return Reply::Simple("OK Already connected to specified master".into());
     }
-    ctx.data.replica_of = true;
-    // A demoted primary that produced a stream first tries PSYNC with its
-    // own id and offset, as Redis does.
-    if ctx.data.repl.backlog.is_some() {
-        ctx.data.repl.cached_master = true;
-    }
-    ctx.data.repl.proxy_only = true;
-    ctx.server.config.write().replicaof = Some((host.clone(), port));
-    crate::replica::start(ctx.server, host.clone(), port);
+    demote(ctx.server, ctx.data, host.clone(), port);
     tracing::info!(
         "REPLICAOF {host}:{port} enabled (user request from 'id={} addr={}')",
         ctx.client.id,
         ctx.client.handle.addr
     );
     Reply::ok()
+}
+
+/// Makes this replica a primary: REPLICAOF NO ONE, a FAILOVER target that
+/// accepts `PSYNC ... FAILOVER`, and a FAILOVER aborted after its demotion.
+pub(crate) fn promote(server: &crate::state::Server, data: &mut crate::state::Data) {
+    crate::replica::stop(server);
+    let repl = &mut data.repl;
+    // Promotion keeps the data and the backlog; the current id moves
+    // into the lineage and a new one starts at the same offset.
+    repl.shift_id(crate::exec::new_replid());
+    // Sub-replicas reconnect at once, PSYNC, and learn the new id
+    // from `+CONTINUE <id>`.
+    disconnect_replicas(server);
+    repl.proxy_only = false;
+    data.replica_of = false;
+    server.config.write().replicaof = None;
+}
+
+/// Makes this node a replica of `host:port`: REPLICAOF host port, and a
+/// FAILOVER handing its role over.
+pub(crate) fn demote(
+    server: &crate::state::Server,
+    data: &mut crate::state::Data,
+    host: String,
+    port: u16,
+) {
+    data.replica_of = true;
+    // A demoted primary that produced a stream first tries PSYNC with its
+    // own id and offset, as Redis does.
+    if data.repl.backlog.is_some() {
+        data.repl.cached_master = true;
+    }
+    data.repl.proxy_only = true;
+    server.config.write().replicaof = Some((host.clone(), port));
+    crate::replica::start(server, host, port);
 }
 
 fn role(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
@@ -195,8 +222,11 @@ fn wait(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if wanted <= 0 || have >= wanted as usize || ctx.client.multi.is_some() {
         return Reply::Int(have as i64);
     }
-    // Ask every replica for an ack now, then wait for enough of them.
-    ctx.data.repl.feed_raw(&[b"REPLCONF", b"GETACK", b"*"]);
+    // Ask every replica for an ack now, then wait for enough of them. Not
+    // while a FAILOVER waits for a replica to match our offset, as Redis.
+    if !ctx.data.failover.is_active() {
+        ctx.data.repl.feed_raw(&[b"REPLCONF", b"GETACK", b"*"]);
+    }
     let deadline = if timeout == 0 {
         0
     } else {

@@ -1016,7 +1016,14 @@ fn client_pause(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn client_unpause(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
-    *ctx.server.pause.lock() = Default::default();
+    {
+        // A FAILOVER's pause is not CLIENT UNPAUSE's to lift.
+        let mut pause = ctx.server.pause.lock();
+        *pause = crate::state::Pause {
+            failover: pause.failover,
+            ..Default::default()
+        };
+    }
     ctx.server.unpaused.notify_waiters();
     Reply::ok()
 }
