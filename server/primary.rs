@@ -226,9 +226,15 @@ fn make_plan(
     request: &SyncRequest,
 ) -> Result<Plan, Vec<u8>> {
     let backlog_size = server.config.read().repl_backlog_size as usize;
+    let link_up = server.link.lock().up;
     // Decide under the lock; a full sync takes its snapshot in the same hold.
     let plan = {
         let mut data = server.data.lock();
+        // A replica serves its own replicas only what it holds of a live
+        // link: without one it has no history to give (spec §5.5).
+        if data.replica_of && !link_up {
+            return Err(b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n".to_vec());
+        }
         if data.repl.ensure_backlog(backlog_size) {
             info!(
                 "Replication backlog created, my new replication IDs are '{}' and '{}'",

@@ -499,6 +499,9 @@ async fn full_sync(
         data.repl.selected_db = None;
         data.repl.master_db = 0;
         data.repl.proxy_only = true;
+        // Sub-replicas followed the history we just replaced: they must
+        // sync again, from the new one.
+        crate::commands::replication::disconnect_replicas(server);
         data.repl.cached_master = true;
         if via_disk {
             // The synced dataset becomes our RDB, as in Redis.

@@ -187,3 +187,37 @@ fn actively_expired_key_recreated_survives_on_the_replica() {
     assert_eq!(r.q(&["GET", "a"]), "\"2\"");
     assert!(converged(&mut [&mut p, &mut r]));
 }
+
+#[test]
+fn a_replica_without_a_live_link_refuses_to_feed_sub_replicas() {
+    // M points at a port nobody listens on: it has no history to give.
+    let nowhere = common::free_port().to_string();
+    let m = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &nowhere]);
+    let s = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &m.port.to_string()]);
+    let mut cm = m.client();
+    let mut cs = s.client();
+    assert!(wait_until(Duration::from_secs(10), || s
+        .log()
+        .contains("NOMASTERLINK")));
+    assert_eq!(
+        info_field(&mut cs, "replication", "master_link_status").as_deref(),
+        Some("down")
+    );
+    assert_eq!(
+        info_field(&mut cm, "stats", "sync_full").as_deref(),
+        Some("0"),
+        "M served no sync"
+    );
+
+    // Once M follows a real primary, S gets that primary's data through M.
+    let p = ServerProcess::tandem(&[]);
+    let mut cp = p.client();
+    load_rich(&mut cp);
+    assert_eq!(
+        cm.q(&["REPLICAOF", "127.0.0.1", &p.port.to_string()]),
+        "+OK"
+    );
+    assert!(wait_until(Duration::from_secs(20), || converged(&mut [
+        &mut cp, &mut cm, &mut cs
+    ])));
+}
