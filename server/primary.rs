@@ -7,8 +7,9 @@
 //! full one: a fork-free snapshot taken at the current offset, announced with
 //! `+FULLRESYNC <id> <offset>`, streamed as RDB (diskless `$EOF:<mark>` when
 //! the replica has `capa eof`, else `$<len>` through a file), followed by the
-//! stream from that offset. Streaming copies each new stretch of the backlog
-//! out under the lock and writes it without the lock. With `$EOF:` nothing
+//! stream from that offset. Streaming takes each new stretch of the backlog
+//! as a span of its mapping under the lock and writes it to the socket
+//! without the lock and without a copy (see `tandem_replication::backlog`). With `$EOF:` nothing
 //! follows the end mark until the replica's first `REPLCONF ACK` (a Redis
 //! replica reading the mark could otherwise swallow stream bytes).
 //!
@@ -233,7 +234,9 @@ fn make_plan(
         // A replica serves its own replicas only what it holds of a live
         // link: without one it has no history to give (spec §5.5).
         if data.replica_of && !link_up {
-            return Err(b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n".to_vec());
+            return Err(
+                b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n".to_vec(),
+            );
         }
         if data.repl.ensure_backlog(backlog_size) {
             info!(
@@ -466,7 +469,6 @@ async fn stream_to_replica<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut chunk = Vec::with_capacity(64 * 1024);
     let handle = server.clients.lock().get(id).cloned();
     // When the pending output first passed the soft limit.
     let mut over_soft_since: Option<std::time::Instant> = None;
@@ -474,9 +476,8 @@ where
         let notified = server.repl_notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        chunk.clear();
         let limit = server.config.read().client_output_buffer_limit.replica;
-        {
+        let span = {
             let mut data = server.data.lock();
             // A kill (CLIENT KILL, or a new replication id: see
             // `disconnect_replicas`) is seen under the lock that changed the
@@ -514,25 +515,25 @@ where
             let Some(backlog) = data.repl.backlog.as_ref() else {
                 return Err(std::io::Error::other("the backlog was freed"));
             };
-            match backlog.slices_from(ReplOffset(pos)) {
-                Some((a, b)) => {
-                    let take_a = a.len().min(STREAM_CHUNK);
-                    chunk.extend_from_slice(&a[..take_a]);
-                    let take_b = b.len().min(STREAM_CHUNK - take_a);
-                    chunk.extend_from_slice(&b[..take_b]);
-                }
+            match backlog.share(ReplOffset(pos), STREAM_CHUNK) {
+                Some(span) => span,
                 None => {
                     drop(data);
                     warn!("Replica {name} fell out of the backlog at offset {pos}: disconnecting it, it must resync");
                     return Ok(());
                 }
             }
-        }
-        if !chunk.is_empty() {
-            stream.write_all(&chunk).await?;
-            pos += chunk.len() as u64;
+        };
+        if !span.is_empty() {
+            // Zero-copy: the slices are the backlog's own mapping, unchanged
+            // while the span lives, written without the lock.
+            let (first, second) = span.slices();
+            stream.write_all(first).await?;
+            stream.write_all(second).await?;
+            pos += span.len() as u64;
             continue;
         }
+        drop(span);
         tokio::select! {
             _ = &mut notified => {}
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}

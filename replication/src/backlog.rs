@@ -33,11 +33,24 @@
 //! ring survives a process crash (the page cache holds it); it survives an
 //! operating-system crash only as far as the last [`Backlog::flush`].
 //! Nothing else may write the file while it is open.
+//!
+//! # Zero-copy senders
+//!
+//! [`Backlog::share`] hands a replica's sender a [`SharedSpan`]: the bytes
+//! from an offset on, as slices of the mapping itself, which it writes to its
+//! socket without holding any lock and without copying them. The mapping
+//! lives in a reference-counted region that a span keeps alive; the backlog
+//! records every span in flight, and before it writes ring bytes that a
+//! span covers (a sender so far behind that the ring wrapped onto it, or a
+//! reset), it moves to a fresh region, leaving the old one to the spans
+//! until they drop. So the bytes of a live span never change.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{fence, Ordering};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use memmap2::MmapMut;
 
@@ -133,11 +146,121 @@ pub enum Recovery {
     },
 }
 
+/// A mapping shared by the backlog (its only writer) and the spans handed
+/// to senders.
+#[derive(Debug)]
+struct Region {
+    /// Owns the mapping. Its bytes are reached only through `base`, so the
+    /// writer's stores and the spans' reads each cover just their own bytes.
+    map: MmapMut,
+    base: *mut u8,
+    len: usize,
+    /// The byte ranges (index in the mapping, length) of live spans, by token.
+    in_flight: Mutex<BTreeMap<u64, [(usize, usize); 2]>>,
+    /// How many spans are live: the writer's check skips the mutex at 0.
+    /// Spans are only created under `&Backlog` (never during a write), so a
+    /// count read by the writer is 0 only when no span can be live.
+    live: std::sync::atomic::AtomicUsize,
+    next_token: AtomicU64,
+}
+
+// SAFETY: `base` points into `map`, which the region owns and which lives as
+// long as it; the only writes go through `&mut Backlog` to bytes no live
+// span covers (see `Backlog::write_region`), and spans only read.
+unsafe impl Send for Region {}
+// SAFETY: as above; shared access is reads of span bytes plus the mutex.
+unsafe impl Sync for Region {}
+
+impl Region {
+    fn new(mut map: MmapMut) -> Arc<Region> {
+        let base = map.as_mut_ptr();
+        let len = map.len();
+        Arc::new(Region {
+            map,
+            base,
+            len,
+            in_flight: Mutex::new(BTreeMap::new()),
+            live: std::sync::atomic::AtomicUsize::new(0),
+            next_token: AtomicU64::new(0),
+        })
+    }
+
+    /// Shared view of `len` bytes from `at`.
+    fn bytes(&self, at: usize, len: usize) -> &[u8] {
+        assert!(
+            at <= self.len && len <= self.len - at,
+            "range inside the mapping"
+        );
+        // SAFETY: in bounds (checked); the bytes are not written while this
+        // borrow lives: the backlog writes only through `&mut self`, which a
+        // borrow of it excludes, and never writes bytes a span covers.
+        unsafe { std::slice::from_raw_parts(self.base.add(at), len) }
+    }
+
+    /// Whether any live span covers a byte of `[at, at + len)`.
+    fn covered(&self, at: usize, len: usize) -> bool {
+        if self.live.load(Ordering::Acquire) == 0 {
+            return false;
+        }
+        let spans = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        spans
+            .values()
+            .flatten()
+            .any(|&(a, l)| l > 0 && len > 0 && a < at + len && at < a + l)
+    }
+}
+
+/// Stream bytes handed to a sender: slices of the backlog's mapping that stay
+/// unchanged while the span lives (see the module docs).
+#[derive(Debug)]
+pub struct SharedSpan {
+    region: Arc<Region>,
+    token: u64,
+    parts: [(usize, usize); 2],
+    from: ReplOffset,
+}
+
+impl SharedSpan {
+    /// The bytes, in stream order (the second slice is empty unless the span
+    /// wraps around the ring).
+    pub fn slices(&self) -> (&[u8], &[u8]) {
+        let [(a, la), (b, lb)] = self.parts;
+        (self.region.bytes(a, la), self.region.bytes(b, lb))
+    }
+
+    /// Number of bytes.
+    pub fn len(&self) -> usize {
+        self.parts[0].1 + self.parts[1].1
+    }
+
+    /// Whether the span holds no byte.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The stream position of the first byte.
+    pub fn from(&self) -> ReplOffset {
+        self.from
+    }
+}
+
+impl Drop for SharedSpan {
+    fn drop(&mut self) {
+        let mut spans = self
+            .region
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        spans.remove(&self.token);
+        self.region.live.fetch_sub(1, Ordering::Release);
+    }
+}
+
 /// The replication backlog ring. See the module docs for the offset
 /// convention and the invariants.
 #[derive(Debug)]
 pub struct Backlog {
-    map: MmapMut,
+    region: Arc<Region>,
     /// Index of the ring's first byte in `map` (0, or [`HEADER_LEN`]).
     data_at: usize,
     size: usize,
@@ -170,7 +293,7 @@ impl Backlog {
     /// An empty ring of `size` bytes over an anonymous mapping, at offset 0.
     pub fn new(size: usize) -> Result<Backlog, BacklogError> {
         Ok(Backlog {
-            map: map_anon(size)?,
+            region: Region::new(map_anon(size)?),
             data_at: 0,
             size,
             start: 0,
@@ -207,7 +330,7 @@ impl Backlog {
                 let previous_size = usize::try_from(header.size)
                     .expect("validate checked the size against the file length");
                 let mut backlog = Backlog {
-                    map,
+                    region: Region::new(map),
                     data_at: HEADER_LEN,
                     size: previous_size,
                     start: header.start,
@@ -248,7 +371,7 @@ impl Backlog {
         preallocate(path, &file, file_len)?;
         let map = map_file(path, &file)?;
         let mut backlog = Backlog {
-            map,
+            region: Region::new(map),
             data_at: HEADER_LEN,
             size,
             start: 0,
@@ -362,10 +485,74 @@ impl Backlog {
             return None;
         }
         let len = usize::try_from(self.end - offset.0).expect("at most `size` bytes are held");
-        let ring = &self.map[self.data_at..self.data_at + self.size];
-        let at = self.index_of(offset.0);
+        let [(a, la), (b, lb)] = self.parts_of(offset.0, len);
+        Some((self.region.bytes(a, la), self.region.bytes(b, lb)))
+    }
+
+    /// Up to `max` bytes from `offset` on, as a [`SharedSpan`] a sender may
+    /// hold without borrowing the backlog (see the module docs). `None` when
+    /// the ring no longer (or not yet) holds `offset`.
+    pub fn share(&self, offset: ReplOffset, max: usize) -> Option<SharedSpan> {
+        if !self.contains(offset) {
+            return None;
+        }
+        let held = usize::try_from(self.end - offset.0).expect("at most `size` bytes are held");
+        let parts = self.parts_of(offset.0, held.min(max));
+        let token = self.region.next_token.fetch_add(1, Ordering::Relaxed);
+        self.region.live.fetch_add(1, Ordering::AcqRel);
+        self.region
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(token, parts);
+        Some(SharedSpan {
+            region: Arc::clone(&self.region),
+            token,
+            parts,
+            from: offset,
+        })
+    }
+
+    /// Where the `len` held bytes from position `offset` lie in the mapping:
+    /// (index, length) of the part up to the ring's end, then the wrapped part.
+    fn parts_of(&self, offset: u64, len: usize) -> [(usize, usize); 2] {
+        let at = self.index_of(offset);
         let first = len.min(self.size - at);
-        Some((&ring[at..at + first], &ring[..len - first]))
+        [(self.data_at + at, first), (self.data_at, len - first)]
+    }
+
+    /// Stores `bytes` (at most `size` of them) into the ring from ring index
+    /// `at`, wrapping. Bytes a live span covers are never written: the ring
+    /// first moves to a fresh region, copying what it holds.
+    fn write_ring_at(&mut self, at: usize, bytes: &[u8]) {
+        let first = bytes.len().min(self.size - at);
+        let targets = [
+            (self.data_at + at, first),
+            (self.data_at, bytes.len() - first),
+        ];
+        if targets.iter().any(|&(a, l)| self.region.covered(a, l)) {
+            // Ignoring a failure here would let a sender read bytes as they
+            // change; without a new mapping the ring cannot go on at all.
+            self.rebuild(self.size)
+                .expect("a fresh mapping for the backlog ring");
+        }
+        self.write_region(self.data_at + at, &bytes[..first]);
+        self.write_region(self.data_at, &bytes[first..]);
+    }
+
+    /// Stores `bytes` at mapping index `at`.
+    fn write_region(&mut self, at: usize, bytes: &[u8]) {
+        let region = &self.region;
+        assert!(
+            at <= region.len && bytes.len() <= region.len - at,
+            "range inside the mapping"
+        );
+        // SAFETY: in bounds (checked); `&mut self` makes this the only
+        // writer, and callers never target bytes a live span covers, so no
+        // reference to these bytes exists meanwhile.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), region.base.add(at), bytes.len());
+        }
     }
 
     /// Appends stream bytes; the ring keeps the newest `size()` of them.
@@ -384,8 +571,7 @@ impl Backlog {
             self.commit(new_start.min(end), end);
         }
         let at = self.index_of(kept_from);
-        let ring = &mut self.map[self.data_at..self.data_at + self.size];
-        write_ring(ring, at, kept);
+        self.write_ring_at(at, kept);
         self.start = new_start;
         self.end = new_end;
         if self.file.is_some() {
@@ -422,6 +608,12 @@ impl Backlog {
         if new_size == self.size {
             return Ok(());
         }
+        self.rebuild(new_size)
+    }
+
+    /// Moves the ring into a fresh mapping of `new_size` bytes, keeping the
+    /// newest bytes that fit (live spans keep the old mapping alive).
+    fn rebuild(&mut self, new_size: usize) -> Result<(), BacklogError> {
         let new_start = self.start.max(self.end.saturating_sub(new_size as u64));
         let (first, second) = self
             .slices_from(ReplOffset(new_start))
@@ -430,7 +622,7 @@ impl Backlog {
             None => {
                 let mut map = map_anon(new_size)?;
                 copy_into(&mut map, new_size, new_start, first, second);
-                self.map = map;
+                self.region = Region::new(map);
             }
             Some(state) => {
                 let tmp = sibling_tmp(&state.path);
@@ -461,7 +653,7 @@ impl Backlog {
                 map.flush().map_err(file_err)?;
                 std::fs::rename(&tmp, &state.path).map_err(file_err)?;
                 let path = state.path.clone();
-                self.map = map;
+                self.region = Region::new(map);
                 self.file = Some(FileState {
                     path,
                     _file: file,
@@ -499,10 +691,14 @@ impl Backlog {
     /// anonymous ring.
     pub fn flush(&self) -> Result<(), BacklogError> {
         match &self.file {
-            Some(state) => self.map.flush().map_err(|source| BacklogError::File {
-                path: state.path.clone(),
-                source,
-            }),
+            Some(state) => self
+                .region
+                .map
+                .flush()
+                .map_err(|source| BacklogError::File {
+                    path: state.path.clone(),
+                    source,
+                }),
             None => Ok(()),
         }
     }
@@ -535,7 +731,10 @@ impl Backlog {
         // (neither the compiler nor the CPU may reorder them), which is what
         // makes a process killed between any two stores leave a valid file.
         fence(Ordering::SeqCst);
-        write_slot(&mut self.map[slot..slot + SLOT_STRIDE], &header);
+        let mut bytes = [0u8; SLOT_STRIDE];
+        write_slot(&mut bytes, &header);
+        // The header page is never part of a span.
+        self.write_region(slot, &bytes);
         fence(Ordering::SeqCst);
     }
 }
@@ -932,6 +1131,70 @@ mod tests {
         let (b, rec) = Backlog::file_backed(&tmp.0, 16).unwrap();
         assert!(matches!(rec, Recovery::Restored { .. }), "{rec:?}");
         assert_eq!(collect(&b, 0).unwrap(), b"abcd");
+    }
+
+    #[test]
+    fn a_live_span_never_changes_while_the_ring_moves_on() {
+        let mut b = Backlog::new(8).unwrap();
+        b.append(b"abcdef");
+        let span = b.share(ReplOffset(2), 3).unwrap();
+        assert_eq!(span.from(), ReplOffset(2));
+        assert_eq!(span.len(), 3);
+        let bytes = |s: &SharedSpan| {
+            let (a, c) = s.slices();
+            [a, c].concat()
+        };
+        assert_eq!(bytes(&span), b"cde");
+        // Wrap the ring over the span's bytes, reset it, resize it: the span
+        // still reads what it was given, and the ring holds the new bytes.
+        b.append(b"ghijklmn");
+        assert_eq!(bytes(&span), b"cde");
+        assert_eq!(collect(&b, 6).unwrap(), b"ghijklmn");
+        b.reset(ReplOffset(100));
+        b.append(b"XYZ");
+        assert_eq!(bytes(&span), b"cde");
+        assert_eq!(collect(&b, 100).unwrap(), b"XYZ");
+        drop(span);
+        // Without live spans the ring writes in place again.
+        let region = Arc::as_ptr(&b.region);
+        b.append(b"0123456789");
+        assert_eq!(Arc::as_ptr(&b.region), region);
+        assert_eq!(collect(&b, 108).unwrap(), b"56789");
+    }
+
+    #[test]
+    fn spans_wrap_and_are_capped() {
+        let mut b = Backlog::new(8).unwrap();
+        b.append(b"0123456789"); // holds 23456789, ring wrapped
+        let span = b.share(ReplOffset(4), 100).unwrap();
+        let (a, c) = span.slices();
+        assert_eq!([a, c].concat(), b"456789");
+        assert!(b.share(ReplOffset(1), 4).is_none(), "fallen out");
+        assert!(b.share(ReplOffset(11), 4).is_none(), "not yet produced");
+        assert!(b.share(ReplOffset(10), 4).unwrap().is_empty());
+        let capped = b.share(ReplOffset(2), 3).unwrap();
+        let (a, c) = capped.slices();
+        assert_eq!([a, c].concat(), b"234");
+    }
+
+    #[test]
+    fn file_backed_ring_moves_to_a_new_file_under_a_live_span() {
+        let tmp = TempPath::new("span");
+        let (mut b, _) = Backlog::file_backed(&tmp.0, 8).unwrap();
+        b.set_replid(Some(id(3)));
+        b.append(b"abcdefgh");
+        let span = b.share(ReplOffset(0), 8).unwrap();
+        b.append(b"ijkl");
+        let (a, c) = span.slices();
+        assert_eq!([a, c].concat(), b"abcdefgh");
+        drop(span);
+        drop(b);
+        let (b, rec) = Backlog::file_backed(&tmp.0, 8).unwrap();
+        assert!(
+            matches!(rec, Recovery::Restored { replid: Some(r), .. } if r == id(3)),
+            "{rec:?}"
+        );
+        assert_eq!(collect(&b, 4).unwrap(), b"efghijkl");
     }
 
     #[test]
