@@ -34,6 +34,7 @@ pub mod command;
 pub mod commands;
 pub mod config;
 pub mod connection;
+pub mod diskless;
 pub mod cron;
 pub mod exec;
 pub mod failover;

@@ -158,6 +158,16 @@ where
     };
 
     let start = match plan {
+        Plan::Shared { events, psync } => {
+            let offset = receive_shared_sync(server, stream, events, psync, id).await?;
+            info!("Synchronization with replica {name} succeeded");
+            if conf.rdb_only {
+                return Ok(());
+            }
+            wait_first_ack(server, stream, rbuf, id).await?;
+            set_state(server, id, "online");
+            offset
+        }
         Plan::Continue { reply, from } => {
             stream.write_all(&reply.to_bytes()).await?;
             set_state(server, id, "online");
@@ -217,10 +227,60 @@ where
     stream_to_replica(server, stream, rbuf, id, name, start).await
 }
 
+/// A member's side of a shared diskless sync: keepalive newlines while the
+/// group waits (as Redis sends them), then `+FULLRESYNC`, the payload between
+/// `$EOF:` marks. Returns the snapshot's offset.
+async fn receive_shared_sync<S>(
+    server: &Server,
+    stream: &mut S,
+    mut events: tokio::sync::mpsc::Receiver<crate::diskless::Event>,
+    psync: bool,
+    id: u64,
+) -> std::io::Result<u64>
+where
+    S: AsyncWrite + Unpin,
+{
+    use crate::diskless::Event;
+    let cancelled = || std::io::Error::other("the shared full sync was cancelled");
+    let (replid, offset) = loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(Event::Start { replid, offset }) => break (replid, offset),
+                _ => return Err(cancelled()),
+            },
+            () = tokio::time::sleep(Duration::from_secs(1)) => stream.write_all(b"\n").await?,
+        }
+    };
+    if psync {
+        let line = PsyncReply::FullResync {
+            replid,
+            offset: ReplOffset(offset),
+        };
+        stream.write_all(&line.to_bytes()).await?;
+    }
+    set_state(server, id, "send_bulk");
+    let mut random = [0u8; 20];
+    for b in &mut random {
+        *b = fastrand::u8(..);
+    }
+    let header = PayloadHeader::Eof(EofMark::from_random(random));
+    stream.write_all(&header.to_bytes()).await?;
+    loop {
+        match events.recv().await {
+            Some(Event::Chunk(bytes)) => stream.write_all(&bytes).await?,
+            Some(Event::End(Ok(()))) => break,
+            Some(Event::End(Err(e))) => return Err(std::io::Error::other(e)),
+            Some(Event::Start { .. }) | None => return Err(cancelled()),
+        }
+    }
+    stream.write_all(header.trailer()).await?;
+    Ok(offset)
+}
+
 /// Decides between a partial and a full resync under the data lock; a full
 /// sync takes its snapshot in the same hold. `Err` is an error line to send.
 fn make_plan(
-    server: &Server,
+    server: &Arc<Server>,
     id: u64,
     name: &str,
     conf: &ReplicaConf,
@@ -287,6 +347,29 @@ fn make_plan(
                 if psync.is_none() {
                     info!("Replica {name} asks for synchronization (SYNC): full resync");
                 }
+                let (diskless, delay, max_replicas) = {
+                    let c = server.config.read();
+                    (
+                        conf.capa_eof && c.flag("repl-diskless-sync").unwrap_or(true),
+                        c.number("repl-diskless-sync-delay").unwrap_or(5).max(0) as u64,
+                        c.number("repl-diskless-sync-max-replicas")
+                            .unwrap_or(0)
+                            .max(0) as usize,
+                    )
+                };
+                if diskless && delay > 0 {
+                    // Wait for other replicas to share one snapshot.
+                    let events = crate::diskless::join(
+                        server,
+                        id,
+                        Duration::from_secs(delay),
+                        max_replicas,
+                    );
+                    return Ok(Plan::Shared {
+                        events,
+                        psync: psync.is_some(),
+                    });
+                }
                 let (snapshot, sizes) = data.keyspace.start_snapshot();
                 let offset = data.repl.offset;
                 // Keep the stream from the snapshot on until this replica
@@ -294,12 +377,6 @@ fn make_plan(
                 data.repl.pins.insert(id, offset);
                 // The stream after the snapshot must start with a SELECT.
                 data.repl.selected_db = None;
-                let diskless = conf.capa_eof
-                    && server
-                        .config
-                        .read()
-                        .flag("repl-diskless-sync")
-                        .unwrap_or(true);
                 info!(
                     "Starting BGSAVE for SYNC with target: {}",
                     if diskless { "replicas sockets" } else { "disk" }
@@ -321,6 +398,12 @@ fn make_plan(
 }
 
 enum Plan {
+    /// A diskless full sync shared with the replicas that join within
+    /// `repl-diskless-sync-delay` (see `crate::diskless`).
+    Shared {
+        events: tokio::sync::mpsc::Receiver<crate::diskless::Event>,
+        psync: bool,
+    },
     Continue {
         reply: PsyncReply,
         from: ReplOffset,

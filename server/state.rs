@@ -180,6 +180,8 @@ pub struct Server {
     /// Woken when a replica acknowledges an offset (WAIT waits on it).
     pub acks: Notify,
     /// The link to our primary, when we are a replica.
+    /// The diskless full sync waiting for more replicas (`crate::diskless`).
+    pub diskless: Mutex<crate::diskless::Groups>,
     pub link: Mutex<crate::replica::LinkState>,
     pub shutdown_requested: AtomicBool,
     pub shutdown: Notify,
@@ -244,6 +246,7 @@ impl Server {
             replicas: Mutex::new(Default::default()),
             repl_notify: Notify::new(),
             acks: Notify::new(),
+            diskless: Mutex::new(Default::default()),
             link: Mutex::new(Default::default()),
             shutdown_requested: AtomicBool::new(false),
             shutdown: Notify::new(),

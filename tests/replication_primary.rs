@@ -337,7 +337,7 @@ fn replica_omem(p: &mut Client) -> u64 {
 
 #[test]
 fn client_list_shows_a_lagging_replicas_pending_stream_as_omem() {
-    let primary = ServerProcess::tandem(&["--repl-backlog-size", "64mb"]);
+    let primary = ServerProcess::tandem(&["--repl-backlog-size", "128mb"]);
     let mut p = primary.client();
     let port = primary.port.to_string();
     let replica = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &port]);
@@ -345,15 +345,21 @@ fn client_list_shows_a_lagging_replicas_pending_stream_as_omem() {
     converge(&mut p, &mut r);
     drop(r);
     replica.signal("STOP");
-    // 20 MB: more than loopback socket buffers absorb.
+    // 40 MB: far more than loopback socket buffers absorb.
     let value = "x".repeat(10_000);
-    for i in 0..2000 {
+    for i in 0..4000 {
         p.q(&["SET", &format!("big{}", i % 100), &value]);
     }
     let lagging = wait_until(Duration::from_secs(10), || replica_omem(&mut p) > 1_000_000);
     let omem = replica_omem(&mut p);
+    let clients = p.q(&["CLIENT", "LIST"]);
     replica.signal("CONT");
-    assert!(lagging, "omem={omem}");
+    assert!(
+        lagging,
+        "omem={omem}\n{clients}\nprimary log:\n{}\nreplica log:\n{}",
+        primary.log(),
+        replica.log()
+    );
     let mut r = replica.client();
     converge(&mut p, &mut r);
     assert!(
@@ -417,4 +423,47 @@ fn full_sync_under_writes_keeps_the_stream_for_a_tandem_replica() {
 #[test]
 fn full_sync_under_writes_keeps_the_stream_for_a_redis_replica() {
     full_sync_under_writes(common::Flavor::Redis);
+}
+
+#[test]
+fn replicas_arriving_within_the_delay_share_one_diskless_snapshot() {
+    // A long delay, but the sync starts as soon as two replicas wait.
+    let primary = ServerProcess::tandem(&[
+        "--repl-diskless-sync-delay",
+        "60",
+        "--repl-diskless-sync-max-replicas",
+        "2",
+    ]);
+    let mut p = primary.client();
+    load_rich(&mut p);
+    let port = primary.port.to_string();
+    let first = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &port]);
+    // The first waits for company (Redis's wait_bgsave state).
+    assert!(wait_until(Duration::from_secs(10), || {
+        p.q(&["INFO", "replication"]).contains("state=wait_bgsave")
+    }));
+    p.q(&["SET", "written-while-waiting", "1"]);
+    let second = match ServerProcess::redis(&["--replicaof", "127.0.0.1", &port]) {
+        Some(redis) => redis,
+        None => ServerProcess::tandem(&["--replicaof", "127.0.0.1", &port]),
+    };
+    let started = std::time::Instant::now();
+    let (mut r1, mut r2) = (first.client(), second.client());
+    converge(&mut p, &mut r1);
+    converge(&mut p, &mut r2);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "max-replicas started the sync without waiting out the delay"
+    );
+    assert_eq!(
+        info_field(&mut p, "stats", "sync_full").as_deref(),
+        Some("2")
+    );
+    let log = primary.log();
+    assert_eq!(
+        log.matches("Starting BGSAVE for SYNC").count(),
+        1,
+        "one snapshot for both:\n{log}"
+    );
+    assert!(log.contains("(2 replicas)"), "{log}");
 }

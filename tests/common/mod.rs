@@ -111,6 +111,10 @@ impl ServerProcess {
                 "",
                 "--enable-debug-command",
                 "yes",
+                // Both servers default to waiting 5 s for more replicas to
+                // share a diskless full sync; tests that want it say so.
+                "--repl-diskless-sync-delay",
+                "0",
                 "--logfile",
                 &log,
             ];
