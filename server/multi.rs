@@ -2,9 +2,12 @@
 //!
 //! A transaction runs whole under the data lock, so it is one unit in the
 //! write order; its writes reach the replication feed wrapped in MULTI/EXEC.
-//! WATCH records (db, key) pairs; any call that changes a watched key (by the
-//! command's key positions, expiry, or a flush/swap of its database) marks
+//! WATCH records (db, key) pairs; any call that changes a watched key marks
 //! every client watching it, and their EXEC then fails with a null reply.
+//! As in Redis: a changing command touches the keys it names (MOVE the key
+//! in both databases, COPY only its destination), an expiry touches the
+//! expired key, and FLUSHDB / FLUSHALL / SWAPDB touch only watched keys that
+//! hold a live value in a database they empty or swap in.
 
 use std::collections::{HashMap, HashSet};
 
@@ -50,14 +53,33 @@ impl Watches {
             self.dirty.extend(clients.iter().copied());
         }
     }
+}
 
-    fn touch_db(&mut self, db: Option<usize>) {
-        for ((d, _), clients) in &self.by_key {
-            if db.is_none_or(|db| db == *d) {
-                self.dirty.extend(clients.iter().copied());
-            }
+/// FLUSHDB, FLUSHALL and SWAPDB call this before they act: watchers of a key
+/// in `emptied` are marked when that key holds a live value there, or (for
+/// SWAPDB) in `replaced_with`, the database about to take its place.
+pub fn touch_before_flush(
+    data: &mut Data,
+    emptied: usize,
+    replaced_with: Option<usize>,
+    now_ms: u64,
+) {
+    if data.watches.is_empty() {
+        return;
+    }
+    let keyspace = &data.keyspace;
+    let mut marked = Vec::new();
+    for ((db, key), clients) in &data.watches.by_key {
+        if *db != emptied {
+            continue;
+        }
+        let live = keyspace.db_ref(emptied).holds(key, now_ms)
+            || replaced_with.is_some_and(|r| keyspace.db_ref(r).holds(key, now_ms));
+        if live {
+            marked.extend(clients.iter().copied());
         }
     }
+    data.watches.dirty.extend(marked);
 }
 
 /// Marks watchers of one key.
@@ -67,17 +89,37 @@ pub fn touch_key(data: &mut Data, db: usize, key: &Bytes) {
     }
 }
 
-/// Marks watchers of every key a changing command names (and of whole
-/// databases for FLUSHDB, FLUSHALL and SWAPDB).
+/// Marks watchers of the keys a changing command names (FLUSHDB, FLUSHALL
+/// and SWAPDB mark theirs beforehand: see [`touch_before_flush`]).
 pub fn touch_watched(data: &mut Data, spec: &CommandSpec, argv: &[Bytes], db: usize) {
     if data.watches.is_empty() {
         return;
     }
     let name = argv[0].to_ascii_lowercase();
+    let db_arg =
+        |arg: Option<&Bytes>| arg.and_then(|a| std::str::from_utf8(a).ok()?.parse::<usize>().ok());
     match name.as_slice() {
-        b"flushall" => data.watches.touch_db(None),
-        b"flushdb" => data.watches.touch_db(Some(db)),
-        b"swapdb" | b"move" | b"copy" => data.watches.touch_db(None),
+        // These mark exactly the keys they changed themselves.
+        b"flushall" | b"flushdb" | b"swapdb" | b"del" | b"unlink" | b"smove" | b"blpop"
+        | b"brpop" | b"bzpopmin" | b"bzpopmax" => {}
+        // Only the destination of a *STORE changes.
+        b"sinterstore" | b"sunionstore" | b"sdiffstore" | b"zrangestore" | b"zunionstore"
+        | b"zinterstore" | b"zdiffstore" => data.watches.touch(db, &argv[1]),
+        b"move" => {
+            data.watches.touch(db, &argv[1]);
+            if let Some(target) = db_arg(argv.get(2)) {
+                data.watches.touch(target, &argv[1]);
+            }
+        }
+        b"copy" => {
+            // Only the destination changes, in the DB option's database.
+            let target = argv
+                .iter()
+                .position(|a| a.eq_ignore_ascii_case(b"db"))
+                .and_then(|i| db_arg(argv.get(i + 1)))
+                .unwrap_or(db);
+            data.watches.touch(target, &argv[2]);
+        }
         _ => {
             for key in spec.keys.keys(argv) {
                 data.watches.touch(db, key);

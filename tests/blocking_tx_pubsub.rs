@@ -210,3 +210,126 @@ fn pubsub_matches_redis() {
         assert_eq!(ours, pubsub_exchange(&r));
     }
 }
+
+/// WATCH scenarios where Redis 7.0 invalidates only the keys a command
+/// really changed. Each returns what EXEC answered.
+fn watch_scenarios(s: &ServerProcess) -> Vec<(&'static str, String)> {
+    let mut c = s.client();
+    let mut w = s.client();
+    let mut run = |name: &'static str, setup: &[&[&str]], watch: &str, act: &[&[&str]]| {
+        c.q(&["FLUSHALL"]);
+        c.q(&["SELECT", "0"]);
+        w.q(&["SELECT", "0"]);
+        for cmd in setup {
+            c.q(cmd);
+        }
+        w.q(&["WATCH", watch]);
+        for cmd in act {
+            c.q(cmd);
+        }
+        w.q(&["MULTI"]);
+        w.q(&["PING"]);
+        (name, w.q(&["EXEC"]))
+    };
+    vec![
+        run("flushdb, watched key missing", &[], "x", &[&["FLUSHDB"]]),
+        run(
+            "flushdb, watched key present",
+            &[&["SET", "x", "1"]],
+            "x",
+            &[&["FLUSHDB"]],
+        ),
+        run(
+            "flushall, key missing",
+            &[&["SET", "y", "1"]],
+            "x",
+            &[&["FLUSHALL"]],
+        ),
+        run(
+            "flushdb of another db",
+            &[&["SET", "x", "1"]],
+            "x",
+            &[&["SELECT", "9"], &["FLUSHDB"], &["SELECT", "0"]],
+        ),
+        run(
+            "swapdb brings a value in",
+            &[&["SELECT", "1"], &["SET", "x", "1"], &["SELECT", "0"]],
+            "x",
+            &[&["SWAPDB", "0", "1"]],
+        ),
+        run("swapdb of empty dbs", &[], "x", &[&["SWAPDB", "0", "1"]]),
+        run(
+            "del of another key",
+            &[&["SET", "y", "1"]],
+            "x",
+            &[&["DEL", "x", "y"]],
+        ),
+        run(
+            "sunionstore source",
+            &[&["SADD", "x", "a"]],
+            "x",
+            &[&["SUNIONSTORE", "d", "x"]],
+        ),
+        run(
+            "smove to a set that has it",
+            &[&["SADD", "s", "a"], &["SADD", "x", "a"]],
+            "x",
+            &[&["SMOVE", "s", "x", "a"]],
+        ),
+        run(
+            "copy source",
+            &[&["SET", "x", "1"]],
+            "x",
+            &[&["COPY", "x", "d"]],
+        ),
+        run(
+            "copy destination",
+            &[&["SET", "s", "1"]],
+            "x",
+            &[&["COPY", "s", "x"]],
+        ),
+        run(
+            "move to another db",
+            &[&["SET", "x", "1"]],
+            "x",
+            &[&["MOVE", "x", "3"]],
+        ),
+        run(
+            "ltrim that trims nothing",
+            &[&["RPUSH", "x", "a", "b"]],
+            "x",
+            &[&["LTRIM", "x", "0", "-1"]],
+        ),
+        run(
+            "blpop from another key",
+            &[&["RPUSH", "y", "a"]],
+            "x",
+            &[&["BLPOP", "x", "y", "1"]],
+        ),
+    ]
+}
+
+#[test]
+fn watch_is_invalidated_only_by_real_changes_as_in_redis() {
+    let tandem = ServerProcess::tandem(&[]);
+    let ours = watch_scenarios(&tandem);
+    // Redis 7.0's answers, which the comparison below also checks live.
+    let expected_aborted = [
+        "flushdb, watched key present",
+        "swapdb brings a value in",
+        "copy destination",
+        "move to another db",
+        "ltrim that trims nothing",
+    ];
+    for (name, reply) in &ours {
+        let aborted = expected_aborted.contains(name);
+        assert_eq!(
+            reply.as_str(),
+            if aborted { "(nil)" } else { "[+PONG]" },
+            "{name}"
+        );
+    }
+    if let Some(redis) = ServerProcess::redis(&[]) {
+        assert_eq!(watch_scenarios(&redis), ours);
+    }
+}

@@ -308,6 +308,9 @@ fn del(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     for key in &argv[1..] {
         if ctx.db().remove(key, now).is_some() {
             deleted += 1;
+            // Only keys that existed changed (WATCH).
+            let db = ctx.client.db;
+            crate::multi::touch_key(ctx.data, db, key);
         }
     }
     Reply::Int(deleted)
@@ -816,6 +819,8 @@ fn flushdb(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if !flush_args_ok(argv) {
         return Reply::syntax_error();
     }
+    let index = ctx.client.db;
+    crate::multi::touch_before_flush(ctx.data, index, None, ctx.now_ms);
     let db = ctx.db();
     if db.is_empty() {
         // Propagated even when there was nothing to remove, as Redis does.
@@ -828,6 +833,9 @@ fn flushdb(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
 fn flushall(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if !flush_args_ok(argv) {
         return Reply::syntax_error();
+    }
+    for index in 0..ctx.data.keyspace.db_count() {
+        crate::multi::touch_before_flush(ctx.data, index, None, ctx.now_ms);
     }
     if ctx.data.keyspace.key_count() == 0 {
         ctx.db().mark_dirty();
@@ -847,6 +855,8 @@ fn swapdb(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if a == b {
         ctx.data.keyspace.db(a).mark_dirty();
     } else {
+        crate::multi::touch_before_flush(ctx.data, a, Some(b), ctx.now_ms);
+        crate::multi::touch_before_flush(ctx.data, b, Some(a), ctx.now_ms);
         ctx.data.keyspace.swap(a, b);
     }
     Reply::ok()

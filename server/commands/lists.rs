@@ -454,6 +454,9 @@ fn pop_first_ready(
             None => {
                 let elem = pop_elems(ctx, key, end, 1).pop()?;
                 ctx.propagate_as(vec![pop_name(end), key.clone()]);
+                // Only the key popped from changed (WATCH).
+                let db = ctx.client.db;
+                crate::multi::touch_key(ctx.data, db, key);
                 Reply::Array(vec![key_reply, Reply::Bulk(elem)])
             }
             Some(n) => {
@@ -702,6 +705,12 @@ fn ltrim(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     }));
     if changes == Some(true) {
         modify(ctx, key, |list| list.trim(start, stop));
+    }
+    if changes.is_some() {
+        // Redis signals an existing list as modified even when nothing was
+        // trimmed (WATCH sees it).
+        let db = ctx.client.db;
+        crate::multi::touch_key(ctx.data, db, key);
     }
     Reply::ok()
 }

@@ -406,22 +406,29 @@ fn smove(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     // Redis looks both keys up before deciding anything.
     let src_state =
         lookup_write(ctx, src).map(|v| as_set(Some(v)).map(|s| s.map(|s| s.contains(member))));
-    let dst_state = lookup_write(ctx, dst).map(|v| as_set(Some(v)).map(|s| s.is_some()));
+    let dst_state =
+        lookup_write(ctx, dst).map(|v| as_set(Some(v)).map(|s| s.map(|s| s.contains(member))));
     let in_src = match src_state {
         None => return Reply::Int(0),
         Some(Err(e)) => return e,
         Some(Ok(found)) => found.unwrap_or(false),
     };
-    let dst_exists = match dst_state {
-        None => false,
+    let (dst_exists, in_dst) = match dst_state {
+        None => (false, false),
         Some(Err(e)) => return e,
-        Some(Ok(_)) => true,
+        Some(Ok(found)) => (true, found.unwrap_or(false)),
     };
     if src == dst || !in_src {
         return Reply::Int(i64::from(in_src));
     }
     update_set(ctx, src, true, |s, _| s.remove(member));
     update_set(ctx, dst, dst_exists, |s, limits| s.add(member, limits));
+    // WATCH: the source changed; the destination only if the member is new.
+    let db = ctx.client.db;
+    crate::multi::touch_key(ctx.data, db, src);
+    if !in_dst {
+        crate::multi::touch_key(ctx.data, db, dst);
+    }
     Reply::Int(1)
 }
 

@@ -1025,6 +1025,9 @@ fn bzpop_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], max: bool) -> Reply {
     };
     let popped = pop_elements(ctx, &key, max, 1);
     ctx.propagate_as(vec![pop_command_name(max), key.clone()]);
+    // Only the key popped from changed (WATCH).
+    let db = ctx.client.db;
+    crate::multi::touch_key(ctx.data, db, &key);
     let mut out = vec![Reply::Bulk(key)];
     for (m, s) in popped {
         out.push(Reply::Bulk(m));

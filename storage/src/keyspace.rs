@@ -369,6 +369,20 @@ impl Db {
         self.find(key, now_ms).is_some()
     }
 
+    /// Whether `key` holds a live (unexpired) value, with no side effect at
+    /// all: no lazy expiry, no access time (WATCH bookkeeping before a flush).
+    pub fn holds(&self, key: &[u8], now_ms: u64) -> bool {
+        if self.len == 0 {
+            return false;
+        }
+        let hash = self.hasher.hash_one(key);
+        let idx = shard_of(hash >> (64 - POS_BITS));
+        self.shards
+            .get(idx)
+            .and_then(|t| t.find(table_hash(hash), |e| e.key.as_slice() == key))
+            .is_some_and(|e| !e.is_expired(now_ms))
+    }
+
     /// Reads an entry without updating access time (OBJECT IDLETIME, DEBUG).
     pub fn peek(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
         let (idx, h) = self.find(key, now_ms)?;
