@@ -385,6 +385,33 @@ pub fn mem_stats() -> MemStats {
     m
 }
 
+/// The allocation measured at startup (Redis's `used_memory_startup`).
+pub fn startup_memory() -> u64 {
+    STARTUP_MEMORY.get().copied().unwrap_or(0)
+}
+
+/// The highest allocation seen (Redis's `used_memory_peak`).
+pub fn peak_memory() -> u64 {
+    PEAK_MEMORY.load(Ordering::Relaxed)
+}
+
+/// Asks jemalloc to return every arena's unused dirty pages to the kernel
+/// now (MEMORY PURGE, and after a synchronous FLUSHDB/FLUSHALL, as Redis
+/// does: without traffic jemalloc would keep them for a while).
+pub fn purge_allocator() {
+    // SAFETY: "arena.<MALLCTL_ARENAS_ALL>.purge" takes and returns nothing,
+    // so every pointer is null and the length 0, as jemalloc requires.
+    unsafe {
+        tikv_jemalloc_sys::mallctl(
+            c"arena.4096.purge".as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        );
+    }
+}
+
 /// Redis's `bytesToHuman`: `100B`, `1.02K`, `3.50M`, ...
 pub fn bytes_to_human(n: u64) -> String {
     const UNITS: [(u64, &str); 5] = [

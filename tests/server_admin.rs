@@ -149,3 +149,51 @@ fn config_rewrite_persists_changes() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// MEMORY's shape and errors, side by side with redis-server.
+fn memory_session(s: &ServerProcess) -> Vec<String> {
+    let mut c = s.client();
+    c.q(&["SET", "small", "v"]);
+    c.q(&["RPUSH", "list", "a", "b", "c"]);
+    let mut out = Vec::new();
+    for cmd in [
+        &["MEMORY", "USAGE", "missing"][..],
+        &["MEMORY", "USAGE", "small", "SAMPLES", "x"],
+        &["MEMORY", "USAGE", "small", "FOO"],
+        &["MEMORY", "PURGE"],
+        &["MEMORY", "NOSUCH"],
+        &["MEMORY"],
+    ] {
+        out.push(c.q(cmd));
+    }
+    for key in ["small", "list"] {
+        let usage = c.q(&["MEMORY", "USAGE", key, "SAMPLES", "0"]);
+        let bytes: i64 = usage.trim_start_matches(':').parse().unwrap_or(-1);
+        out.push(format!("{key} usage positive: {}", bytes > 0));
+    }
+    let stats = c.q(&["MEMORY", "STATS"]);
+    for field in [
+        "peak.allocated",
+        "total.allocated",
+        "keys.count",
+        "dataset.bytes",
+    ] {
+        out.push(format!("{field} in stats: {}", stats.contains(field)));
+    }
+    let help = c.q(&["MEMORY", "HELP"]);
+    out.push(format!("help mentions USAGE: {}", help.contains("USAGE")));
+    out
+}
+
+#[test]
+fn memory_commands_answer_like_redis() {
+    let tandem = ServerProcess::tandem(&[]);
+    let ours = memory_session(&tandem);
+    assert_eq!(ours[0], "(nil)");
+    assert!(ours.iter().all(|l| !l.ends_with("false")), "{ours:#?}");
+    let doctor = render(&tandem.client().cmd(&["MEMORY", "DOCTOR"]).expect("reply"));
+    assert!(!doctor.is_empty());
+    if let Some(redis) = ServerProcess::redis(&[]) {
+        assert_eq!(memory_session(&redis), ours);
+    }
+}

@@ -20,6 +20,7 @@ use tandem_storage::{num, Value};
 use crate::client::ClientKind;
 use crate::command::{container_handler, flags::*, CommandSpec, KeySpec};
 use crate::commands::args::{self, is};
+use crate::commands::server::help_reply;
 use crate::exec::ExecCtx;
 use crate::reply::Reply;
 use crate::tri;
@@ -505,18 +506,6 @@ fn touch(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     Reply::Int(touched)
 }
 
-/// Redis's `addReplyHelp`: a header naming the command, the lines, then HELP.
-fn help_reply(cmd: &str, lines: &[&'static str]) -> Reply {
-    let mut out = Vec::with_capacity(lines.len() + 3);
-    out.push(Reply::Simple(
-        format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:").into(),
-    ));
-    out.extend(lines.iter().map(|&l| Reply::Simple(l.into())));
-    out.push(Reply::Simple("HELP".into()));
-    out.push(Reply::Simple("    Prints this help.".into()));
-    Reply::Array(out)
-}
-
 fn object_help(_ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     let cmd = String::from_utf8_lossy(&argv[0]).to_ascii_uppercase();
     help_reply(
@@ -827,7 +816,16 @@ fn flushdb(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         db.mark_dirty();
     }
     db.clear();
+    purge_unless_async(argv);
     Reply::ok()
+}
+
+/// A synchronous flush hands the freed pages back to the kernel at once, as
+/// Redis does (jemalloc would otherwise keep them while there is no traffic).
+fn purge_unless_async(argv: &[Bytes]) {
+    if !argv.get(1).is_some_and(|a| is(a, "async")) {
+        crate::info::purge_allocator();
+    }
 }
 
 fn flushall(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
@@ -841,6 +839,7 @@ fn flushall(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         ctx.db().mark_dirty();
     }
     ctx.data.keyspace.clear();
+    purge_unless_async(argv);
     Reply::ok()
 }
 

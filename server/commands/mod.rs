@@ -9,6 +9,7 @@ pub mod args;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod memory;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
@@ -36,4 +37,5 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     crate::failover::COMMANDS,
     pubsub::COMMANDS,
     zsets::COMMANDS,
+    memory::COMMANDS,
 ];

@@ -330,7 +330,7 @@ fn lossy(b: &[u8]) -> String {
 }
 
 /// Redis's `addReplyHelp`: a header, the lines, and the HELP footer.
-fn help_reply(cmd: &str, lines: &[&'static str]) -> Reply {
+pub(crate) fn help_reply(cmd: &str, lines: &[&'static str]) -> Reply {
     let mut out = Vec::with_capacity(lines.len() + 3);
     out.push(status(format!(
         "{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
