@@ -293,6 +293,13 @@ async fn link_once(server: &Arc<Server>, host: &str, port: u16, generation: u64)
         if !current(server, generation) {
             return Err(protocol("replication target changed"));
         }
+        // A replica restarted from its RDB resumes here without a backlog:
+        // it needs one to feed sub-replicas and, once promoted, to keep its
+        // history servable (Redis creates it on +CONTINUE too).
+        let backlog_size = server.config.read().repl_backlog_size as usize;
+        if data.repl.ensure_backlog(backlog_size) {
+            info!("Replication backlog created at offset {}", data.repl.offset);
+        }
         if let Some(id) = new_id {
             if id != data.repl.lineage.current() {
                 data.repl.shift_id(id);

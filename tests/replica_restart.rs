@@ -141,3 +141,56 @@ fn resumed_stream_stays_in_its_database() {
         "PSYNC both times"
     );
 }
+
+#[test]
+fn replica_resumed_from_its_rdb_keeps_a_backlog_for_its_own_promotion() {
+    let a = ServerProcess::tandem(&[]);
+    let mut ca = a.client();
+    writes(&mut ca, 0, 50);
+    let a_port = a.port.to_string();
+    let mut b = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &a_port]);
+    let dir = b.dir.path().display().to_string();
+    let mut cb = b.client();
+    assert!(wait_until(Duration::from_secs(20), || converged(
+        &mut ca, &mut cb
+    )));
+    assert_eq!(cb.q(&["BGSAVE"]), "+Background saving started");
+    assert!(wait_until(Duration::from_secs(20), || {
+        info_field(&mut cb, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("0")
+    }));
+    b.signal("KILL");
+    assert!(b.wait_exit(Duration::from_secs(10)).is_some());
+    let b = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &a_port, "--dir", &dir]);
+    let mut cb = b.client();
+    assert!(wait_until(Duration::from_secs(20), || converged(
+        &mut ca, &mut cb
+    )));
+    assert_eq!(
+        info_field(&mut cb, "replication", "repl_backlog_active").as_deref(),
+        Some("1"),
+        "resumed by PSYNC, it has a backlog"
+    );
+
+    // B is promoted, takes writes (its offset moves), and A rejoins by PSYNC.
+    assert_eq!(cb.q(&["REPLICAOF", "NO", "ONE"]), "+OK");
+    let before = info_field(&mut cb, "replication", "master_repl_offset");
+    writes(&mut cb, 50, 60);
+    assert_ne!(
+        info_field(&mut cb, "replication", "master_repl_offset"),
+        before
+    );
+    assert_eq!(cb.q(&["REPLICAOF", "NO", "ONE"]), "+OK");
+    assert_eq!(
+        ca.q(&["REPLICAOF", "127.0.0.1", &b.port.to_string()]),
+        "+OK"
+    );
+    assert!(wait_until(Duration::from_secs(20), || converged(
+        &mut cb, &mut ca
+    )));
+    assert_eq!(
+        info_field(&mut cb, "stats", "sync_full").as_deref(),
+        Some("0"),
+        "{}",
+        b.log()
+    );
+}

@@ -149,7 +149,7 @@ fn stats(ctx: &mut ExecCtx<'_>, _argv: &[Bytes]) -> Reply {
         (name("keys.count"), int(keys)),
         (
             name("keys.bytes-per-key"),
-            int(if keys == 0 { 0 } else { dataset / keys }),
+            int(dataset.checked_div(keys).unwrap_or(0)),
         ),
         (name("dataset.bytes"), int(dataset)),
         (
