@@ -11,15 +11,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{wait_until, Client, ServerProcess};
+use common::{info_field, wait_until, Client, ServerProcess};
 
 const CONVERGE: Duration = Duration::from_secs(30);
-
-fn info_field(c: &mut Client, section: &str, field: &str) -> Option<String> {
-    let text = c.q(&["INFO", section]);
-    text.split(['\r', '\n'])
-        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
-}
 
 fn stat(c: &mut Client, field: &str) -> u64 {
     info_field(c, "stats", field)

@@ -6,13 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{wait_until, Client, ServerProcess};
-
-fn info_field(c: &mut Client, section: &str, field: &str) -> Option<String> {
-    let text = c.q(&["INFO", section]);
-    text.split(['\r', '\n'])
-        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
-}
+use common::{info_field, wait_until, Client, ServerProcess};
 
 fn converged(p: &mut Client, r: &mut Client) -> bool {
     info_field(r, "replication", "master_link_status").as_deref() == Some("up")

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use tandem_server::resp::{parse_frame, Frame};
 
+pub mod topology;
+
 static DIR_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A unique scratch directory removed on drop.
@@ -207,6 +209,13 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// One field of `INFO <section>`, as text.
+pub fn info_field(c: &mut Client, section: &str, field: &str) -> Option<String> {
+    let text = c.q(&["INFO", section]);
+    text.split(['\r', '\n'])
+        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
 }
 
 /// A minimal blocking RESP client.
