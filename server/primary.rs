@@ -359,12 +359,8 @@ fn make_plan(
                 };
                 if diskless && delay > 0 {
                     // Wait for other replicas to share one snapshot.
-                    let events = crate::diskless::join(
-                        server,
-                        id,
-                        Duration::from_secs(delay),
-                        max_replicas,
-                    );
+                    let events =
+                        crate::diskless::join(server, id, Duration::from_secs(delay), max_replicas);
                     return Ok(Plan::Shared {
                         events,
                         psync: psync.is_some(),
