@@ -540,14 +540,32 @@ fn zadd_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], zincrby: bool) -> Reply {
     // fails) must not touch the keyspace.
     let current = tri!(peek_zset(ctx, key));
     let exists = current.is_some();
-    let mut touched: HashMap<&[u8], f64> = HashMap::new();
+    // Final score per changed member, in first-change order (a short list
+    // searched linearly: ZADD usually names few members).
+    let mut touched: Vec<(&[u8], f64)> = Vec::with_capacity(pairs.len().min(16));
+    let mut index: HashMap<&[u8], usize> = HashMap::new();
+    let large = pairs.len() > 16;
     let (mut added, mut updated, mut processed) = (0i64, 0i64, 0i64);
     let mut last_score = 0.0;
     for &(score, member) in &pairs {
-        let cur = touched
-            .get(member.as_ref())
-            .copied()
+        let member: &[u8] = member.as_ref();
+        let slot = if large {
+            index.get(member).copied()
+        } else {
+            touched.iter().position(|(m, _)| *m == member)
+        };
+        let cur = slot
+            .map(|i| touched[i].1)
             .or_else(|| current.and_then(|z| z.score(member)));
+        let mut record = |s: f64| match slot {
+            Some(i) => touched[i].1 = s,
+            None => {
+                if large {
+                    index.insert(member, touched.len());
+                }
+                touched.push((member, s));
+            }
+        };
         match add_outcome(cur, score, flags) {
             AddOutcome::Nan => {
                 return Reply::error("ERR resulting score is not a number (NaN)");
@@ -555,12 +573,12 @@ fn zadd_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], zincrby: bool) -> Reply {
             AddOutcome::Skipped => continue,
             AddOutcome::Added(s) => {
                 added += 1;
-                touched.insert(member, s);
+                record(s);
                 last_score = s;
             }
             AddOutcome::Updated(s) => {
                 updated += 1;
-                touched.insert(member, s);
+                record(s);
                 last_score = s;
             }
             AddOutcome::Unchanged(s) => last_score = s,
@@ -571,9 +589,10 @@ fn zadd_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], zincrby: bool) -> Reply {
     if added + updated > 0 {
         let limits = ctx.limits();
         let now = ctx.now_ms;
+        // The outcomes are decided: each changed member gets its final score.
         let apply = |z: &mut ZSetValue| {
-            for &(score, member) in &pairs {
-                z.add(member, score, flags, &limits);
+            for &(member, score) in &touched {
+                z.insert(member, score, &limits);
             }
         };
         if exists {
