@@ -155,3 +155,70 @@ fn three_failovers_while_a_replica_sleeps() {
         );
     }
 }
+
+/// Scenarios 1 and 2 (promote a replica of a three-node fan-out, re-point the
+/// other, then the old primary rejoins) and 6 (the old primary took writes
+/// after it was cut off, then rejoins: diverged histories), on one flavour.
+/// Returns the syncs of each step after the initial fan-out.
+fn scenarios_1_2_6(flavor: Flavor) -> [SyncCounts; 3] {
+    let (a, b, c) = (0, 1, 2);
+    let mut t = Topology::start(flavor, 3, &[]);
+    let mut log = WriteLog::default();
+    write_waiting(&t, &mut log, a, 0);
+    t.fan_out(a, &[b, c]);
+    write(&t, &mut log, a);
+    converge(&t, &[a, b, c], "initial fan-out");
+    let base = t.sync_counts();
+
+    // 1. Promote B, re-point C.
+    t.promote(b);
+    t.replicaof(c, b);
+    write(&t, &mut log, b);
+    converge(&t, &[b, c], "scenario 1");
+    let after1 = t.sync_counts();
+
+    // 2. The old primary A rejoins as B's replica.
+    t.replicaof(a, b);
+    write(&t, &mut log, b);
+    converge(&t, &[b, c, a], "scenario 2");
+    let after2 = t.sync_counts();
+
+    // 6. C is promoted while B, cut off from it, keeps taking writes; then B
+    //    rejoins under C: its history diverged, so a full sync replaces it.
+    t.promote(c);
+    t.replicaof(a, c);
+    write_waiting(&t, &mut log, b, 0);
+    write(&t, &mut log, c);
+    t.replicaof(b, c);
+    write(&t, &mut log, c);
+    converge(&t, &[c, a, b], "scenario 6");
+    let after6 = t.sync_counts();
+    [
+        after1.since(base),
+        after2.since(after1),
+        after6.since(after2),
+    ]
+}
+
+#[test]
+fn promotion_rejoin_and_divergence_on_both_servers() {
+    let tandem = scenarios_1_2_6(Flavor::Tandem);
+    assert_eq!(tandem[0].full, 0, "scenario 1: {:?}", tandem[0]);
+    assert_eq!(tandem[1].full, 0, "scenario 2: {:?}", tandem[1]);
+    assert_eq!(
+        tandem[2].full, 1,
+        "scenario 6: the diverged node alone is fully resynced: {:?}",
+        tandem[2]
+    );
+    let redis = have("redis-server").then(|| scenarios_1_2_6(Flavor::Redis));
+    for (i, name) in ["scenario1", "scenario2", "scenario6"].iter().enumerate() {
+        let r = redis.as_ref().map(|r| r[i]);
+        println!(
+            "{name} full_syncs tandem={} redis={} partial tandem={} redis={}",
+            tandem[i].full,
+            r.map_or("skipped".into(), |r| r.full.to_string()),
+            tandem[i].partial_ok,
+            r.map_or("skipped".into(), |r| r.partial_ok.to_string()),
+        );
+    }
+}
