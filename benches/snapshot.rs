@@ -7,8 +7,12 @@
 //! peak RSS of the server and all its children (redis forks) over the RSS
 //! before the save, and p99/max write latency during the snapshot against idle.
 //!
+//! Besides the strings of DEBUG POPULATE, the dataset holds a mix of the
+//! other types: SNAPSHOT_MIX keys (default 5000) each of a list, a hash, a
+//! set and a sorted set of 64 elements, in the encodings those sizes take.
+//!
 //! Run: `cargo bench --bench snapshot`. Knobs: SNAPSHOT_KEYS (default
-//! 5000000), SNAPSHOT_IDLE_SECS (default 3).
+//! 5000000), SNAPSHOT_MIX (default 5000), SNAPSHOT_IDLE_SECS (default 3).
 
 mod support;
 
@@ -28,9 +32,33 @@ struct Figures {
     rdb_bytes: u64,
 }
 
-fn measure(server: &Server, keys: u64, idle_secs: u64) -> Figures {
+/// Lists, hashes, sets and sorted sets of 64 elements each, `mix` of each.
+fn populate_mix(admin: &mut Conn, mix: u64) {
+    let elems: Vec<String> = (0..64).map(|i| format!("element-{i:03}")).collect();
+    for k in 0..mix {
+        let mut list = vec!["RPUSH".to_string(), format!("mix:list:{k}")];
+        list.extend(elems.iter().cloned());
+        let mut set = vec!["SADD".to_string(), format!("mix:set:{k}")];
+        set.extend(elems.iter().cloned());
+        let mut hash = vec!["HSET".to_string(), format!("mix:hash:{k}")];
+        let mut zset = vec!["ZADD".to_string(), format!("mix:zset:{k}")];
+        for (i, e) in elems.iter().enumerate() {
+            hash.push(e.clone());
+            hash.push(format!("value-{i}"));
+            zset.push(format!("{}.5", i));
+            zset.push(e.clone());
+        }
+        for cmd in [list, set, hash, zset] {
+            let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            admin.cmd(&args);
+        }
+    }
+}
+
+fn measure(server: &Server, keys: u64, mix: u64, idle_secs: u64) -> Figures {
     let mut admin = Conn::new(server.port);
     admin.cmd(&["DEBUG", "POPULATE", &keys.to_string()]);
+    populate_mix(&mut admin, mix);
     std::thread::sleep(Duration::from_millis(500));
     let pid = server.child.id();
 
@@ -88,17 +116,24 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5_000_000);
+    let mix: u64 = std::env::var("SNAPSHOT_MIX")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
     let idle_secs: u64 = std::env::var("SNAPSHOT_IDLE_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
     let tandem = start("tandem", env!("CARGO_BIN_EXE_tandem-server"), &[]);
-    let t = measure(&tandem, keys, idle_secs);
+    let t = measure(&tandem, keys, mix, idle_secs);
     drop(tandem);
     let redis = start("redis", "redis-server", &[]);
-    let r = measure(&redis, keys, idle_secs);
+    let r = measure(&redis, keys, mix, idle_secs);
     drop(redis);
-    println!("# BGSAVE of DEBUG POPULATE {keys} while one client writes SET continuously");
+    println!(
+        "# BGSAVE of DEBUG POPULATE {keys} plus {mix} each of 64-element lists, hashes, sets \
+         and sorted sets, while one client writes SET continuously"
+    );
     println!("{:<34} {:>14} {:>14} {:>7}", "", "tandem", "redis", "ratio");
     let row = |name: &str, a: f64, b: f64| {
         println!(
