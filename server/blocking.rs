@@ -166,6 +166,21 @@ pub fn forget(data: &mut Data, id: u64) {
     data.blocked.remove(id);
 }
 
+/// A primary turning replica ends every wait with Redis's error: the keys
+/// will now change only through the new primary's stream, and a client
+/// waiting to pop (a write) could never be served here.
+pub fn unblock_all_for_demotion(data: &mut Data) {
+    let ids: Vec<u64> = data.blocked.waiters.keys().copied().collect();
+    let reply = Reply::error(
+        "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)",
+    );
+    for id in ids {
+        if let Some(waiter) = data.blocked.remove(id) {
+            deliver(&waiter, &reply);
+        }
+    }
+}
+
 /// CLIENT UNBLOCK: ends a wait as a timeout, or with an UNBLOCKED error.
 pub fn unblock(data: &mut Data, id: u64, with_error: bool) -> bool {
     let Some(waiter) = data.blocked.remove(id) else {

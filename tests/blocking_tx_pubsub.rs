@@ -333,3 +333,30 @@ fn watch_is_invalidated_only_by_real_changes_as_in_redis() {
         assert_eq!(watch_scenarios(&redis), ours);
     }
 }
+
+fn unblocked_by_demotion(primary: &ServerProcess, other: &ServerProcess) -> String {
+    let mut blocked = primary.client();
+    blocked
+        .send(&["BLPOP", "never-pushed", "0"])
+        .expect("send BLPOP");
+    let mut admin = primary.client();
+    assert!(common::wait_until(Duration::from_secs(5), || admin
+        .q(&["INFO", "clients"])
+        .contains("blocked_clients:1")));
+    admin.q(&["REPLICAOF", "127.0.0.1", &other.port.to_string()]);
+    let reply = render(&blocked.read().expect("a reply to the blocked BLPOP"));
+    admin.q(&["REPLICAOF", "NO", "ONE"]);
+    reply
+}
+
+#[test]
+fn becoming_a_replica_unblocks_waiting_clients_with_an_error() {
+    let (tandem, target) = (ServerProcess::tandem(&[]), ServerProcess::tandem(&[]));
+    let ours = unblocked_by_demotion(&tandem, &target);
+    assert!(ours.starts_with("-UNBLOCKED"), "{ours}");
+    if let (Some(redis), Some(redis_target)) =
+        (ServerProcess::redis(&[]), ServerProcess::redis(&[]))
+    {
+        assert_eq!(unblocked_by_demotion(&redis, &redis_target), ours);
+    }
+}

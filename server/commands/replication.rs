@@ -158,6 +158,9 @@ pub(crate) fn demote(
     host: String,
     port: u16,
 ) {
+    if !data.replica_of {
+        crate::blocking::unblock_all_for_demotion(data);
+    }
     data.replica_of = true;
     // A demoted primary that produced a stream first tries PSYNC with its
     // own id and offset, as Redis does.
