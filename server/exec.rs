@@ -584,6 +584,18 @@ pub fn run_command(
         crate::multi::flag_error(client);
         return Reply::error("READONLY You can't write against a read only replica.");
     }
+    if data.replica_of
+        && !data.serve_stale_data
+        && !client.is_master
+        && !spec.has(flags::STALE)
+        && !server.link.lock().up
+    {
+        data.cmdstats[stat_id].rejected_calls += 1;
+        crate::multi::flag_error(client);
+        return Reply::error(
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+        );
+    }
     if data.min_replicas_to_write > 0
         && !data.replica_of
         && !client.is_master

@@ -94,6 +94,8 @@ pub struct Data {
     /// `min-replicas-to-write` and `min-replicas-max-lag` (same refresh).
     pub min_replicas_to_write: u64,
     pub min_replicas_max_lag: u64,
+    /// `replica-serve-stale-data` (same refresh).
+    pub serve_stale_data: bool,
     /// Since when the primary has had a backlog but no replica (repl-backlog-ttl).
     pub backlog_idle_since_ms: Option<u64>,
     /// When the previous command of the current batch ended (see exec).
@@ -116,6 +118,7 @@ impl Data {
             config.number("min-replicas-to-write").unwrap_or(0).max(0) as u64;
         self.min_replicas_max_lag =
             config.number("min-replicas-max-lag").unwrap_or(10).max(0) as u64;
+        self.serve_stale_data = config.flag("replica-serve-stale-data").unwrap_or(true);
         self.repl.configured_size = config.repl_backlog_size as usize;
         self.repl.pin_limit = config.client_output_buffer_limit.replica.hard_bytes;
         let lineage_size = config.number("repl-lineage-size").unwrap_or(16).max(1);
@@ -225,6 +228,7 @@ impl Server {
                 slowlog_max_len,
                 min_replicas_to_write: 0,
                 min_replicas_max_lag: 10,
+                serve_stale_data: true,
                 backlog_idle_since_ms: None,
                 clock: None,
                 persist: Default::default(),

@@ -215,3 +215,38 @@ fn a_replica_without_a_live_link_refuses_to_feed_sub_replicas() {
         &mut cp, &mut cm, &mut cs
     ])));
 }
+
+fn stale_session(s: &ServerProcess) -> Vec<String> {
+    let mut c = s.client();
+    let mut out = vec![c.q(&["GET", "k"]), c.q(&["PING"]), c.q(&["SET", "k", "v"])];
+    out.push(format!(
+        "info works: {}",
+        c.q(&["INFO", "replication"])
+            .contains("master_link_status:down")
+    ));
+    assert_eq!(
+        c.q(&["CONFIG", "SET", "replica-serve-stale-data", "yes"]),
+        "+OK"
+    );
+    out.push(c.q(&["GET", "k"]));
+    out
+}
+
+#[test]
+fn a_replica_with_serve_stale_data_off_refuses_reads_while_its_link_is_down() {
+    let nowhere = common::free_port().to_string();
+    let args = [
+        "--replicaof",
+        "127.0.0.1",
+        &nowhere,
+        "--replica-serve-stale-data",
+        "no",
+    ];
+    let tandem = ServerProcess::tandem(&args);
+    let ours = stale_session(&tandem);
+    assert!(ours[0].starts_with("-MASTERDOWN"), "{ours:?}");
+    assert_eq!(ours[4], "(nil)", "{ours:?}");
+    if let Some(redis) = ServerProcess::redis(&args) {
+        assert_eq!(stale_session(&redis), ours);
+    }
+}

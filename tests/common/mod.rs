@@ -151,8 +151,13 @@ impl ServerProcess {
             if let Ok(mut c) = Client::connect(self.port) {
                 match c.cmd(&["PING"]) {
                     Ok(Frame::Simple(s)) if &s[..] == b"PONG" => return true,
-                    // A password-protected server is up too.
-                    Ok(Frame::Error(e)) if e.starts_with(b"NOAUTH") => return true,
+                    // A password-protected server is up too, and so is a
+                    // replica that refuses stale reads.
+                    Ok(Frame::Error(e))
+                        if e.starts_with(b"NOAUTH") || e.starts_with(b"MASTERDOWN") =>
+                    {
+                        return true
+                    }
                     _ => {}
                 }
             }
