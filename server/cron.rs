@@ -42,7 +42,11 @@ fn active_expire(server: &Server, budget: Duration) {
     let mut data = server.data.lock();
     // A replica never expires keys itself: its primary's DELs do. A FAILOVER
     // keeps the dataset still until the switch.
-    if !data.active_expire_enabled || data.replica_of || data.failover.is_active() {
+    if !data.active_expire_enabled
+        || data.replica_of
+        || data.failover.is_active()
+        || data.expiry_paused_until_ms > unix_ms()
+    {
         return;
     }
     data.keyspace
@@ -129,8 +133,9 @@ fn ping_replicas(server: &Server, last_ping: &mut Instant) {
     }
     *last_ping = Instant::now();
     let mut data = server.data.lock();
-    // A FAILOVER waits for a replica to match our offset: no ping meanwhile.
-    if data.failover.is_active() {
+    // A FAILOVER waits for a replica to match our offset, and a CLIENT PAUSE
+    // holds the stream still: no ping meanwhile.
+    if data.failover.is_active() || data.expiry_paused_until_ms > unix_ms() {
         return;
     }
     data.repl.feed_raw(&[b"ping"]);

@@ -608,8 +608,8 @@ pub fn run_command(
     }
     data.keyspace.set_expire_mode(if client.is_master {
         ExpireMode::Ignore
-    } else if data.replica_of || data.failover.is_active() {
-        // A FAILOVER keeps the dataset still until the switch (see failover).
+    } else if data.replica_of || data.failover.is_active() || data.expiry_paused_until_ms > now_ms {
+        // A FAILOVER or a CLIENT PAUSE keeps the dataset still.
         ExpireMode::HideOnly
     } else {
         ExpireMode::Delete

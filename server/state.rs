@@ -96,6 +96,10 @@ pub struct Data {
     pub min_replicas_max_lag: u64,
     /// `replica-serve-stale-data` (same refresh).
     pub serve_stale_data: bool,
+    /// Until when a CLIENT PAUSE holds expiry still (Unix ms; 0 = no pause):
+    /// as in Redis 7, no key is deleted by expiry and nothing is fed to the
+    /// stream while clients are paused, so the dataset and offset stay put.
+    pub expiry_paused_until_ms: u64,
     /// Since when the primary has had a backlog but no replica (repl-backlog-ttl).
     pub backlog_idle_since_ms: Option<u64>,
     /// When the previous command of the current batch ended (see exec).
@@ -229,6 +233,7 @@ impl Server {
                 min_replicas_to_write: 0,
                 min_replicas_max_lag: 10,
                 serve_stale_data: true,
+                expiry_paused_until_ms: 0,
                 backlog_idle_since_ms: None,
                 clock: None,
                 persist: Default::default(),

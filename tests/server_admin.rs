@@ -197,3 +197,34 @@ fn memory_commands_answer_like_redis() {
         assert_eq!(memory_session(&redis), ours);
     }
 }
+
+/// During CLIENT PAUSE WRITE an expired key reads as gone but is not
+/// deleted (the dataset and the replication stream stay still), as in Redis 7.
+fn paused_expiry_session(s: &ServerProcess) -> Vec<String> {
+    let mut c = s.client();
+    let mut out = vec![
+        c.q(&["SET", "k", "v", "PX", "100"]),
+        c.q(&["CLIENT", "PAUSE", "5000", "WRITE"]),
+    ];
+    std::thread::sleep(Duration::from_millis(400));
+    out.push(c.q(&["GET", "k"]));
+    out.push(c.q(&["DBSIZE"]));
+    out.push(c.q(&["CLIENT", "UNPAUSE"]));
+    out.push(c.q(&["GET", "k"]));
+    out.push(c.q(&["DBSIZE"]));
+    out
+}
+
+#[test]
+fn client_pause_write_holds_expiry_still() {
+    let tandem = ServerProcess::tandem(&[]);
+    let ours = paused_expiry_session(&tandem);
+    assert_eq!(
+        ours[3], ":1",
+        "the expired key stays while paused: {ours:?}"
+    );
+    assert_eq!(ours[6], ":0", "and goes once unpaused: {ours:?}");
+    if let Some(redis) = ServerProcess::redis(&[]) {
+        assert_eq!(paused_expiry_session(&redis), ours);
+    }
+}

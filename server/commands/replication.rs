@@ -226,8 +226,9 @@ fn wait(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         return Reply::Int(have as i64);
     }
     // Ask every replica for an ack now, then wait for enough of them. Not
-    // while a FAILOVER waits for a replica to match our offset, as Redis.
-    if !ctx.data.failover.is_active() {
+    // while a FAILOVER waits for a replica to match our offset, nor while
+    // clients are paused (the stream stays still), as Redis.
+    if !ctx.data.failover.is_active() && ctx.data.expiry_paused_until_ms <= ctx.now_ms {
         ctx.data.repl.feed_raw(&[b"REPLCONF", b"GETACK", b"*"]);
     }
     let deadline = if timeout == 0 {

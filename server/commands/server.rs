@@ -1012,6 +1012,7 @@ fn client_pause(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         pause.until_ms = until;
         pause.writes_only = writes_only;
     }
+    ctx.data.expiry_paused_until_ms = pause.until_ms;
     Reply::ok()
 }
 
@@ -1024,6 +1025,7 @@ fn client_unpause(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
             ..Default::default()
         };
     }
+    ctx.data.expiry_paused_until_ms = 0;
     ctx.server.unpaused.notify_waiters();
     Reply::ok()
 }
