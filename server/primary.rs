@@ -191,11 +191,7 @@ where
             }
             set_state(server, id, "send_bulk");
             if diskless {
-                let mut random = [0u8; 20];
-                for b in &mut random {
-                    *b = fastrand::u8(..);
-                }
-                let header = PayloadHeader::Eof(EofMark::from_random(random));
+                let header = eof_header();
                 stream.write_all(&header.to_bytes()).await?;
                 send_snapshot(server, snapshot, sizes, aux, stream).await?;
                 stream.write_all(header.trailer()).await?;
@@ -225,6 +221,15 @@ where
         }
     };
     stream_to_replica(server, stream, rbuf, id, name, start).await
+}
+
+/// A diskless payload's `$EOF:<mark>` header with a fresh random mark.
+fn eof_header() -> PayloadHeader {
+    let mut random = [0u8; 20];
+    for b in &mut random {
+        *b = fastrand::u8(..);
+    }
+    PayloadHeader::Eof(EofMark::from_random(random))
 }
 
 /// A member's side of a shared diskless sync: keepalive newlines while the
@@ -259,11 +264,7 @@ where
         stream.write_all(&line.to_bytes()).await?;
     }
     set_state(server, id, "send_bulk");
-    let mut random = [0u8; 20];
-    for b in &mut random {
-        *b = fastrand::u8(..);
-    }
-    let header = PayloadHeader::Eof(EofMark::from_random(random));
+    let header = eof_header();
     stream.write_all(&header.to_bytes()).await?;
     loop {
         match events.recv().await {

@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{have, render, wait_until, Client, ServerProcess, TempDir};
+use common::{render, wait_until, Client, ServerProcess, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tandem-server");
 
@@ -68,17 +68,7 @@ fn bgsave_restart_and_redis_interop() {
     assert_eq!(digest(&mut again.client()), before);
     drop(again);
 
-    if have("redis-check-rdb") {
-        let out = Command::new("redis-check-rdb")
-            .arg(&file)
-            .output()
-            .expect("redis-check-rdb");
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && text.contains("RDB looks OK"),
-            "{text}"
-        );
-    }
+    common::assert_redis_check_rdb_accepts(&file);
     if let Some(redis) = ServerProcess::redis(&["--dir", &dir]) {
         assert_eq!(
             digest(&mut redis.client()),

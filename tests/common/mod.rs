@@ -90,56 +90,69 @@ impl ServerProcess {
     pub fn start(flavor: Flavor, extra: &[&str]) -> ServerProcess {
         let mut last_err = String::new();
         for _ in 0..5 {
-            let port = free_port();
             let dir = TempDir::new(match flavor {
                 Flavor::Tandem => "tandem",
                 Flavor::Redis => "redis",
             });
-            let program = match flavor {
-                Flavor::Tandem => env!("CARGO_BIN_EXE_tandem-server").to_string(),
-                Flavor::Redis => "redis-server".to_string(),
-            };
-            let port_s = port.to_string();
-            let dir_s = dir.path().display().to_string();
-            let log = dir.path().join("server.log").display().to_string();
-            let mut args: Vec<&str> = vec![
-                "--port",
-                &port_s,
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                &dir_s,
-                "--save",
-                "",
-                "--enable-debug-command",
-                "yes",
-                // Both servers default to waiting 5 s for more replicas to
-                // share a diskless full sync; tests that want it say so.
-                "--repl-diskless-sync-delay",
-                "0",
-                "--logfile",
-                &log,
-            ];
-            args.extend_from_slice(extra);
-            let child = Command::new(&program)
-                .args(&args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
-            let mut server = ServerProcess {
-                port,
-                flavor,
-                child,
-                dir,
-            };
+            let data = dir.path().to_path_buf();
+            let mut server = Self::spawn(flavor, free_port(), &data, dir, extra);
             if server.wait_ready(Duration::from_secs(10)) {
                 return server;
             }
             last_err = server.log();
         }
         panic!("{flavor:?} server did not start; last log:\n{last_err}");
+    }
+
+    /// Starts a server on `port` with its data in `data`, logging to
+    /// `scratch` (which the fixture keeps). Every server gets the same base
+    /// directives; `extra` comes last, so it can override them.
+    fn spawn(
+        flavor: Flavor,
+        port: u16,
+        data: &Path,
+        scratch: TempDir,
+        extra: &[&str],
+    ) -> ServerProcess {
+        let program = match flavor {
+            Flavor::Tandem => env!("CARGO_BIN_EXE_tandem-server").to_string(),
+            Flavor::Redis => "redis-server".to_string(),
+        };
+        let port_s = port.to_string();
+        let dir_s = data.display().to_string();
+        let log = scratch.path().join("server.log").display().to_string();
+        let mut args: Vec<&str> = vec![
+            "--port",
+            &port_s,
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            &dir_s,
+            "--save",
+            "",
+            "--enable-debug-command",
+            "yes",
+            // Both servers default to waiting 5 s for more replicas to
+            // share a diskless full sync; tests that want it say so.
+            "--repl-diskless-sync-delay",
+            "0",
+            "--logfile",
+            &log,
+        ];
+        args.extend_from_slice(extra);
+        let child = Command::new(&program)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+        ServerProcess {
+            port,
+            flavor,
+            child,
+            dir: scratch,
+        }
     }
 
     fn wait_ready(&mut self, within: Duration) -> bool {
@@ -214,6 +227,23 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `redis-check-rdb` accepts the file (skipped when the tool is missing).
+pub fn assert_redis_check_rdb_accepts(file: &Path) {
+    if !have("redis-check-rdb") {
+        eprintln!("SKIPPED redis-check-rdb: not installed (CI installs it with apt-get)");
+        return;
+    }
+    let out = Command::new("redis-check-rdb")
+        .arg(file)
+        .output()
+        .expect("run redis-check-rdb");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("RDB looks OK"),
+        "{text}"
+    );
 }
 
 /// One field of `INFO <section>`, as text.

@@ -17,7 +17,6 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -44,43 +43,7 @@ impl ServerProcess {
             Flavor::Tandem => "tandem-node",
             Flavor::Redis => "redis-node",
         });
-        let program = match flavor {
-            Flavor::Tandem => env!("CARGO_BIN_EXE_tandem-server").to_string(),
-            Flavor::Redis => "redis-server".to_string(),
-        };
-        let port_s = port.to_string();
-        let dir_s = dir.display().to_string();
-        let log = scratch.path().join("server.log").display().to_string();
-        let mut args: Vec<&str> = vec![
-            "--port",
-            &port_s,
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            &dir_s,
-            "--save",
-            "",
-            "--enable-debug-command",
-            "yes",
-            "--repl-diskless-sync-delay",
-            "0",
-            "--logfile",
-            &log,
-        ];
-        args.extend_from_slice(extra);
-        let child = Command::new(&program)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
-        let mut server = ServerProcess {
-            port,
-            flavor,
-            child,
-            dir: scratch,
-        };
+        let mut server = ServerProcess::spawn(flavor, port, dir, scratch, extra);
         if server.wait_ready(Duration::from_secs(10)) {
             Some(server)
         } else {
