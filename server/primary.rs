@@ -182,14 +182,7 @@ where
             diskless,
             aux,
         } => {
-            if psync {
-                let line = PsyncReply::FullResync {
-                    replid,
-                    offset: ReplOffset(offset),
-                };
-                stream.write_all(&line.to_bytes()).await?;
-            }
-            set_state(server, id, "send_bulk");
+            announce_full_sync(server, stream, id, psync.then_some(replid), offset).await?;
             if diskless {
                 let header = eof_header();
                 stream.write_all(&header.to_bytes()).await?;
@@ -221,6 +214,29 @@ where
         }
     };
     stream_to_replica(server, stream, rbuf, id, name, start).await
+}
+
+/// `+FULLRESYNC <replid> <offset>` (for PSYNC; SYNC gets no line), then the
+/// replica is in `send_bulk`.
+async fn announce_full_sync<S>(
+    server: &Server,
+    stream: &mut S,
+    id: u64,
+    replid: Option<tandem_replication::ReplId>,
+    offset: u64,
+) -> std::io::Result<()>
+where
+    S: AsyncWrite + Unpin,
+{
+    if let Some(replid) = replid {
+        let line = PsyncReply::FullResync {
+            replid,
+            offset: ReplOffset(offset),
+        };
+        stream.write_all(&line.to_bytes()).await?;
+    }
+    set_state(server, id, "send_bulk");
+    Ok(())
 }
 
 /// A diskless payload's `$EOF:<mark>` header with a fresh random mark.
@@ -256,14 +272,7 @@ where
             () = tokio::time::sleep(Duration::from_secs(1)) => stream.write_all(b"\n").await?,
         }
     };
-    if psync {
-        let line = PsyncReply::FullResync {
-            replid,
-            offset: ReplOffset(offset),
-        };
-        stream.write_all(&line.to_bytes()).await?;
-    }
-    set_state(server, id, "send_bulk");
+    announce_full_sync(server, stream, id, psync.then_some(replid), offset).await?;
     let header = eof_header();
     stream.write_all(&header.to_bytes()).await?;
     loop {
