@@ -638,17 +638,19 @@ impl Tree {
         false
     }
 
-    /// Removes an element: down the search path, then its two subtrees
-    /// merged in its place.
+    /// Removes an element: down the search path (counting it out of each
+    /// subtree on the way), then its two subtrees merged in its place. One
+    /// descent: the caller's dictionary says the element is there; should it
+    /// not be, the counts are put back.
     fn remove(&mut self, score: f64, member: &[u8]) -> bool {
-        if !self.contains(score, member) {
-            return false;
-        }
         let mut link = &mut self.root;
         loop {
             let ord = match link {
                 Some(n) => cmp_elem(score, member, n.score, &n.member),
-                None => return false,
+                None => {
+                    self.recount_path(score, member);
+                    return false;
+                }
             };
             if ord == Ordering::Equal {
                 let mut n = link.take().expect("matched above");
@@ -661,6 +663,19 @@ impl Tree {
                 &mut n.left
             } else {
                 &mut n.right
+            };
+        }
+    }
+
+    /// Adds one back to every subtree count on the search path of an absent
+    /// element (undoing a `remove` that did not find it).
+    fn recount_path(&mut self, score: f64, member: &[u8]) {
+        let mut cur = self.root.as_deref_mut();
+        while let Some(n) = cur {
+            n.size += 1;
+            cur = match cmp_elem(score, member, n.score, &n.member) {
+                Ordering::Less => n.left.as_deref_mut(),
+                _ => n.right.as_deref_mut(),
             };
         }
     }
@@ -1339,6 +1354,27 @@ impl ZSetValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn removing_an_absent_element_leaves_the_counts_intact() {
+        let mut t = Tree::default();
+        for i in 0..200 {
+            t.insert(
+                SmallBytes::from_slice(format!("m{i:03}").as_bytes()),
+                f64::from(i),
+            );
+        }
+        assert!(!t.remove(50.0, b"nope"));
+        assert!(!t.remove(1000.0, b"m999"));
+        assert!(!t.remove(-1.0, b"m000"));
+        assert_eq!(t.len(), 200);
+        for r in 0..200 {
+            assert_eq!(t.get(r).map(|n| n.score), Some(r as f64));
+        }
+        assert!(t.remove(50.0, b"m050"));
+        assert_eq!(t.len(), 199);
+        assert_eq!(t.get(50).map(|n| n.score), Some(51.0));
+    }
     use proptest::prelude::*;
     use std::collections::{BTreeSet, HashMap, HashSet};
 
