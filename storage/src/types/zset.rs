@@ -626,18 +626,6 @@ impl Tree {
         *link = Some(node);
     }
 
-    fn contains(&self, score: f64, member: &[u8]) -> bool {
-        let mut cur = self.root.as_deref();
-        while let Some(n) = cur {
-            cur = match cmp_elem(score, member, n.score, &n.member) {
-                Ordering::Equal => return true,
-                Ordering::Less => n.left.as_deref(),
-                Ordering::Greater => n.right.as_deref(),
-            };
-        }
-        false
-    }
-
     /// Removes an element: down the search path (counting it out of each
     /// subtree on the way), then its two subtrees merged in its place. One
     /// descent: the caller's dictionary says the element is there; should it
