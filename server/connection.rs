@@ -58,6 +58,10 @@ where
         rbuf: BytesMut::with_capacity(READ_CHUNK),
         wbuf: BytesMut::with_capacity(READ_CHUNK),
         events: rx,
+        read_ms: 0,
+        fed_stream: false,
+        limits: (0, 0),
+        limits_epoch: u64::MAX,
     };
     if let Err(e) = conn.run(&mut client).await {
         debug!("Client id={} closed: {e}", id);
@@ -93,6 +97,15 @@ struct Connection<S> {
     rbuf: BytesMut,
     wbuf: BytesMut,
     events: mpsc::UnboundedReceiver<ConnEvent>,
+    /// The clock read when the last input arrived, for the batch it carries
+    /// (0 once used: a later batch, after a wait, reads the clock again).
+    read_ms: u64,
+    /// The batch just run fed the replication stream: wake the senders.
+    fed_stream: bool,
+    /// `proto-max-bulk-len` and the query-buffer limit, as of config epoch
+    /// `limits_epoch` (re-read only when CONFIG SET changed something).
+    limits: (u64, u64),
+    limits_epoch: u64,
 }
 
 enum Next {
@@ -123,6 +136,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     self.server.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
                     let now = unix_ms();
                     client.handle.last_interaction_ms.store(now, Ordering::Relaxed);
+                    self.read_ms = now;
                     let next = self.process_input(client).await?;
                     if !self.wbuf.is_empty() {
                         self.stream.write_all(&self.wbuf).await?;
@@ -146,10 +160,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Parses and executes every complete request in the read buffer.
     async fn process_input(&mut self, client: &mut ClientState) -> std::io::Result<Next> {
-        let (max_bulk_len, qbuf_limit) = {
+        let epoch = self.server.config_epoch.load(Ordering::Acquire);
+        if epoch != self.limits_epoch {
             let config = self.server.config.read();
-            (config.proto_max_bulk_len, config.client_query_buffer_limit)
-        };
+            self.limits = (config.proto_max_bulk_len, config.client_query_buffer_limit);
+            self.limits_epoch = epoch;
+        }
+        let (max_bulk_len, qbuf_limit) = self.limits;
         loop {
             let limits = RequestLimits {
                 max_bulk_len,
@@ -187,7 +204,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     return Ok(Next::Close);
                 }
                 start += done;
-                if self.server.data.lock().repl.enabled {
+                if std::mem::take(&mut self.fed_stream) {
                     self.server.repl_notify.notify_waiters();
                 }
                 if client.blocked {
@@ -377,8 +394,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let mut done = 0;
         {
             let mut data = self.server.data.lock();
-            // One clock reading per batch, as Redis caches time per event-loop turn.
-            let now_ms = unix_ms();
+            // One clock reading per batch, as Redis caches time per event-loop
+            // turn: the one taken when the input arrived, if still fresh.
+            let now_ms = match std::mem::take(&mut self.read_ms) {
+                0 => unix_ms(),
+                read => read,
+            };
             data.clock = None;
             for argv in batch {
                 let skip = std::mem::take(&mut client.reply_skip_next);
@@ -403,6 +424,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     break;
                 }
             }
+            self.fed_stream = data.repl.enabled;
         }
         if last_cmd.is_some() {
             let name = client

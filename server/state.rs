@@ -187,6 +187,9 @@ pub struct Server {
     /// Woken when a replica acknowledges an offset (WAIT waits on it).
     pub acks: Notify,
     /// The link to our primary, when we are a replica.
+    /// Bumped by every CONFIG SET, so connections re-read the few settings
+    /// they cache (protocol limits) only when something changed.
+    pub config_epoch: AtomicU64,
     /// The diskless full sync waiting for more replicas (`crate::diskless`).
     pub diskless: Mutex<crate::diskless::Groups>,
     pub link: Mutex<crate::replica::LinkState>,
@@ -255,6 +258,7 @@ impl Server {
             replicas: Mutex::new(Default::default()),
             repl_notify: Notify::new(),
             acks: Notify::new(),
+            config_epoch: AtomicU64::new(0),
             diskless: Mutex::new(Default::default()),
             link: Mutex::new(Default::default()),
             shutdown_requested: AtomicBool::new(false),

@@ -690,6 +690,7 @@ fn config_set(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         let mut config = ctx.server.config.write();
         let changed = tri!(config.set_as(&pairs, who).map_err(Reply::error));
         ctx.data.refresh_hot_config(&config);
+        ctx.server.config_epoch.fetch_add(1, Ordering::Release);
         (
             changed,
             config.loglevel,
