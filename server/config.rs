@@ -1021,7 +1021,7 @@ impl Config {
         config
     }
 
-    /// Loads the configuration from the process arguments (without argv[0]),
+    /// Loads the configuration from the process arguments (without `argv[0]`),
     /// as redis-server does: `[config-file | -] [--name value...]...`.
     ///
     /// `--help`, `--version`, `--test-memory` and friends are the caller's to

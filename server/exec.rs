@@ -29,6 +29,13 @@ use crate::state::{unix_us, Data, Server, SlowlogEntry};
 /// the backlog; without a backlog (unit tests) `buf` keeps the bytes. `offset`
 /// counts every byte ever fed (`master_repl_offset`); `lineage` holds the
 /// current replication id and the past ones.
+///
+/// Every change of the lineage goes through [`ReplFeed::shift_id`],
+/// [`ReplFeed::restart_history`] or [`ReplFeed::set_lineage`], so a
+/// file-backed ring's record of its history stays in step. Before each
+/// append the ring grows if it would overwrite a position a connected
+/// replica still needs (`pins`); senders read the ring as zero-copy spans
+/// (see `tandem_replication::backlog`).
 #[derive(Debug)]
 pub struct ReplFeed {
     pub enabled: bool,
@@ -175,7 +182,7 @@ impl ReplFeed {
         }
     }
 
-    /// Returns a ring grown by [`ReplFeed::make_room`] to `repl-backlog-size`
+    /// Returns a ring grown by `make_room` to `repl-backlog-size`
     /// once no connected replica needs the extra bytes (the cron's job).
     pub fn shrink_if_unneeded(&mut self) {
         let configured = self.configured_size.max(16 * 1024);
