@@ -565,7 +565,18 @@ where
         let notified = server.repl_notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let limit = server.config.read().client_output_buffer_limit.replica;
+        let (limit, timeout_ms) = {
+            let c = server.config.read();
+            let timeout = c.number("repl-timeout").unwrap_or(60).max(1) as u64;
+            (c.client_output_buffer_limit.replica, timeout * 1000)
+        };
+        // A replica that has sent no ACK for repl-timeout is gone (frozen,
+        // partitioned): drop it, as Redis does; it resumes with PSYNC.
+        let last_ack = server.replicas.lock().get(&id).map(|r| r.ack_time_ms);
+        if last_ack.is_some_and(|t| unix_ms().saturating_sub(t) > timeout_ms) {
+            warn!("Disconnecting timedout replica (streaming sync): {name}");
+            return Ok(());
+        }
         let span = {
             let mut data = server.data.lock();
             // A kill (CLIENT KILL, or a new replication id: see
@@ -620,6 +631,17 @@ where
             stream.write_all(first).await?;
             stream.write_all(second).await?;
             pos += span.len() as u64;
+            drop(span);
+            // While the stream keeps us busy, still take in what the replica
+            // sent (its ACKs feed WAIT and the timeout above) when it is
+            // already there: one poll, no waiting.
+            match tokio::time::timeout(Duration::ZERO, read_replica_input(server, stream, rbuf, id))
+                .await
+            {
+                Ok(Ok(false)) => return Ok(()),
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(true)) | Err(_) => {}
+            }
             continue;
         }
         drop(span);

@@ -70,12 +70,15 @@ fn scenario3(flavor: Flavor) -> Outcome {
     let mut primary = a;
     for next in [b, c, d] {
         write(&t, &mut log, primary);
-        // A controlled failover: the next primary has every write.
+        // A controlled failover: the next primary has every write, and the
+        // old one stands aside (no expiry of its own) until re-pointed.
         converge(&t, &awake, "before a failover");
+        t.q(primary, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
         t.promote(next);
         for n in awake.into_iter().filter(|&n| n != next) {
             t.replicaof(n, next);
         }
+        t.q(primary, &["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
         primary = next;
         write(&t, &mut log, primary);
         converge(&t, &awake, "after a failover");
@@ -170,7 +173,11 @@ fn scenarios_1_2_6(flavor: Flavor) -> [SyncCounts; 3] {
     converge(&t, &[a, b, c], "initial fan-out");
     let base = t.sync_counts();
 
-    // 1. Promote B, re-point C.
+    // 1. Promote B, re-point C. A, the old primary, stands aside as a failed
+    //    primary would: its own active expiry (the load writes keys with a
+    //    300 ms TTL) would otherwise add DELs to its history after B took
+    //    over, a real divergence that costs a full sync on either server.
+    t.q(a, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
     t.promote(b);
     t.replicaof(c, b);
     write(&t, &mut log, b);
@@ -179,6 +186,7 @@ fn scenarios_1_2_6(flavor: Flavor) -> [SyncCounts; 3] {
 
     // 2. The old primary A rejoins as B's replica.
     t.replicaof(a, b);
+    t.q(a, &["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
     write(&t, &mut log, b);
     converge(&t, &[b, c, a], "scenario 2");
     let after2 = t.sync_counts();

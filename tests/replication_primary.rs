@@ -461,3 +461,28 @@ fn replicas_arriving_within_the_delay_share_one_diskless_snapshot() {
     );
     assert!(log.contains("(2 replicas)"), "{log}");
 }
+
+#[test]
+fn a_silent_replica_is_dropped_after_repl_timeout_and_resumes_with_psync() {
+    let primary = ServerProcess::tandem(&["--repl-timeout", "2"]);
+    let mut p = primary.client();
+    p.q(&["SET", "before", "1"]);
+    let replica = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let mut r = replica.client();
+    converge(&mut p, &mut r);
+    drop(r);
+    replica.signal("STOP");
+    let dropped = wait_until(Duration::from_secs(15), || {
+        primary.log().contains("Disconnecting timedout replica")
+    });
+    p.q(&["SET", "while-frozen", "1"]);
+    replica.signal("CONT");
+    assert!(dropped, "{}", primary.log());
+    let mut r = replica.client();
+    converge(&mut p, &mut r);
+    assert_eq!(
+        info_field(&mut p, "stats", "sync_full").as_deref(),
+        Some("1"),
+        "it came back with PSYNC"
+    );
+}
