@@ -297,7 +297,12 @@ impl Client {
                 Err(e) => return Err(std::io::Error::other(e.to_string())),
             }
             let mut chunk = [0u8; 16384];
-            let n = self.stream.read(&mut chunk)?;
+            // A signal landing during the read is not the server's answer:
+            // read again, as std's read_exact does.
+            let n = match self.stream.read(&mut chunk) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => other?,
+            };
             if n == 0 {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
