@@ -15,6 +15,21 @@ fn converged(p: &mut Client, r: &mut Client) -> bool {
             == info_field(r, "replication", "master_repl_offset")
 }
 
+fn wait_converged(p: &mut Client, r: &mut Client) {
+    assert!(wait_until(Duration::from_secs(20), || converged(p, r)));
+}
+
+fn wait_bgsave_done(c: &mut Client) {
+    assert!(wait_until(Duration::from_secs(20), || {
+        info_field(c, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("0")
+    }));
+}
+
+/// A replica of `primary_port` started again on the data `dir` it left.
+fn restart_replica(primary_port: &str, dir: &str) -> ServerProcess {
+    ServerProcess::tandem(&["--replicaof", "127.0.0.1", primary_port, "--dir", dir])
+}
+
 fn writes(p: &mut Client, from: usize, to: usize) {
     for i in from..to {
         p.q(&["SET", &format!("k{i}"), &format!("v{i}")]);
@@ -32,9 +47,7 @@ fn replica_restarts_resume_with_psync() {
     let mut replica = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &port]);
     let dir = replica.dir.path().display().to_string();
     let mut r = replica.client();
-    assert!(wait_until(Duration::from_secs(20), || converged(
-        &mut p, &mut r
-    )));
+    wait_converged(&mut p, &mut r);
     assert_eq!(
         info_field(&mut p, "stats", "sync_full").as_deref(),
         Some("1")
@@ -44,11 +57,9 @@ fn replica_restarts_resume_with_psync() {
     let _ = r.send(&["SHUTDOWN", "SAVE"]);
     assert!(replica.wait_exit(Duration::from_secs(10)).is_some());
     writes(&mut p, 100, 200);
-    let mut replica = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &port, "--dir", &dir]);
+    let mut replica = restart_replica(&port, &dir);
     let mut r = replica.client();
-    assert!(wait_until(Duration::from_secs(20), || converged(
-        &mut p, &mut r
-    )));
+    wait_converged(&mut p, &mut r);
     assert_eq!(
         info_field(&mut p, "stats", "sync_full").as_deref(),
         Some("1"),
@@ -62,21 +73,15 @@ fn replica_restarts_resume_with_psync() {
     // 2. BGSAVE, more writes, SIGKILL, restart from the older file: PSYNC from
     //    the file's offset, the backlog supplies the rest.
     assert_eq!(r.q(&["BGSAVE"]), "+Background saving started");
-    assert!(wait_until(Duration::from_secs(20), || {
-        info_field(&mut r, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("0")
-    }));
+    wait_bgsave_done(&mut r);
     writes(&mut p, 200, 300);
-    assert!(wait_until(Duration::from_secs(20), || converged(
-        &mut p, &mut r
-    )));
+    wait_converged(&mut p, &mut r);
     replica.signal("KILL");
     assert!(replica.wait_exit(Duration::from_secs(10)).is_some());
     writes(&mut p, 300, 400);
-    let replica = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &port, "--dir", &dir]);
+    let replica = restart_replica(&port, &dir);
     let mut r = replica.client();
-    assert!(wait_until(Duration::from_secs(20), || converged(
-        &mut p, &mut r
-    )));
+    wait_converged(&mut p, &mut r);
     assert_eq!(
         info_field(&mut p, "stats", "sync_full").as_deref(),
         Some("1"),
@@ -98,21 +103,15 @@ fn resumed_stream_stays_in_its_database() {
     let port = primary.port.to_string();
     let replica = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &port]);
     let mut r = replica.client();
-    assert!(wait_until(Duration::from_secs(20), || converged(
-        &mut p, &mut r
-    )));
+    wait_converged(&mut p, &mut r);
     p.q(&["SELECT", "5"]);
     p.q(&["SET", "before", "1"]);
-    assert!(wait_until(Duration::from_secs(20), || converged(
-        &mut p, &mut r
-    )));
+    wait_converged(&mut p, &mut r);
 
     // 1. Link drop, PSYNC, more writes in db 5 (no SELECT in the stream).
     r.q(&["CLIENT", "KILL", "TYPE", "master"]);
     p.q(&["SET", "after-psync", "1"]);
-    assert!(wait_until(Duration::from_secs(20), || converged(
-        &mut p, &mut r
-    )));
+    wait_converged(&mut p, &mut r);
 
     // 2. SHUTDOWN SAVE, restart from the RDB (repl-stream-db), more writes.
     let dir = replica.dir.path().display().to_string();
@@ -120,11 +119,9 @@ fn resumed_stream_stays_in_its_database() {
     let mut replica = replica;
     assert!(replica.wait_exit(Duration::from_secs(10)).is_some());
     p.q(&["SET", "after-restart", "1"]);
-    let replica = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &port, "--dir", &dir]);
+    let replica = restart_replica(&port, &dir);
     let mut r = replica.client();
-    assert!(wait_until(Duration::from_secs(20), || converged(
-        &mut p, &mut r
-    )));
+    wait_converged(&mut p, &mut r);
     r.q(&["SELECT", "5"]);
     for key in ["before", "after-psync", "after-restart"] {
         assert_eq!(r.q(&["EXISTS", key]), ":1", "{key} in db 5");
@@ -145,20 +142,14 @@ fn replica_resumed_from_its_rdb_keeps_a_backlog_for_its_own_promotion() {
     let mut b = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &a_port]);
     let dir = b.dir.path().display().to_string();
     let mut cb = b.client();
-    assert!(wait_until(Duration::from_secs(20), || converged(
-        &mut ca, &mut cb
-    )));
+    wait_converged(&mut ca, &mut cb);
     assert_eq!(cb.q(&["BGSAVE"]), "+Background saving started");
-    assert!(wait_until(Duration::from_secs(20), || {
-        info_field(&mut cb, "persistence", "rdb_bgsave_in_progress").as_deref() == Some("0")
-    }));
+    wait_bgsave_done(&mut cb);
     b.signal("KILL");
     assert!(b.wait_exit(Duration::from_secs(10)).is_some());
-    let b = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &a_port, "--dir", &dir]);
+    let b = restart_replica(&a_port, &dir);
     let mut cb = b.client();
-    assert!(wait_until(Duration::from_secs(20), || converged(
-        &mut ca, &mut cb
-    )));
+    wait_converged(&mut ca, &mut cb);
     assert_eq!(
         info_field(&mut cb, "replication", "repl_backlog_active").as_deref(),
         Some("1"),
@@ -178,9 +169,7 @@ fn replica_resumed_from_its_rdb_keeps_a_backlog_for_its_own_promotion() {
         ca.q(&["REPLICAOF", "127.0.0.1", &b.port.to_string()]),
         "+OK"
     );
-    assert!(wait_until(Duration::from_secs(20), || converged(
-        &mut cb, &mut ca
-    )));
+    wait_converged(&mut cb, &mut ca);
     assert_eq!(
         info_field(&mut cb, "stats", "sync_full").as_deref(),
         Some("0"),
