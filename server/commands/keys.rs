@@ -870,36 +870,12 @@ fn select(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
 #[cfg(test)]
 mod tests {
 
-    use bytes::BytesMut;
-
     use super::*;
-    use crate::commands::testing::{Harness, NOW};
+    use crate::commands::testing::{bulk, encode, err, int, status, Harness, NOW};
 
     use crate::command::table;
 
     use crate::reply::Proto;
-
-    fn int(n: i64) -> Reply {
-        Reply::Int(n)
-    }
-
-    fn err(text: &str) -> Reply {
-        Reply::error(text.to_string())
-    }
-
-    fn bulk_str(s: &str) -> Reply {
-        Reply::bulk_from(s.as_bytes())
-    }
-
-    fn status(s: &str) -> Reply {
-        Reply::Simple(s.to_string().into())
-    }
-
-    fn encode(reply: &Reply, proto: Proto) -> Vec<u8> {
-        let mut out = BytesMut::new();
-        reply.encode(proto, &mut out);
-        out.to_vec()
-    }
 
     #[test]
     fn table_entries_match_redis() {
@@ -1013,7 +989,7 @@ mod tests {
         assert_eq!(h.run(&["RENAMENX", "a", "b"]), int(0));
         assert_eq!(h.run(&["RENAME", "a", "b"]), Reply::ok());
         assert_eq!(h.repl_raw(), vec!["RENAME a b"]);
-        assert_eq!(h.run(&["GET", "b"]), bulk_str("1"));
+        assert_eq!(h.run(&["GET", "b"]), bulk("1"));
         assert_eq!(
             h.run(&["PTTL", "b"]),
             int(5000),
@@ -1021,7 +997,7 @@ mod tests {
         );
         assert_eq!(h.run(&["EXISTS", "a"]), int(0));
         assert_eq!(h.run(&["RENAMENX", "b", "c"]), int(1));
-        assert_eq!(h.run(&["GET", "c"]), bulk_str("1"));
+        assert_eq!(h.run(&["GET", "c"]), bulk("1"));
     }
 
     #[test]
@@ -1057,16 +1033,12 @@ mod tests {
         assert!(h.repl_raw().is_empty());
         assert_eq!(h.run(&["COPY", "src", "dst", "REPLACE"]), int(1));
         assert_eq!(h.repl_raw(), vec!["COPY src dst REPLACE"]);
-        assert_eq!(h.run(&["GET", "dst"]), bulk_str("hello"));
+        assert_eq!(h.run(&["GET", "dst"]), bulk("hello"));
         assert_eq!(h.run(&["PTTL", "dst"]), int(3000));
         assert_eq!(h.run(&["COPY", "src", "src", "DB", "3"]), int(1));
-        assert_eq!(
-            h.run(&["GET", "src"]),
-            bulk_str("hello"),
-            "the source stays"
-        );
+        assert_eq!(h.run(&["GET", "src"]), bulk("hello"), "the source stays");
         h.run(&["SELECT", "3"]);
-        assert_eq!(h.run(&["GET", "src"]), bulk_str("hello"));
+        assert_eq!(h.run(&["GET", "src"]), bulk("hello"));
         assert_eq!(h.run(&["PTTL", "src"]), int(3000));
     }
 
@@ -1099,7 +1071,7 @@ mod tests {
             "the target already has the key"
         );
         h.run(&["SELECT", "1"]);
-        assert_eq!(h.run(&["GET", "k"]), bulk_str("v"));
+        assert_eq!(h.run(&["GET", "k"]), bulk("v"));
         assert_eq!(h.run(&["PTTL", "k"]), int(2000));
     }
 
@@ -1310,7 +1282,7 @@ mod tests {
             let Reply::Array(parts) = h.run(&args) else {
                 panic!("array")
             };
-            assert_eq!(parts[0], bulk_str("0"));
+            assert_eq!(parts[0], bulk("0"));
             let Reply::Array(keys) = &parts[1] else {
                 panic!("array")
             };
@@ -1346,7 +1318,7 @@ mod tests {
         ] {
             assert_eq!(h.run(&["SCAN", bad]), err("ERR invalid cursor"), "{bad:?}");
         }
-        let empty = Reply::Array(vec![bulk_str("0"), Reply::Array(vec![])]);
+        let empty = Reply::Array(vec![bulk("0"), Reply::Array(vec![])]);
         assert_eq!(h.run(&["SCAN", "-1"]), empty);
         assert_eq!(h.run(&["SCAN", "18446744073709551615"]), empty);
     }
@@ -1391,7 +1363,7 @@ mod tests {
         };
         let mut found: Vec<Reply> = found;
         found.sort_by_key(|r| format!("{r:?}"));
-        assert_eq!(found, vec![bulk_str("hallo"), bulk_str("hello")]);
+        assert_eq!(found, vec![bulk("hallo"), bulk("hello")]);
         let Reply::Array(all) = h.run(&["KEYS", "*"]) else {
             panic!("array")
         };
@@ -1407,7 +1379,7 @@ mod tests {
             assert!(
                 ["hello", "hallo", "hxllo", "world"]
                     .iter()
-                    .any(|k| r == bulk_str(k)),
+                    .any(|k| r == bulk(k)),
                 "{r:?}"
             );
         }
@@ -1421,9 +1393,9 @@ mod tests {
         h.run(&["SET", "neg", "-1"]);
         h.run(&["SET", "text", "hello"]);
         h.run(&["SET", "long", &"x".repeat(45)]);
-        assert_eq!(h.run(&["OBJECT", "ENCODING", "small"]), bulk_str("int"));
-        assert_eq!(h.run(&["object", "encoding", "text"]), bulk_str("embstr"));
-        assert_eq!(h.run(&["OBJECT", "ENCODING", "long"]), bulk_str("raw"));
+        assert_eq!(h.run(&["OBJECT", "ENCODING", "small"]), bulk("int"));
+        assert_eq!(h.run(&["object", "encoding", "text"]), bulk("embstr"));
+        assert_eq!(h.run(&["OBJECT", "ENCODING", "long"]), bulk("raw"));
         assert_eq!(h.run(&["OBJECT", "ENCODING", "missing"]), Reply::Null);
         assert_eq!(h.run(&["OBJECT", "REFCOUNT", "small"]), int(2147483647));
         assert_eq!(h.run(&["OBJECT", "REFCOUNT", "big"]), int(1));
@@ -1538,7 +1510,7 @@ mod tests {
         assert_eq!(h.repl_raw(), vec!["SWAPDB 0 1"]);
         assert_eq!(h.run(&["EXISTS", "k"]), int(0));
         h.run(&["SELECT", "1"]);
-        assert_eq!(h.run(&["GET", "k"]), bulk_str("zero"));
+        assert_eq!(h.run(&["GET", "k"]), bulk("zero"));
         assert_eq!(h.run(&["SWAPDB", "3", "3"]), Reply::ok());
         assert_eq!(h.repl_raw(), vec!["SELECT 1", "SWAPDB 3 3"]);
     }

@@ -764,40 +764,16 @@ fn lpos(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
 mod tests {
     use std::sync::Arc;
 
-    use bytes::BytesMut;
-
     use super::*;
     use crate::client::{ClientHandle, ClientState};
     use crate::command::table;
-    use crate::commands::testing::{Harness, NOW};
+    use crate::commands::testing::{bulk, bulks, encode, err, int, Harness, NOW};
 
     use crate::exec::execute;
     use crate::reply::Proto;
 
-    fn int(n: i64) -> Reply {
-        Reply::Int(n)
-    }
-
-    fn bulk(s: &str) -> Reply {
-        Reply::bulk_from(s.as_bytes())
-    }
-
-    fn bulks(items: &[&str]) -> Reply {
-        Reply::Array(items.iter().map(|s| bulk(s)).collect())
-    }
-
-    fn err(text: &str) -> Reply {
-        Reply::error(text.to_string())
-    }
-
     fn wrongtype() -> Reply {
         Reply::wrong_type()
-    }
-
-    fn encode(reply: &Reply, proto: Proto) -> Vec<u8> {
-        let mut out = BytesMut::new();
-        reply.encode(proto, &mut out);
-        out.to_vec()
     }
 
     #[test]

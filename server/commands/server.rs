@@ -1855,10 +1855,10 @@ fn command_help(_: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
 mod tests {
     use super::*;
     use crate::client::ClientState;
+    use crate::commands::testing::encode;
     use crate::config::{Config, ProtectedConfig};
     use crate::exec::execute;
     use crate::state::Server;
-    use bytes::BytesMut;
 
     struct Harness {
         server: Arc<Server>,
@@ -1915,12 +1915,6 @@ mod tests {
             Reply::Error(e) => e.into_owned(),
             other => panic!("not an error: {other:?}"),
         }
-    }
-
-    fn encode(reply: &Reply, proto: Proto) -> Vec<u8> {
-        let mut out = BytesMut::new();
-        reply.encode(proto, &mut out);
-        out.to_vec()
     }
 
     #[test]

@@ -123,3 +123,31 @@ impl Harness {
         assert_eq!(self.run(&["CONFIG", "SET", name, value]), Reply::ok());
     }
 }
+
+/// Reply builders for the families' expectations.
+pub(crate) fn int(n: i64) -> Reply {
+    Reply::Int(n)
+}
+
+pub(crate) fn err(text: &str) -> Reply {
+    Reply::error(text.to_string())
+}
+
+pub(crate) fn bulk(s: &str) -> Reply {
+    Reply::bulk_from(s.as_bytes())
+}
+
+pub(crate) fn bulks(items: &[&str]) -> Reply {
+    Reply::Array(items.iter().map(|s| bulk(s)).collect())
+}
+
+pub(crate) fn status(s: &str) -> Reply {
+    Reply::Simple(s.to_string().into())
+}
+
+/// The bytes `reply` is written as in `proto`.
+pub(crate) fn encode(reply: &Reply, proto: crate::reply::Proto) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    reply.encode(proto, &mut out);
+    out.to_vec()
+}

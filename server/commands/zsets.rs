@@ -1584,6 +1584,7 @@ mod tests {
     use super::*;
     use crate::client::{ClientHandle, ClientState, ConnEvent};
     use crate::command::table;
+    use crate::commands::testing::{bulk, bulks, err, int, status};
     use crate::config::{Config, ProtectedConfig};
     use crate::exec::execute;
     use crate::resp::{parse_request, RequestLimits};
@@ -1691,26 +1692,6 @@ mod tests {
             c.zset_max_listpack_entries = entries;
             c.zset_max_listpack_value = value;
         }
-    }
-
-    fn int(n: i64) -> Reply {
-        Reply::Int(n)
-    }
-
-    fn err(text: &str) -> Reply {
-        Reply::error(text.to_string())
-    }
-
-    fn bulk(s: &str) -> Reply {
-        Reply::bulk_from(s.as_bytes())
-    }
-
-    fn bulks(items: &[&str]) -> Reply {
-        Reply::Array(items.iter().map(|s| bulk(s)).collect())
-    }
-
-    fn status(s: &str) -> Reply {
-        Reply::Simple(s.to_string().into())
     }
 
     #[test]
