@@ -918,6 +918,24 @@ fn zset_value(
     Ok(Some(Value::ZSet(Box::new(zset))))
 }
 
+/// A flat list of pairs must hold an even number of entries.
+fn even_entries(
+    count: usize,
+    at: u64,
+    expected: &'static str,
+    kind: &str,
+    key: &[u8],
+) -> Result<(), RdbError> {
+    if count.is_multiple_of(2) {
+        return Ok(());
+    }
+    Err(RdbError::Corrupt {
+        offset: at,
+        expected,
+        found: format!("{count} entries in {kind} {:?}", show(key)),
+    })
+}
+
 /// Hash pairs from a flat list of entries (field, value, field, value, ...).
 fn hash_from_entries(
     entries: &[Entry<'_>],
@@ -925,13 +943,7 @@ fn hash_from_entries(
     at: u64,
     key: &[u8],
 ) -> Result<Option<Value>, RdbError> {
-    if !entries.len().is_multiple_of(2) {
-        return Err(RdbError::Corrupt {
-            offset: at,
-            expected: "field/value pairs",
-            found: format!("{} entries in hash {:?}", entries.len(), show(key)),
-        });
-    }
+    even_entries(entries.len(), at, "field/value pairs", "hash", key)?;
     if entries.is_empty() {
         return Ok(None);
     }
@@ -952,13 +964,7 @@ fn zset_from_entries(
     at: u64,
     key: &[u8],
 ) -> Result<Option<Value>, RdbError> {
-    if !entries.len().is_multiple_of(2) {
-        return Err(RdbError::Corrupt {
-            offset: at,
-            expected: "member/score pairs",
-            found: format!("{} entries in sorted set {:?}", entries.len(), show(key)),
-        });
-    }
+    even_entries(entries.len(), at, "member/score pairs", "sorted set", key)?;
     let mut pairs = Vec::with_capacity(entries.len() / 2);
     for pair in entries.chunks_exact(2) {
         let score = match pair[1] {
