@@ -100,11 +100,9 @@ fn restore_backlog_file(server: &Server, data: &mut Data, path: &Path, size: usi
             let (applied, processed) = replay(server, data, &backlog, from);
             // Half a MULTI block at the end was never acknowledged: drop it.
             backlog.truncate(processed);
-            let capacity = data.repl.lineage.capacity();
-            let text = lineage.to_aux();
-            data.repl.lineage =
-                Lineage::from_aux(lineage.current(), processed, text.as_bytes(), capacity)
-                    .unwrap_or(lineage);
+            let mut lineage = lineage;
+            lineage.end_at(processed);
+            data.repl.lineage = lineage;
             data.repl.offset = processed.0;
             data.repl.cached_master = true;
             info!(

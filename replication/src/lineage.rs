@@ -187,7 +187,7 @@ impl Lineage {
             .next()
             .and_then(|p| p.parse::<u64>().ok())
             .ok_or_else(|| format!("lineage does not start with an offset: {text:?}"))?;
-        let mut lineage = Lineage::with_capacity(current, ReplOffset(since.min(at.0)), capacity);
+        let mut lineage = Lineage::with_capacity(current, ReplOffset(since), capacity);
         for part in parts {
             let mut fields = part.split(':');
             let entry = (|| {
@@ -202,11 +202,20 @@ impl Lineage {
             })()
             .ok_or_else(|| format!("bad lineage entry {part:?}"))?;
             let known = entry.replid == current || lineage.find(entry.replid).is_some();
-            if !known && entry.last <= at && lineage.past.len() < capacity {
+            if !known {
                 lineage.past.push_back(entry);
             }
         }
+        lineage.end_at(at);
+        lineage.past.truncate(capacity);
         Ok(lineage)
+    }
+
+    /// Cuts the history at `at` (a file that ends there, a replayed stream
+    /// truncated there): past ids left after `at` cannot describe it.
+    pub fn end_at(&mut self, at: ReplOffset) {
+        self.past.retain(|e| e.last <= at);
+        self.since = self.since.min(at);
     }
 
     /// INFO `master_replid2`: the newest past id, or forty `'0'`s.
