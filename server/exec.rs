@@ -648,7 +648,10 @@ pub fn run_command(
     let db = client.db;
     let expired = collect_expired(data, ops);
     let changed = data.keyspace.dirty() != dirty_before;
+    // What the primary sent is proxied verbatim by the replica link: a
+    // command it applies records nothing of its own.
     if data.repl.enabled
+        && !client.is_master
         && (forced || (changed && (spec.is_write() || spec.has(flags::MAY_REPLICATE))))
     {
         match rewritten {

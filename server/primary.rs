@@ -546,7 +546,24 @@ where
     }
 }
 
+/// A write at least this large is followed at once by the next one.
+const PACE_BYTES: usize = 16 * 1024;
+
+/// How long the stream gathers after a smaller write.
+const PACE: Duration = Duration::from_millis(1);
+
+/// How often a streaming sender re-reads its limits and looks for the
+/// replica's ACKs while the stream keeps it busy.
+const HOUSEKEEPING: Duration = Duration::from_millis(20);
+
 /// Sends the stream from `pos` on, forever: backlog stretches as they appear.
+///
+/// Writes are paced: after a write smaller than [`PACE_BYTES`] the sender
+/// lets the stream gather for [`PACE`] before it looks again, so a replica
+/// under a steady flow of small writes gets a few large writes per
+/// millisecond instead of one per command, and spends its time applying
+/// rather than waking up. A burst past [`PACE_BYTES`] goes out at once; an
+/// idle stream's first write is not delayed.
 async fn stream_to_replica<S>(
     server: &Arc<Server>,
     stream: &mut S,
@@ -561,21 +578,42 @@ where
     let handle = server.clients.lock().get(id).cloned();
     // When the pending output first passed the soft limit.
     let mut over_soft_since: Option<std::time::Instant> = None;
+    let mut last_housekeeping: Option<std::time::Instant> = None;
+    let mut limit = server.config.read().client_output_buffer_limit.replica;
+    let idle = tokio::time::sleep(Duration::from_millis(100));
+    tokio::pin!(idle);
+    let pace = tokio::time::sleep(PACE);
+    tokio::pin!(pace);
     loop {
         let notified = server.repl_notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let (limit, timeout_ms) = {
-            let c = server.config.read();
-            let timeout = c.number("repl-timeout").unwrap_or(60).max(1) as u64;
-            (c.client_output_buffer_limit.replica, timeout * 1000)
-        };
-        // A replica that has sent no ACK for repl-timeout is gone (frozen,
-        // partitioned): drop it, as Redis does; it resumes with PSYNC.
-        let last_ack = server.replicas.lock().get(&id).map(|r| r.ack_time_ms);
-        if last_ack.is_some_and(|t| unix_ms().saturating_sub(t) > timeout_ms) {
-            warn!("Disconnecting timedout replica (streaming sync): {name}");
-            return Ok(());
+        let housekeeping = last_housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING);
+        if housekeeping {
+            last_housekeeping = Some(std::time::Instant::now());
+            let timeout_ms = {
+                let c = server.config.read();
+                limit = c.client_output_buffer_limit.replica;
+                c.number("repl-timeout").unwrap_or(60).max(1) as u64 * 1000
+            };
+            // While the stream keeps us busy, still take in what the replica
+            // sent (its ACKs feed WAIT and the timeout below) when it is
+            // already there: one poll, no waiting.
+            match futures_poll_once(read_replica_input(server, stream, rbuf, id)).await {
+                Some(Ok(false)) => return Ok(()),
+                Some(Err(e)) => return Err(e),
+                Some(Ok(true)) | None => {}
+            }
+            // A replica that has sent no ACK for repl-timeout is gone (frozen,
+            // partitioned): drop it, as Redis does; it resumes with PSYNC.
+            let last_ack = server.replicas.lock().get(&id).map(|r| r.ack_time_ms);
+            if last_ack.is_some_and(|t| unix_ms().saturating_sub(t) > timeout_ms) {
+                warn!("Disconnecting timedout replica (streaming sync): {name}");
+                return Ok(());
+            }
+            if let Some(handle) = &handle {
+                handle.info.lock().repl_sent = Some(pos);
+            }
         }
         let span = {
             let mut data = server.data.lock();
@@ -592,9 +630,6 @@ where
             data.repl.pins.insert(id, pos);
             // What this replica has not been sent yet is its output buffer.
             let pending = data.repl.offset.saturating_sub(pos);
-            if let Some(handle) = &handle {
-                handle.info.lock().repl_sent = Some(pos);
-            }
             let over_hard = limit.hard_bytes > 0 && pending >= limit.hard_bytes;
             let over_soft = limit.soft_bytes > 0 && pending >= limit.soft_bytes;
             if !over_soft {
@@ -631,23 +666,32 @@ where
             stream.write_all(first).await?;
             stream.write_all(second).await?;
             pos += span.len() as u64;
-            drop(span);
-            // While the stream keeps us busy, still take in what the replica
-            // sent (its ACKs feed WAIT and the timeout above) when it is
-            // already there: one poll, no waiting.
-            match tokio::time::timeout(Duration::ZERO, read_replica_input(server, stream, rbuf, id))
-                .await
-            {
-                Ok(Ok(false)) => return Ok(()),
-                Ok(Err(e)) => return Err(e),
-                Ok(Ok(true)) | Err(_) => {}
+            if span.len() < PACE_BYTES {
+                // A small write: let the stream gather for a moment before
+                // the next one (taking in ACKs meanwhile).
+                drop(span);
+                pace.as_mut().reset(tokio::time::Instant::now() + PACE);
+                tokio::select! {
+                    _ = &mut pace => {}
+                    read = read_replica_input(server, stream, rbuf, id) => {
+                        if !read? {
+                            return Ok(());
+                        }
+                    }
+                }
             }
             continue;
         }
         drop(span);
+        if let Some(handle) = &handle {
+            handle.info.lock().repl_sent = Some(pos);
+        }
         tokio::select! {
             _ = &mut notified => {}
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = &mut idle => {
+                idle.as_mut().reset(tokio::time::Instant::now() + Duration::from_millis(100));
+                last_housekeeping = None;
+            }
             read = read_replica_input(server, stream, rbuf, id) => {
                 if !read? {
                     return Ok(());
@@ -655,4 +699,17 @@ where
             }
         }
     }
+}
+
+/// Polls `future` once: its output if it was ready, `None` (and the future
+/// dropped) if not. For cancel-safe futures only.
+async fn futures_poll_once<F: std::future::Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match future.as_mut().poll(cx) {
+            std::task::Poll::Ready(out) => Some(out),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
 }

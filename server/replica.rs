@@ -606,6 +606,9 @@ async fn stream_commands(
     result
 }
 
+/// Most commands applied per prefetch pass.
+const APPLY_BATCH: usize = 32;
+
 async fn apply_events(
     server: &Arc<Server>,
     stream: &mut TcpStream,
@@ -622,15 +625,49 @@ async fn apply_events(
             return Err(protocol("replication target changed"));
         }
         let now = unix_ms();
+        let mut batch = Vec::with_capacity(APPLY_BATCH);
         loop {
-            match tracker.poll_event() {
-                Ok(Some(StreamEvent::Applied { argv, .. })) => {
-                    let mut ops = Vec::new();
-                    let _ = run_command(server, &mut data, client, &argv, now, false, &mut ops);
+            // A batch of commands at a time: their keys are looked up ahead
+            // (`Db::prefetch`), so the cache misses of the batch overlap
+            // instead of stalling each command in turn.
+            let mut failed = None;
+            while batch.len() < APPLY_BATCH {
+                match tracker.poll_event() {
+                    Ok(Some(event)) => batch.push(event),
+                    Ok(None) => break,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
                 }
-                Ok(Some(StreamEvent::GetAck { offset_before })) => acks.push(offset_before),
-                Ok(None) => break,
-                Err(e) => return Err(protocol(e.to_string())),
+            }
+            if batch.is_empty() {
+                match failed {
+                    Some(e) => return Err(protocol(e.to_string())),
+                    None => break,
+                }
+            }
+            if batch.len() > 1 {
+                let db = data.keyspace.db_ref(client.db);
+                for event in &batch {
+                    if let StreamEvent::Applied { argv, .. } = event {
+                        if let Some(key) = argv.get(1) {
+                            db.prefetch(key);
+                        }
+                    }
+                }
+            }
+            for event in batch.drain(..) {
+                match event {
+                    StreamEvent::Applied { argv, .. } => {
+                        let mut ops = Vec::new();
+                        let _ = run_command(server, &mut data, client, &argv, now, false, &mut ops);
+                    }
+                    StreamEvent::GetAck { offset_before } => acks.push(offset_before),
+                }
+            }
+            if let Some(e) = failed {
+                return Err(protocol(e.to_string()));
             }
         }
         data.repl.master_db = client.db;

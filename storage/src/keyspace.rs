@@ -383,6 +383,25 @@ impl Db {
             .is_some_and(|e| !e.is_expired(now_ms))
     }
 
+    /// Starts bringing `key`'s table slot and entry into the cache, with no
+    /// effect on the data. Callers that know the next keys of a batch call
+    /// this for each of them first: the table probes, which compare no key,
+    /// overlap their cache misses, the entries are fetched in the
+    /// background, and the real accesses then hit the cache.
+    pub fn prefetch(&self, key: &[u8]) {
+        let hash = self.hasher.hash_one(key);
+        let idx = shard_of(hash >> (64 - POS_BITS));
+        // The first slot whose tag matches is the key's, but for a rare tag
+        // collision (then a useless prefetch, nothing worse).
+        if let Some(entry) = self
+            .shards
+            .get(idx)
+            .and_then(|t| t.find(table_hash(hash), |_| true))
+        {
+            prefetch::<Entry>(entry);
+        }
+    }
+
     /// Reads an entry without updating access time (OBJECT IDLETIME, DEBUG).
     pub fn peek(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
         let (idx, h) = self.find(key, now_ms)?;
