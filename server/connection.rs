@@ -401,6 +401,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 read => read,
             };
             data.clock = None;
+            if batch.len() > 1 {
+                // A pipeline: look its keys up ahead, so their cache misses
+                // overlap instead of stalling each command in turn.
+                let db = data.keyspace.db_ref(client.db);
+                for key in batch.iter().filter_map(|argv| argv.get(1)) {
+                    db.prefetch(key);
+                }
+            }
             for argv in batch {
                 let skip = std::mem::take(&mut client.reply_skip_next);
                 let reply = execute(&self.server, &mut data, client, argv, now_ms);
