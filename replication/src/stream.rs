@@ -132,20 +132,16 @@ pub struct StreamTracker {
     ready: VecDeque<StreamEvent>,
     proxy: VecDeque<Bytes>,
     failed: Option<StreamError>,
+    /// Scratch for [`StreamTracker::parse_batch`], kept to reuse its memory:
+    /// each command's end and the end of its arguments in `batch_args`.
+    batch_cmds: Vec<(usize, usize)>,
+    batch_args: Vec<(usize, usize)>,
 }
 
 #[derive(Debug, Default)]
 struct Block {
     events: Vec<StreamEvent>,
     chunks: Vec<Bytes>,
-}
-
-/// Outcome of one parse step.
-enum Step {
-    /// A whole command: its bytes (with any blank lines before it) and argv.
-    Command(Bytes, Vec<Bytes>),
-    /// Not enough bytes yet.
-    NeedMore,
 }
 
 impl StreamTracker {
@@ -163,6 +159,8 @@ impl StreamTracker {
             ready: VecDeque::new(),
             proxy: VecDeque::new(),
             failed: None,
+            batch_cmds: Vec::new(),
+            batch_args: Vec::new(),
         }
     }
 
@@ -196,10 +194,8 @@ impl StreamTracker {
             if let Some(e) = &self.failed {
                 return Err(e.clone());
             }
-            match self.parse() {
-                Ok(Step::Command(chunk, argv)) => self.handle(chunk, argv),
-                Ok(Step::NeedMore) => return Ok(None),
-                Err(e) => self.failed = Some(e),
+            if !self.parse_batch() {
+                return Ok(None);
             }
         }
     }
@@ -224,7 +220,70 @@ impl StreamTracker {
         self.failed = None;
     }
 
-    fn handle(&mut self, chunk: Bytes, argv: Vec<Bytes>) {
+    /// Parses every complete command in `buf`, splits them off in one piece
+    /// and hands each to [`StreamTracker::handle`]. False when there was
+    /// nothing to do (no complete command, no new error).
+    ///
+    /// One split per batch, not per command, and the proxy gets one slice
+    /// per run of commands rather than one per command: the replica's apply
+    /// loop runs through here for every command its primary sends.
+    fn parse_batch(&mut self) -> bool {
+        let mut cmds = std::mem::take(&mut self.batch_cmds);
+        let mut args = std::mem::take(&mut self.batch_args);
+        cmds.clear();
+        args.clear();
+        loop {
+            match self.parse() {
+                Ok(Some(end)) => {
+                    args.append(&mut self.args);
+                    cmds.push((end, args.len()));
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let progressed = !cmds.is_empty() || self.failed.is_some();
+        if let Some(&(last_end, _)) = cmds.last() {
+            let batch = self.buf.split_to(last_end).freeze();
+            // What is left of `buf` (a partial command) moved to its front.
+            self.pos -= last_end;
+            for range in &mut self.args {
+                range.0 -= last_end;
+                range.1 -= last_end;
+            }
+            let mut run = None;
+            let (mut start, mut first_arg) = (0, 0);
+            for &(end, args_end) in &cmds {
+                let argv = args[first_arg..args_end]
+                    .iter()
+                    .map(|&(s, e)| batch.slice(s..e))
+                    .collect();
+                self.parsed_end = self.parsed_end.saturating_add((end - start) as u64);
+                self.handle(&batch, start..end, argv, &mut run);
+                (start, first_arg) = (end, args_end);
+            }
+            if let Some(run) = run {
+                self.proxy.push_back(batch.slice(run));
+            }
+        }
+        self.batch_cmds = cmds;
+        self.batch_args = args;
+        progressed
+    }
+
+    /// Counts one command (its bytes `batch[range]`, blank lines before it
+    /// included) and queues its event. Processed bytes outside a `MULTI`
+    /// block extend `run`, the stretch of `batch` still to be proxied.
+    fn handle(
+        &mut self,
+        batch: &Bytes,
+        range: std::ops::Range<usize>,
+        argv: Vec<Bytes>,
+        run: &mut Option<std::ops::Range<usize>>,
+    ) {
         let name = &argv[0];
         let is = |cmd: &str| name.eq_ignore_ascii_case(cmd.as_bytes());
         let getack = is("replconf")
@@ -237,10 +296,10 @@ impl StreamTracker {
                 offset_before: ReplOffset(self.processed),
             });
             match &mut self.block {
-                Some(block) => block.chunks.push(chunk),
+                Some(block) => block.chunks.push(batch.slice(range)),
                 None => {
                     self.processed = end;
-                    self.proxy.push_back(chunk);
+                    self.extend_run(batch, range, run);
                 }
             }
             return;
@@ -251,11 +310,15 @@ impl StreamTracker {
             block
                 .events
                 .push(StreamEvent::Applied { argv, offset_after });
-            block.chunks.push(chunk);
+            block.chunks.push(batch.slice(range));
             if closes {
                 let block = self.block.take().expect("checked just above");
                 self.processed = end;
                 self.ready.extend(block.events);
+                // What was processed before the block goes out before it.
+                if let Some(before) = run.take() {
+                    self.proxy.push_back(batch.slice(before));
+                }
                 self.proxy.extend(block.chunks);
             }
             return;
@@ -266,7 +329,7 @@ impl StreamTracker {
                     argv,
                     offset_after: ReplOffset(self.processed),
                 }],
-                chunks: vec![chunk],
+                chunks: vec![batch.slice(range)],
             });
             return;
         }
@@ -275,25 +338,45 @@ impl StreamTracker {
             argv,
             offset_after: ReplOffset(end),
         });
-        self.proxy.push_back(chunk);
+        self.extend_run(batch, range, run);
+    }
+
+    /// Adds processed bytes to the stretch to proxy (a new stretch if they
+    /// do not follow it).
+    fn extend_run(
+        &mut self,
+        batch: &Bytes,
+        range: std::ops::Range<usize>,
+        run: &mut Option<std::ops::Range<usize>>,
+    ) {
+        match run {
+            Some(r) if r.end == range.start => r.end = range.end,
+            _ => {
+                if let Some(before) = run.replace(range) {
+                    self.proxy.push_back(batch.slice(before));
+                }
+            }
+        }
     }
 
     fn offset_at(&self, pos: usize) -> ReplOffset {
         ReplOffset(self.parsed_end.saturating_add(pos as u64))
     }
 
-    /// Parses on from `self.pos`; resumable across calls.
-    fn parse(&mut self) -> Result<Step, StreamError> {
+    /// Parses on from `self.pos`, resumable across calls: the end of the
+    /// next complete command in `buf` (its arguments in `self.args`), or
+    /// `None` if more bytes are needed. Splits nothing off.
+    fn parse(&mut self) -> Result<Option<usize>, StreamError> {
         loop {
             let Some(expected) = self.expected_args else {
                 // Between commands: blank lines, empty multibulks, or a `*`.
                 let Some(&first) = self.buf.get(self.pos) else {
-                    return Ok(Step::NeedMore);
+                    return Ok(None);
                 };
                 match first {
                     b'\n' => self.pos += 1,
                     b'\r' => match self.buf.get(self.pos + 1) {
-                        None => return Ok(Step::NeedMore),
+                        None => return Ok(None),
                         Some(b'\n') => self.pos += 2,
                         Some(_) => {
                             return Err(StreamError::Inline {
@@ -306,7 +389,7 @@ impl StreamTracker {
                         let Some((count, next)) =
                             self.count_line(|| StreamError::MultibulkLength { offset: at })?
                         else {
-                            return Ok(Step::NeedMore);
+                            return Ok(None);
                         };
                         self.pos = next;
                         if count > MAX_ARGS {
@@ -315,7 +398,7 @@ impl StreamTracker {
                         if count > 0 {
                             let count = usize::try_from(count).expect("0 < count <= i32::MAX");
                             self.expected_args = Some(count);
-                            self.args = Vec::with_capacity(count.min(16));
+                            self.args.clear();
                         }
                     }
                     _ => {
@@ -327,19 +410,11 @@ impl StreamTracker {
                 continue;
             };
             if self.args.len() == expected {
-                let chunk = self.buf.split_to(self.pos).freeze();
-                self.parsed_end = self.parsed_end.saturating_add(self.pos as u64);
-                self.pos = 0;
                 self.expected_args = None;
-                let argv = self
-                    .args
-                    .drain(..)
-                    .map(|(s, e)| chunk.slice(s..e))
-                    .collect();
-                return Ok(Step::Command(chunk, argv));
+                return Ok(Some(self.pos));
             }
             let Some(&first) = self.buf.get(self.pos) else {
-                return Ok(Step::NeedMore);
+                return Ok(None);
             };
             let at = self.offset_at(self.pos);
             if first != b'$' {
@@ -350,13 +425,13 @@ impl StreamTracker {
             }
             let Some((len, data)) = self.count_line(|| StreamError::BulkLength { offset: at })?
             else {
-                return Ok(Step::NeedMore);
+                return Ok(None);
             };
             let bad_len = || StreamError::BulkLength { offset: at };
             let len = usize::try_from(len).map_err(|_| bad_len())?;
             let data_end = data.checked_add(len).ok_or_else(bad_len)?;
             let Some(terminator) = self.buf.get(data_end..data_end.saturating_add(2)) else {
-                return Ok(Step::NeedMore);
+                return Ok(None);
             };
             if terminator != b"\r\n" {
                 return Err(StreamError::BulkTerminator {
