@@ -29,8 +29,9 @@
 //! - The type may become empty; the commands delete the key when it does.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
-use std::hash::Hasher;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use crate::bytes_small::INLINE_CAP;
 use crate::digest::{mix_digest, xor_digest, Digest};
@@ -439,7 +440,7 @@ pub fn add_outcome(current: Option<f64>, score: f64, flags: AddFlags) -> AddOutc
 // ---------------------------------------------------------------------------
 
 /// Orders elements by score, then member bytes. Scores are never NaN.
-fn cmp_elem(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
+pub(crate) fn cmp_elem(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
     match s1.partial_cmp(&s2) {
         Some(Ordering::Equal) | None => m1.cmp(m2),
         Some(o) => o,
@@ -774,97 +775,150 @@ impl<'a> Iterator for TreeIter<'a> {
 // The member dictionary
 // ---------------------------------------------------------------------------
 
-/// The members sharing one hash (almost always one).
+/// One member of the dictionary, with its member hash (kept, so that
+/// re-sharding and table growth never hash a member again).
 #[derive(Clone, Debug)]
-enum Slot {
-    One(SmallBytes, f64),
-    Many(Vec<(SmallBytes, f64)>),
+struct DictEntry {
+    member: SmallBytes,
+    score: f64,
+    hash: u64,
 }
 
-/// Member -> score, ordered by a fixed hash of the member so that a hash is a
-/// stable ZSCAN cursor.
+/// Member -> score: hash tables split by the top bits of a 63-bit member
+/// hash. A hash position is then a ZSCAN cursor that stays valid however the
+/// set changes between calls (members are visited in hash order, a shard at
+/// a time), while a lookup probes one small table: a cache miss or two, not
+/// a walk down an ordered tree.
 #[derive(Clone, Debug, Default)]
 struct Dict {
-    map: BTreeMap<u64, Slot>,
+    /// `1 << bits` tables; a member's shard is its hash's top `bits` bits.
+    shards: Vec<HashTable<DictEntry>>,
+    bits: u32,
+    len: usize,
 }
 
-/// A 63-bit hash, so cursors stay positive for clients that read them signed.
+/// Members per shard past which the shard count doubles (and below an
+/// eighth of which it halves).
+const DICT_SHARD_TARGET: usize = 256;
+
+/// The hash of a member: 63 bits, so cursors stay positive for clients that
+/// read them signed. Seeded once per process: stable for as long as any
+/// cursor can live.
 fn member_hash(member: &[u8]) -> u64 {
-    // `DefaultHasher::new` has fixed keys: the same hash in every run.
-    let mut h = std::hash::DefaultHasher::new();
-    h.write(member);
-    h.finish() >> 1
+    static HASHER: std::sync::LazyLock<hashbrown::DefaultHashBuilder> =
+        std::sync::LazyLock::new(hashbrown::DefaultHashBuilder::default);
+    HASHER.hash_one(member) >> 1
+}
+
+/// The hash a shard's table sees: the shard choice used the top bits, so the
+/// table's tag and bucket come from the others.
+fn dict_table_hash(hash: u64) -> u64 {
+    hash.rotate_left(32)
 }
 
 impl Dict {
+    fn shard_of(&self, hash: u64) -> usize {
+        // `hash` has 63 bits; `bits` of them, from the top, pick the shard.
+        (hash >> (63 - self.bits)) as usize
+    }
+
+    fn find(&self, member: &[u8]) -> Option<&DictEntry> {
+        let hash = member_hash(member);
+        self.shards
+            .get(self.shard_of(hash))?
+            .find(dict_table_hash(hash), |e| {
+                e.hash == hash && e.member.as_slice() == member
+            })
+    }
+
     fn get(&self, member: &[u8]) -> Option<f64> {
-        match self.map.get(&member_hash(member))? {
-            Slot::One(m, s) => (m.as_slice() == member).then_some(*s),
-            Slot::Many(v) => v.iter().find(|(m, _)| m.as_slice() == member).map(|e| e.1),
-        }
+        self.find(member).map(|e| e.score)
     }
 
     /// Sets a member's score; returns the old one.
     fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
-        use std::collections::btree_map::Entry;
-        let slot = match self.map.entry(member_hash(member)) {
-            Entry::Vacant(v) => {
-                v.insert(Slot::One(SmallBytes::from_slice(member), score));
-                return None;
+        if self.shards.is_empty() {
+            self.shards.push(HashTable::new());
+        }
+        let hash = member_hash(member);
+        let idx = self.shard_of(hash);
+        let shard = &mut self.shards[idx];
+        match shard.entry(
+            dict_table_hash(hash),
+            |e| e.hash == hash && e.member.as_slice() == member,
+            |e| dict_table_hash(e.hash),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(mut o) => {
+                Some(std::mem::replace(&mut o.get_mut().score, score))
             }
-            Entry::Occupied(o) => o.into_mut(),
-        };
-        match slot {
-            Slot::One(m, s) if m.as_slice() == member => Some(std::mem::replace(s, score)),
-            Slot::One(m, s) => {
-                let first = (std::mem::take(m), *s);
-                *slot = Slot::Many(vec![first, (SmallBytes::from_slice(member), score)]);
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(DictEntry {
+                    member: SmallBytes::from_slice(member),
+                    score,
+                    hash,
+                });
+                self.len += 1;
+                if self.len > self.shards.len() * DICT_SHARD_TARGET {
+                    self.reshard(self.bits + 1);
+                }
                 None
             }
-            Slot::Many(v) => match v.iter_mut().find(|(m, _)| m.as_slice() == member) {
-                Some(e) => Some(std::mem::replace(&mut e.1, score)),
-                None => {
-                    v.push((SmallBytes::from_slice(member), score));
-                    None
-                }
-            },
         }
     }
 
     fn remove(&mut self, member: &[u8]) -> Option<f64> {
-        let h = member_hash(member);
-        let slot = self.map.get_mut(&h)?;
-        match slot {
-            Slot::One(m, s) if m.as_slice() == member => {
-                let s = *s;
-                self.map.remove(&h);
-                Some(s)
-            }
-            Slot::One(..) => None,
-            Slot::Many(v) => {
-                let i = v.iter().position(|(m, _)| m.as_slice() == member)?;
-                let (_, s) = v.swap_remove(i);
-                if v.len() == 1 {
-                    let (m, s1) = v.remove(0);
-                    *slot = Slot::One(m, s1);
-                }
-                Some(s)
-            }
+        let hash = member_hash(member);
+        let idx = self.shard_of(hash);
+        let shard = self.shards.get_mut(idx)?;
+        let found = shard.find_entry(dict_table_hash(hash), |e| {
+            e.hash == hash && e.member.as_slice() == member
+        });
+        let score = found.ok()?.remove().0.score;
+        self.len -= 1;
+        if self.bits > 0 && self.len < self.shards.len() * DICT_SHARD_TARGET / 8 {
+            self.reshard(self.bits - 1);
+        }
+        Some(score)
+    }
+
+    /// Moves every entry into `1 << bits` shards.
+    fn reshard(&mut self, bits: u32) {
+        let old = std::mem::take(&mut self.shards);
+        self.bits = bits;
+        self.shards = (0..1usize << bits)
+            .map(|_| HashTable::with_capacity(DICT_SHARD_TARGET))
+            .collect();
+        for entry in old.into_iter().flatten() {
+            let idx = self.shard_of(entry.hash);
+            self.shards[idx].insert_unique(dict_table_hash(entry.hash), entry, |e| {
+                dict_table_hash(e.hash)
+            });
         }
     }
 
-    /// Members from hash position `cursor` on, whole slots at a time, until at
-    /// least `count` are taken. Returns the next cursor (0 at the end).
+    /// Members from hash position `cursor` on, in hash order, until at least
+    /// `count` are taken (members sharing a hash are never split). Returns
+    /// the next cursor (0 at the end).
     fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<(&[u8], f64)>) {
         let mut out = Vec::new();
-        for (&h, slot) in self.map.range(cursor..) {
-            if out.len() >= count.max(1) {
-                return (h, out);
+        let mut pos = cursor;
+        let mut idx = self.shard_of(pos);
+        while let Some(shard) = self.shards.get(idx) {
+            let mut found: Vec<&DictEntry> = shard.iter().filter(|e| e.hash >= pos).collect();
+            found.sort_unstable_by_key(|e| e.hash);
+            let mut last = None;
+            for e in found {
+                if out.len() >= count.max(1) && last != Some(e.hash) {
+                    return (e.hash, out);
+                }
+                last = Some(e.hash);
+                out.push((e.member.as_slice(), e.score));
             }
-            match slot {
-                Slot::One(m, s) => out.push((m.as_slice(), *s)),
-                Slot::Many(v) => out.extend(v.iter().map(|(m, s)| (m.as_slice(), *s))),
+            idx += 1;
+            if idx >= self.shards.len() {
+                break;
             }
+            pos = (idx as u64) << (63 - self.bits);
         }
         (0, out)
     }
@@ -1386,6 +1440,45 @@ mod tests {
             z.insert(m.as_bytes(), *s, limits);
         }
         z
+    }
+
+    #[test]
+    fn a_scan_returns_every_member_present_throughout_while_the_dictionary_reshards() {
+        let limits = Limits::default();
+        let mut z = ZSetValue::default();
+        for i in 0..1000 {
+            z.insert(format!("stay{i}").as_bytes(), f64::from(i), &limits);
+        }
+        let mut seen = HashSet::new();
+        let mut cursor = 0;
+        let mut step = 0;
+        loop {
+            let (next, found) = z.scan(cursor, 10);
+            seen.extend(found.into_iter().map(|(m, _)| m.as_slice().to_vec()));
+            // Between calls the set grows past and falls back below the
+            // resharding thresholds.
+            let wave = (step / 40) % 2 == 0;
+            for j in 0..200 {
+                let extra = format!("extra{step}-{j}");
+                if wave {
+                    z.insert(extra.as_bytes(), 0.5, &limits);
+                } else {
+                    z.remove(format!("extra{}-{j}", step - 40).as_bytes());
+                }
+            }
+            step += 1;
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+            assert!(step < 100_000, "the scan must end");
+        }
+        for i in 0..1000 {
+            assert!(
+                seen.contains(format!("stay{i}").as_bytes()),
+                "stay{i} missed"
+            );
+        }
     }
 
     #[test]
