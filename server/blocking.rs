@@ -104,6 +104,11 @@ fn deliver(waiter: &Waiter, reply: &Reply) {
 
 /// Serves waiters of every key signalled ready, until no signal is left.
 pub fn serve_ready(server: &Server, data: &mut Data, now_ms: u64) {
+    if data.blocked.is_empty() {
+        // Nobody waits: nothing to serve (the common case of every push).
+        data.ready_keys.clear();
+        return;
+    }
     // Each pass serves or skips every waiter of the ready keys once; a served
     // command can signal more keys, so passes repeat, boundedly.
     for _ in 0..10_000 {

@@ -401,10 +401,10 @@ impl ExecCtx<'_> {
 
     /// Tells clients blocked on `key` (in the client's database) that it may now
     /// hold data for them: list pushes and sorted-set adds call this.
-    pub fn signal_ready(&mut self, key: &[u8]) {
-        self.data
-            .ready_keys
-            .push((self.client.db, Bytes::copy_from_slice(key)));
+    pub fn signal_ready(&mut self, key: &Bytes) {
+        // The request's own bytes, shared rather than copied: a signal
+        // lives only until the command's end (`execute` serves them).
+        self.data.ready_keys.push((self.client.db, key.clone()));
     }
 
     /// Called by a blocking command that has nothing to serve now: the client
