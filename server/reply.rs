@@ -55,6 +55,10 @@ pub enum Reply {
     Push(Vec<Reply>),
     /// Pre-encoded bytes written as they are (replication streams, cached replies).
     Raw(Bytes),
+    /// An array of bulk strings already encoded, `*<n>` header included (the
+    /// same bytes in RESP2 and RESP3): range replies written straight from
+    /// the stored elements, with no per-element allocation or reference.
+    BulkArray(Bytes),
     /// Nothing at all is written (e.g. `REPLCONF ACK`).
     None,
 }
@@ -73,6 +77,63 @@ impl Reply {
     /// A bulk string holding a copy of `data`.
     pub fn bulk_from(data: &[u8]) -> Reply {
         Reply::Bulk(Bytes::copy_from_slice(data))
+    }
+
+    /// An array of bulk strings holding copies of `items`, encoded at once
+    /// into one buffer ([`Reply::BulkArray`]).
+    pub fn bulk_array_from<'a>(items: impl ExactSizeIterator<Item = &'a [u8]>) -> Reply {
+        let mut out = BytesMut::with_capacity(16 + items.len() * 16);
+        put_len_line(&mut out, b'*', items.len());
+        for item in items {
+            put_bulk(&mut out, item);
+        }
+        Reply::BulkArray(out.freeze())
+    }
+
+    /// This reply with every [`Reply::BulkArray`] decoded into an `Array` of
+    /// `Bulk`s, so that tests compare values however they were built.
+    #[cfg(test)]
+    pub(crate) fn decoded(self) -> Reply {
+        let decode_all = |items: Vec<Reply>| items.into_iter().map(Reply::decoded).collect();
+        match self {
+            Reply::BulkArray(bytes) => {
+                let text = bytes.as_ref();
+                let line_end = |from: usize| {
+                    from + text[from..]
+                        .windows(2)
+                        .position(|w| w == b"\r\n")
+                        .expect("an encoded line")
+                };
+                let number = |from: usize, to: usize| -> usize {
+                    std::str::from_utf8(&text[from..to])
+                        .expect("digits")
+                        .parse()
+                        .expect("a length")
+                };
+                let end = line_end(1);
+                let count = number(1, end);
+                let mut at = end + 2;
+                let mut items = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let end = line_end(at + 1);
+                    let len = number(at + 1, end);
+                    items.push(Reply::Bulk(bytes.slice(end + 2..end + 2 + len)));
+                    at = end + 4 + len;
+                }
+                assert_eq!(at, text.len(), "nothing after the array");
+                Reply::Array(items)
+            }
+            Reply::Array(items) => Reply::Array(decode_all(items)),
+            Reply::Set(items) => Reply::Set(decode_all(items)),
+            Reply::Push(items) => Reply::Push(decode_all(items)),
+            Reply::Map(pairs) => Reply::Map(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.decoded(), v.decoded()))
+                    .collect(),
+            ),
+            other => other,
+        }
     }
 
     /// Whether this reply is an error reply.
@@ -240,7 +301,7 @@ impl Reply {
                     item.encode(proto, out);
                 }
             }
-            Reply::Raw(bytes) => out.put_slice(bytes),
+            Reply::Raw(bytes) | Reply::BulkArray(bytes) => out.put_slice(bytes),
             Reply::None => {}
         }
     }
@@ -269,8 +330,13 @@ fn put_line(out: &mut BytesMut, kind: u8, text: &[u8]) {
 }
 
 fn put_bulk(out: &mut BytesMut, data: &[u8]) {
-    put_len_line(out, b'$', data.len());
-    out.reserve(data.len() + 2);
+    let mut digits = [0u8; 20];
+    let len = fmt_u64(data.len() as u64, &mut digits);
+    // `$` + length + CRLF + data + CRLF, in one reservation.
+    out.reserve(len.len() + data.len() + 5);
+    out.put_u8(b'$');
+    out.put_slice(len);
+    out.put_slice(b"\r\n");
     out.put_slice(data);
     out.put_slice(b"\r\n");
 }
@@ -402,6 +468,20 @@ mod tests {
             "RESP3 of {reply:?}: {:?}",
             String::from_utf8_lossy(&enc(&reply, Proto::Resp3))
         );
+    }
+
+    #[test]
+    fn an_encoded_bulk_array_is_the_array_of_its_bulks() {
+        let items: [&[u8]; 4] = [b"a", b"", b"\r\n$3", &[0u8; 300]];
+        let built = Reply::bulk_array_from(items.iter().copied());
+        let plain = Reply::Array(items.iter().map(|i| Reply::bulk_from(i)).collect());
+        for proto in [Proto::Resp2, Proto::Resp3] {
+            assert_eq!(enc(&built, proto), enc(&plain, proto));
+        }
+        assert_eq!(built.clone().decoded(), plain);
+        let empty = Reply::bulk_array_from(std::iter::empty());
+        both(empty.clone(), b"*0\r\n", b"*0\r\n");
+        assert_eq!(empty.decoded(), Reply::Array(vec![]));
     }
 
     #[test]

@@ -642,11 +642,9 @@ fn lrange(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     let start = tri!(args::int(&argv[2]));
     let stop = tri!(args::int(&argv[3]));
     let elems = tri!(inspect(ctx, &argv[1], true, |list| {
-        list.range(start, stop)
-            .map(|e| Reply::Bulk(to_bytes(e)))
-            .collect()
+        Reply::bulk_array_from(list.range(start, stop).map(SmallBytes::as_slice))
     }));
-    Reply::Array(elems.unwrap_or_default())
+    elems.unwrap_or(Reply::Array(Vec::new()))
 }
 
 fn lindex(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {

@@ -50,7 +50,7 @@ impl Harness {
             .map(|a| Bytes::copy_from_slice(a.as_bytes()))
             .collect();
         let mut data = self.server.data.lock();
-        execute(&self.server, &mut data, &mut self.client, &argv, self.now)
+        execute(&self.server, &mut data, &mut self.client, &argv, self.now).decoded()
     }
 
     /// The replication stream since the last call, one command per entry.
