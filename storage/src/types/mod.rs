@@ -10,6 +10,7 @@ pub mod hash;
 pub mod list;
 pub mod set;
 pub mod zset;
+mod zset_index;
 
 /// The encoding thresholds of redis.conf (`hash-max-listpack-entries`, ...).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -39,6 +39,8 @@ use crate::num::{fmt_g17, i64_to_bytes};
 use crate::types::Limits;
 use crate::SmallBytes;
 
+use super::zset_index::{OrderIndex, OrderIter};
+
 /// The heap bytes a member takes as a [`SmallBytes`].
 fn heap_of(member: &[u8]) -> usize {
     if member.len() > INLINE_CAP {
@@ -436,7 +438,7 @@ pub fn add_outcome(current: Option<f64>, score: f64, flags: AddFlags) -> AddOutc
 }
 
 // ---------------------------------------------------------------------------
-// The order-statistics tree
+// The order of elements
 // ---------------------------------------------------------------------------
 
 /// Orders elements by score, then member bytes. Scores are never NaN.
@@ -444,330 +446,6 @@ pub(crate) fn cmp_elem(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
     match s1.partial_cmp(&s2) {
         Some(Ordering::Equal) | None => m1.cmp(m2),
         Some(o) => o,
-    }
-}
-
-type Link = Option<Box<Node>>;
-
-/// A treap node: a binary search tree by (score, member) that is a heap by
-/// the random `prio`, so its expected depth is O(log n) whatever the input.
-#[derive(Clone, Debug)]
-struct Node {
-    score: f64,
-    member: SmallBytes,
-    prio: u32,
-    /// Elements in this subtree, this node included.
-    size: usize,
-    left: Link,
-    right: Link,
-}
-
-fn size(link: &Link) -> usize {
-    link.as_ref().map_or(0, |n| n.size)
-}
-
-impl Node {
-    fn new(member: SmallBytes, score: f64) -> Box<Node> {
-        Box::new(Node {
-            score,
-            member,
-            prio: fastrand::u32(..),
-            size: 1,
-            left: None,
-            right: None,
-        })
-    }
-
-    fn update(&mut self) {
-        self.size = 1 + size(&self.left) + size(&self.right);
-    }
-}
-
-/// Joins two trees where every element of `a` comes before every one of `b`.
-fn merge(a: Link, b: Link) -> Link {
-    match (a, b) {
-        (None, b) => b,
-        (a, None) => a,
-        (Some(mut a), Some(mut b)) => {
-            if a.prio >= b.prio {
-                a.right = merge(a.right.take(), Some(b));
-                a.update();
-                Some(a)
-            } else {
-                b.left = merge(Some(a), b.left.take());
-                b.update();
-                Some(b)
-            }
-        }
-    }
-}
-
-/// Splits a tree into its first `k` elements and the rest.
-fn split(link: Link, k: usize) -> (Link, Link) {
-    let Some(mut n) = link else {
-        return (None, None);
-    };
-    let left = size(&n.left);
-    if k <= left {
-        let (a, b) = split(n.left.take(), k);
-        n.left = b;
-        n.update();
-        (a, Some(n))
-    } else {
-        let (a, b) = split(n.right.take(), k - left - 1);
-        n.right = a;
-        n.update();
-        (Some(n), b)
-    }
-}
-
-/// Splits a tree into the elements for which `before` holds (a prefix of
-/// the order) and the rest.
-fn split_by(link: Link, before: &impl Fn(f64, &[u8]) -> bool) -> (Link, Link) {
-    let Some(mut n) = link else {
-        return (None, None);
-    };
-    if before(n.score, &n.member) {
-        let (a, b) = split_by(n.right.take(), before);
-        n.right = a;
-        n.update();
-        (Some(n), b)
-    } else {
-        let (a, b) = split_by(n.left.take(), before);
-        n.left = b;
-        n.update();
-        (a, Some(n))
-    }
-}
-
-/// Moves a tree's elements, in order, to `out`.
-fn drain_into(link: Link, out: &mut Vec<(SmallBytes, f64)>) {
-    if let Some(n) = link {
-        let Node {
-            left,
-            right,
-            member,
-            score,
-            ..
-        } = *n;
-        drain_into(left, out);
-        out.push((member, score));
-        drain_into(right, out);
-    }
-}
-
-#[derive(Clone, Debug, Default)]
-struct Tree {
-    root: Link,
-}
-
-impl Tree {
-    fn len(&self) -> usize {
-        size(&self.root)
-    }
-
-    /// How many leading elements satisfy `before` (true on a prefix of the
-    /// order, false after it).
-    fn partition_point(&self, mut before: impl FnMut(f64, &[u8]) -> bool) -> usize {
-        let mut count = 0;
-        let mut cur = self.root.as_deref();
-        while let Some(n) = cur {
-            if before(n.score, &n.member) {
-                count += size(&n.left) + 1;
-                cur = n.right.as_deref();
-            } else {
-                cur = n.left.as_deref();
-            }
-        }
-        count
-    }
-
-    /// The number of elements ordered before (score, member).
-    fn rank_of(&self, score: f64, member: &[u8]) -> usize {
-        self.partition_point(|s, m| cmp_elem(s, m, score, member) == Ordering::Less)
-    }
-
-    fn get(&self, mut rank: usize) -> Option<&Node> {
-        let mut cur = self.root.as_deref();
-        while let Some(n) = cur {
-            let left = size(&n.left);
-            match rank.cmp(&left) {
-                Ordering::Less => cur = n.left.as_deref(),
-                Ordering::Equal => return Some(n),
-                Ordering::Greater => {
-                    rank -= left + 1;
-                    cur = n.right.as_deref();
-                }
-            }
-        }
-        None
-    }
-
-    /// Inserts an element that is not in the tree yet: down the search path
-    /// while the nodes outrank the new one, then the new node takes over the
-    /// subtree found there, split around it.
-    fn insert(&mut self, member: SmallBytes, score: f64) {
-        let mut node = Node::new(member, score);
-        let mut link = &mut self.root;
-        while matches!(link, Some(n) if n.prio >= node.prio) {
-            let n = link.as_mut().expect("checked by the loop condition");
-            n.size += 1;
-            link = if cmp_elem(node.score, &node.member, n.score, &n.member).is_lt() {
-                &mut n.left
-            } else {
-                &mut n.right
-            };
-        }
-        let (left, right) = split_by(link.take(), &|s, m| {
-            cmp_elem(s, m, node.score, &node.member) == Ordering::Less
-        });
-        node.left = left;
-        node.right = right;
-        node.update();
-        *link = Some(node);
-    }
-
-    /// Removes an element: down the search path (counting it out of each
-    /// subtree on the way), then its two subtrees merged in its place. One
-    /// descent: the caller's dictionary says the element is there; should it
-    /// not be, the counts are put back.
-    fn remove(&mut self, score: f64, member: &[u8]) -> bool {
-        let mut link = &mut self.root;
-        loop {
-            let ord = match link {
-                Some(n) => cmp_elem(score, member, n.score, &n.member),
-                None => {
-                    self.recount_path(score, member);
-                    return false;
-                }
-            };
-            if ord == Ordering::Equal {
-                let mut n = link.take().expect("matched above");
-                *link = merge(n.left.take(), n.right.take());
-                return true;
-            }
-            let n = link.as_mut().expect("matched above");
-            n.size -= 1;
-            link = if ord == Ordering::Less {
-                &mut n.left
-            } else {
-                &mut n.right
-            };
-        }
-    }
-
-    /// Adds one back to every subtree count on the search path of an absent
-    /// element (undoing a `remove` that did not find it).
-    fn recount_path(&mut self, score: f64, member: &[u8]) {
-        let mut cur = self.root.as_deref_mut();
-        while let Some(n) = cur {
-            n.size += 1;
-            cur = match cmp_elem(score, member, n.score, &n.member) {
-                Ordering::Less => n.left.as_deref_mut(),
-                _ => n.right.as_deref_mut(),
-            };
-        }
-    }
-
-    /// Removes the first (`last` false) or the last element.
-    fn pop_end(&mut self, last: bool) -> Option<(SmallBytes, f64)> {
-        let mut link = &mut self.root;
-        while matches!(link, Some(n) if (if last { &n.right } else { &n.left }).is_some()) {
-            let n = link.as_mut().expect("checked by the loop condition");
-            n.size -= 1;
-            link = if last { &mut n.right } else { &mut n.left };
-        }
-        let mut n = link.take()?;
-        *link = if last { n.left.take() } else { n.right.take() };
-        Some((n.member, n.score))
-    }
-
-    /// Removes the elements at ranks `start..end` and returns them as a tree.
-    fn remove_ranks(&mut self, start: usize, end: usize) -> Link {
-        let (a, rest) = split(self.root.take(), start);
-        let (mid, c) = split(rest, end.saturating_sub(start));
-        self.root = merge(a, c);
-        mid
-    }
-
-    fn iter_from(&self, mut rank: usize, rev: bool) -> TreeIter<'_> {
-        let mut stack = Vec::new();
-        let mut cur = self.root.as_deref();
-        let remaining = if rev {
-            if rank < self.len() {
-                rank + 1
-            } else {
-                0
-            }
-        } else {
-            self.len().saturating_sub(rank)
-        };
-        if remaining == 0 {
-            cur = None;
-        }
-        // Keep on the stack the ancestors visited after the start element.
-        while let Some(n) = cur {
-            let left = size(&n.left);
-            match rank.cmp(&left) {
-                Ordering::Less => {
-                    if !rev {
-                        stack.push(n);
-                    }
-                    cur = n.left.as_deref();
-                }
-                Ordering::Equal => {
-                    stack.push(n);
-                    break;
-                }
-                Ordering::Greater => {
-                    if rev {
-                        stack.push(n);
-                    }
-                    rank -= left + 1;
-                    cur = n.right.as_deref();
-                }
-            }
-        }
-        TreeIter {
-            stack,
-            rev,
-            remaining,
-        }
-    }
-}
-
-/// In-order (or reverse) iteration from a rank, O(1) amortized per step.
-#[derive(Debug)]
-struct TreeIter<'a> {
-    stack: Vec<&'a Node>,
-    rev: bool,
-    remaining: usize,
-}
-
-impl<'a> Iterator for TreeIter<'a> {
-    type Item = (&'a [u8], f64);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let n = self.stack.pop()?;
-        self.remaining -= 1;
-        let mut cur = if self.rev {
-            n.left.as_deref()
-        } else {
-            n.right.as_deref()
-        };
-        while let Some(c) = cur {
-            self.stack.push(c);
-            cur = if self.rev {
-                c.right.as_deref()
-            } else {
-                c.left.as_deref()
-            };
-        }
-        Some((n.member.as_slice(), n.score))
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.remaining, Some(self.remaining))
     }
 }
 
@@ -881,6 +559,16 @@ impl Dict {
         Some(score)
     }
 
+    /// Heap bytes of the tables (members' own heap bytes not included).
+    fn heap_bytes(&self) -> usize {
+        self.shards.capacity() * size_of::<HashTable<DictEntry>>()
+            + self
+                .shards
+                .iter()
+                .map(|t| t.capacity() * (size_of::<DictEntry>() + 1))
+                .sum::<usize>()
+    }
+
     /// Moves every entry into `1 << bits` shards.
     fn reshard(&mut self, bits: u32) {
         let old = std::mem::take(&mut self.shards);
@@ -931,7 +619,7 @@ impl Dict {
 #[derive(Clone, Debug, Default)]
 struct Skiplist {
     dict: Dict,
-    tree: Tree,
+    tree: OrderIndex,
 }
 
 #[derive(Clone, Debug)]
@@ -985,7 +673,7 @@ pub struct ZIter<'a>(ZIterRepr<'a>);
 enum ZIterRepr<'a> {
     Forward(std::slice::Iter<'a, (SmallBytes, f64)>),
     Backward(std::iter::Rev<std::slice::Iter<'a, (SmallBytes, f64)>>),
-    Tree(TreeIter<'a>),
+    Tree(OrderIter<'a>),
 }
 
 impl<'a> Iterator for ZIter<'a> {
@@ -1097,10 +785,12 @@ impl ZSetValue {
         match &self.repr {
             Repr::Listpack(v) => v.capacity() * size_of::<(SmallBytes, f64)>() + self.member_heap,
             Repr::Skiplist(sl) => {
-                // A tree node and a dictionary slot per member, the member twice.
+                // The index (with its copy of the members' heap bytes) and a
+                // dictionary entry per member, which holds the member again.
                 size_of::<Skiplist>()
-                    + sl.tree.len() * (size_of::<Node>() + 64)
-                    + 2 * self.member_heap
+                    + sl.tree.heap_bytes()
+                    + sl.dict.heap_bytes()
+                    + self.member_heap
             }
         }
     }
@@ -1128,7 +818,7 @@ impl ZSetValue {
     pub fn get(&self, rank: usize) -> Option<(&[u8], f64)> {
         match &self.repr {
             Repr::Listpack(v) => v.get(rank).map(|(m, s)| (m.as_slice(), *s)),
-            Repr::Skiplist(sl) => sl.tree.get(rank).map(|n| (n.member.as_slice(), n.score)),
+            Repr::Skiplist(sl) => sl.tree.get(rank),
         }
     }
 
@@ -1156,10 +846,12 @@ impl ZSetValue {
     fn convert_to_skiplist(&mut self) {
         if let Repr::Listpack(v) = &mut self.repr {
             let mut sl = Skiplist::default();
-            for (m, s) in std::mem::take(v) {
-                sl.dict.insert(&m, s);
-                sl.tree.insert(m, s);
+            let v = std::mem::take(v);
+            for (m, s) in &v {
+                sl.dict.insert(m, *s);
             }
+            // A listpack is in order already: the index is built in one pass.
+            sl.tree = OrderIndex::from_sorted(v);
             self.repr = Repr::Skiplist(Box::new(sl));
         }
     }
@@ -1252,18 +944,7 @@ impl ZSetValue {
         let removed: Vec<(SmallBytes, f64)> = match &mut self.repr {
             Repr::Listpack(v) => v.drain(start..end).collect(),
             Repr::Skiplist(sl) => {
-                let count = end - start;
-                let mut out = Vec::with_capacity(count);
-                if count <= 16 && (start == 0 || end == sl.tree.len()) {
-                    // A few from one end (the pops): no split needed.
-                    let last = start != 0;
-                    out.extend((0..count).filter_map(|_| sl.tree.pop_end(last)));
-                    if last {
-                        out.reverse();
-                    }
-                } else {
-                    drain_into(sl.tree.remove_ranks(start, end), &mut out);
-                }
+                let out = sl.tree.remove_ranks(start, end);
                 for (m, _) in &out {
                     sl.dict.remove(m);
                 }
@@ -1276,6 +957,12 @@ impl ZSetValue {
 
     /// Removes and returns the lowest (`max` false) or highest element.
     pub fn pop(&mut self, max: bool) -> Option<(SmallBytes, f64)> {
+        if let Repr::Skiplist(sl) = &mut self.repr {
+            let (member, score) = sl.tree.pop_end(max)?;
+            sl.dict.remove(&member);
+            self.member_heap -= heap_of(&member);
+            return Some((member, score));
+        }
         let len = self.len();
         let rank = if max { len.checked_sub(1)? } else { 0 };
         self.remove_ranks(rank, rank + 1).pop()
@@ -1399,7 +1086,7 @@ mod tests {
 
     #[test]
     fn removing_an_absent_element_leaves_the_counts_intact() {
-        let mut t = Tree::default();
+        let mut t = OrderIndex::default();
         for i in 0..200 {
             t.insert(
                 SmallBytes::from_slice(format!("m{i:03}").as_bytes()),
@@ -1411,11 +1098,11 @@ mod tests {
         assert!(!t.remove(-1.0, b"m000"));
         assert_eq!(t.len(), 200);
         for r in 0..200 {
-            assert_eq!(t.get(r).map(|n| n.score), Some(r as f64));
+            assert_eq!(t.get(r).map(|(_, s)| s), Some(r as f64));
         }
         assert!(t.remove(50.0, b"m050"));
         assert_eq!(t.len(), 199);
-        assert_eq!(t.get(50).map(|n| n.score), Some(51.0));
+        assert_eq!(t.get(50).map(|(_, s)| s), Some(51.0));
     }
     use proptest::prelude::*;
     use std::collections::{BTreeSet, HashMap, HashSet};
