@@ -258,6 +258,44 @@ pub struct ClientState {
     /// Subscribed channels and patterns, in subscription order.
     pub channels: Vec<Bytes>,
     pub patterns: Vec<Bytes>,
+    /// The last plain command this client ran, by its name as sent: a
+    /// client usually repeats one, and then skips the table lookup.
+    pub last_command: Option<LastCommand>,
+}
+
+/// A resolved command name (see [`ClientState::last_command`]).
+#[derive(Clone, Copy, Debug)]
+pub struct LastCommand {
+    name: [u8; LastCommand::MAX_NAME],
+    len: u8,
+    pub spec: &'static crate::command::CommandSpec,
+    pub stat_id: usize,
+}
+
+impl LastCommand {
+    const MAX_NAME: usize = 24;
+
+    /// Remembers `spec` under `name` exactly as sent; `None` for a name too
+    /// long to keep.
+    pub fn new(
+        name: &[u8],
+        spec: &'static crate::command::CommandSpec,
+        stat_id: usize,
+    ) -> Option<LastCommand> {
+        let mut buf = [0u8; LastCommand::MAX_NAME];
+        buf.get_mut(..name.len())?.copy_from_slice(name);
+        Some(LastCommand {
+            name: buf,
+            len: name.len() as u8,
+            spec,
+            stat_id,
+        })
+    }
+
+    /// Whether `name` is the remembered one, byte for byte.
+    pub fn is(&self, name: &[u8]) -> bool {
+        &self.name[..usize::from(self.len)] == name
+    }
 }
 
 impl ClientState {
@@ -283,6 +321,7 @@ impl ClientState {
             wait: None,
             channels: Vec::new(),
             patterns: Vec::new(),
+            last_command: None,
         }
     }
 

@@ -17,7 +17,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use tandem_storage::keyspace::ExpireMode;
 use tandem_storage::Db;
 
-use crate::client::ClientState;
+use crate::client::{ClientState, LastCommand};
 use crate::command::{flags, lookup_subcommand, table, CommandSpec};
 use crate::reply::Reply;
 use crate::state::{unix_us, Data, Server, SlowlogEntry};
@@ -539,17 +539,34 @@ pub fn run_command(
     may_block: bool,
     ops: &mut Vec<Op>,
 ) -> Reply {
-    let spec = match resolve(argv) {
-        Ok(spec) => spec,
-        Err(reply) => {
-            if let Some(spec) = table().lookup(&argv[0]) {
-                data.cmdstats[table().stat_id(spec)].rejected_calls += 1;
+    let cached = client
+        .last_command
+        .filter(|last| last.is(&argv[0]) && last.spec.arity_ok(argv.len()));
+    let (spec, stat_id) = match cached {
+        Some(last) => (last.spec, last.stat_id),
+        None => match resolve(argv) {
+            Ok(spec) => {
+                let stat_id = table().stat_id(spec);
+                // Only a plain command: a container's subcommand depends on
+                // argv[1] (and a bare container call is not worth keeping).
+                if spec.subcommands.is_empty()
+                    && table()
+                        .lookup(&argv[0])
+                        .is_some_and(|top| std::ptr::eq(top, spec))
+                {
+                    client.last_command = LastCommand::new(&argv[0], spec, stat_id);
+                }
+                (spec, stat_id)
             }
-            crate::multi::flag_error(client);
-            return reply;
-        }
+            Err(reply) => {
+                if let Some(spec) = table().lookup(&argv[0]) {
+                    data.cmdstats[table().stat_id(spec)].rejected_calls += 1;
+                }
+                crate::multi::flag_error(client);
+                return reply;
+            }
+        },
     };
-    let stat_id = table().stat_id(spec);
     client.last_stat_id = Some(stat_id);
     if !client.authenticated && !spec.has(flags::NO_AUTH) {
         data.cmdstats[stat_id].rejected_calls += 1;

@@ -19,7 +19,7 @@
 //! - Keys deleted because they expired are appended to `Db::expired` so the
 //!   caller can propagate them as `DEL` in the same order.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
@@ -98,6 +98,9 @@ pub struct Db {
     mode: ExpireMode,
     /// Writes applied since start (for `dirty` accounting by the server).
     dirty: u64,
+    /// Shared by every database of a keyspace: the sum of their `dirty`, so
+    /// that [`Keyspace::dirty`] (read twice per command) is one load.
+    dirty_total: Arc<AtomicU64>,
     /// Keys removed by expiry, oldest first, not yet propagated.
     pub(crate) expired: Vec<SmallBytes>,
     /// Shared by every database of a keyspace: how many keys wait in the
@@ -164,7 +167,11 @@ fn shard_of(pos: u64) -> usize {
 }
 
 impl Db {
-    fn new(hasher: DefaultHashBuilder, expired_pending: Arc<AtomicUsize>) -> Db {
+    fn new(
+        hasher: DefaultHashBuilder,
+        expired_pending: Arc<AtomicUsize>,
+        dirty_total: Arc<AtomicU64>,
+    ) -> Db {
         Db {
             shards: Vec::new(),
             shard_volatile: Vec::new(),
@@ -173,6 +180,7 @@ impl Db {
             volatile: 0,
             mode: ExpireMode::Delete,
             dirty: 0,
+            dirty_total,
             expired: Vec::new(),
             expired_pending,
             expired_total: 0,
@@ -285,11 +293,22 @@ impl Db {
         self.dirty
     }
 
+    fn add_dirty(&mut self, n: u64) {
+        self.dirty += n;
+        self.dirty_total.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Takes back one write counted for a key that turned out to be gone.
+    fn remove_dirty(&mut self) {
+        self.dirty -= 1;
+        self.dirty_total.fetch_sub(1, Ordering::Relaxed);
+    }
+
     /// Counts one write that changed no key, for commands Redis propagates even
     /// when they had nothing to do (FLUSHDB of an empty database, SWAPDB of a
     /// database with itself).
     pub fn mark_dirty(&mut self) {
-        self.dirty += 1;
+        self.add_dirty(1);
     }
 
     /// Finds a key's slot, honouring expiry per the current mode. An expired key
@@ -312,7 +331,7 @@ impl Db {
                 ExpireMode::Delete => {
                     if let Some(e) = self.remove_at(idx, key) {
                         self.expired_total += 1;
-                        self.dirty -= 1;
+                        self.remove_dirty();
                         self.expired.push(e.key);
                         self.expired_pending.fetch_add(1, Ordering::Relaxed);
                     }
@@ -335,7 +354,7 @@ impl Db {
     /// counts as a write.
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
         let (idx, h) = self.find(key, now_ms)?;
-        self.dirty += 1;
+        self.add_dirty(1);
         let entry = self
             .shard_mut(idx, key)
             .find_mut(h, |e| e.key.as_slice() == key)?;
@@ -359,7 +378,7 @@ impl Db {
         entry.access_secs = (now_ms / 1000) as u32;
         let result = f(&mut entry.value);
         if result.is_ok() {
-            self.dirty += 1;
+            self.add_dirty(1);
         }
         Some(result)
     }
@@ -430,7 +449,7 @@ impl Db {
             access_secs: (now_ms / 1000) as u32,
         };
         let new_volatile = new.expire_at != 0;
-        self.dirty += 1;
+        self.add_dirty(1);
         let shard = self.shard_mut(idx, key);
         let old = match shard.entry(
             h,
@@ -499,7 +518,7 @@ impl Db {
             Err(_) => return None,
         };
         self.len -= 1;
-        self.dirty += 1;
+        self.add_dirty(1);
         if entry.expire_at != 0 {
             self.adjust_volatile(idx, true, false);
         }
@@ -524,7 +543,7 @@ impl Db {
         };
         let was = entry.expire_at != 0;
         entry.expire_at = new;
-        self.dirty += 1;
+        self.add_dirty(1);
         self.adjust_volatile(idx, was, new != 0);
         true
     }
@@ -532,7 +551,7 @@ impl Db {
     /// Removes every key.
     pub fn clear(&mut self) {
         self.capture_all();
-        self.dirty += self.len as u64;
+        self.add_dirty(self.len as u64);
         self.shards = Vec::new();
         self.shard_volatile = Vec::new();
         self.len = 0;
@@ -686,7 +705,7 @@ impl Db {
                 .collect();
             for key in due {
                 if let Some(e) = self.remove_at(idx, &key) {
-                    self.dirty -= 1;
+                    self.remove_dirty();
                     self.expired_total += 1;
                     self.expired.push(e.key);
                     self.expired_pending.fetch_add(1, Ordering::Relaxed);
@@ -723,9 +742,10 @@ impl Keyspace {
     pub fn new(databases: usize) -> Keyspace {
         let hasher = DefaultHashBuilder::default();
         let expired_pending = Arc::new(AtomicUsize::new(0));
+        let dirty_total = Arc::new(AtomicU64::new(0));
         Keyspace {
             dbs: (0..databases.max(1))
-                .map(|_| Db::new(hasher, expired_pending.clone()))
+                .map(|_| Db::new(hasher, expired_pending.clone(), dirty_total.clone()))
                 .collect(),
             next_snapshot: 0,
         }
@@ -772,7 +792,7 @@ impl Keyspace {
             let (x, y) = self.two_dbs(a, b);
             std::mem::swap(&mut x.mode, &mut y.mode);
             std::mem::swap(&mut x.captures, &mut y.captures);
-            x.dirty += 1;
+            x.add_dirty(1);
         }
     }
 
@@ -875,7 +895,9 @@ impl Keyspace {
 
     /// Total writes applied since start, across databases.
     pub fn dirty(&self) -> u64 {
-        self.dbs.iter().map(|d| d.dirty).sum()
+        self.dbs
+            .first()
+            .map_or(0, |d| d.dirty_total.load(Ordering::Relaxed))
     }
 
     /// Takes every key deleted by expiry and not yet propagated, as (db, key),
