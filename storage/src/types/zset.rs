@@ -6,19 +6,21 @@
 //!   members, none longer than `zset-max-listpack-value` bytes. Redis's
 //!   listpack stores an integral score as an integer, so a `-0` score reads
 //!   back as `0`; this encoding keeps that quirk.
-//! - `skiplist`: a member -> score dictionary plus an order-statistics tree (a
-//!   treap whose nodes count their subtree) ordered by (score, member bytes):
-//!   lookup by member, rank, element at a rank, insert and remove are all
-//!   O(log n).
+//! - `skiplist`: a member -> score dictionary plus an order index (a counted
+//!   B+tree, in `zset_index`) ordered by (score, member bytes): lookup
+//!   by member is O(1), rank, element at a rank, insert and remove are
+//!   O(log n) with wide nodes, so only the last levels miss the cache.
 //!
 //! Conversion is one way, listpack -> skiplist, when an added member would
 //! break a limit. Only a value built from scratch by a store command
 //! ([`ZSetValue::from_pairs`]) picks the compact encoding when it fits, as
 //! Redis's `zsetConvertToListpackIfNeeded` does.
 //!
-//! The dictionary is ordered by a fixed 63-bit hash of the member, which gives
-//! ZSCAN a cursor (the next hash to visit) that stays valid however the set
-//! changes between calls: every member present for a whole scan is returned.
+//! The dictionary is a set of hash tables picked by the top bits of a 63-bit
+//! member hash (fixed for the life of the process). ZSCAN visits members in
+//! hash order, so its cursor (the next hash to visit) stays valid however
+//! the set changes or reshards between calls: every member present for a
+//! whole scan is returned.
 //!
 //! Invariants:
 //! - Scores are never NaN; callers refuse NaN before it reaches this module.
