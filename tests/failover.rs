@@ -126,3 +126,37 @@ fn diverged_old_primary_is_fully_resynced_and_loses_its_unreplicated_writes() {
     assert_eq!(ca.q(&["EXISTS", "new-on-b0"]), ":1");
     assert_eq!(ca.q(&["DEBUG", "DIGEST"]), cb.q(&["DEBUG", "DIGEST"]));
 }
+
+#[test]
+fn debug_change_repl_id_makes_the_next_resync_a_full_one() {
+    let a = ServerProcess::tandem(&[]);
+    let mut ca = a.client();
+    let a_port = a.port.to_string();
+    let b = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &a_port]);
+    let mut cb = b.client();
+    writes(&mut ca, "before");
+    assert!(wait_until(Duration::from_secs(20), || converged(&mut [
+        &mut ca, &mut cb
+    ])));
+    assert_eq!(stat(&mut ca, "sync_full"), 1);
+    let old_id = info_field(&mut ca, "replication", "master_replid");
+
+    assert_eq!(ca.q(&["DEBUG", "CHANGE-REPL-ID"]), "+OK");
+    assert_ne!(info_field(&mut ca, "replication", "master_replid"), old_id);
+    assert_eq!(
+        info_field(&mut ca, "replication", "master_replid2").as_deref(),
+        Some("0000000000000000000000000000000000000000"),
+        "no past id is kept"
+    );
+    assert_eq!(cb.q(&["CLIENT", "KILL", "TYPE", "master"]), ":1");
+    writes(&mut ca, "after");
+    assert!(wait_until(Duration::from_secs(20), || converged(&mut [
+        &mut ca, &mut cb
+    ])));
+    assert_eq!(stat(&mut ca, "sync_full"), 2, "the old id is refused");
+    assert_eq!(stat(&mut ca, "sync_partial_err"), 1);
+    assert_eq!(
+        info_field(&mut cb, "replication", "master_replid"),
+        info_field(&mut ca, "replication", "master_replid")
+    );
+}

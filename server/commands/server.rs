@@ -1271,6 +1271,15 @@ fn debug(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             }
             Reply::ok()
         }
+        (b"change-repl-id", 2) => {
+            // As Redis: a new id and no past one, so that every replica and
+            // every cached primary state must resync in full (for tests of
+            // the replication subsystem).
+            tracing::info!("Changing replication IDs after receiving DEBUG change-repl-id");
+            let at = tandem_replication::ReplOffset(ctx.data.repl.offset);
+            ctx.data.repl.restart_history(crate::exec::new_replid(), at);
+            Reply::ok()
+        }
         (b"set-active-expire", 3) => {
             ctx.data.active_expire_enabled = atoi(&argv[2]) != 0;
             Reply::ok()
@@ -1491,6 +1500,9 @@ fn debug_help() -> Reply {
     help_reply(
         "debug",
         &[
+            "CHANGE-REPL-ID",
+            "    Give the instance a new replication ID and forget the past ones, so",
+            "    that every replica must resync in full (for replication tests).",
             "DIGEST",
             "    Output a hex signature representing the current DB content.",
             "DIGEST-VALUE <key> [<key> ...]",
@@ -2422,6 +2434,11 @@ mod tests {
         assert!(!h.server.data.lock().active_expire_enabled);
         assert_eq!(h.run(&["debug", "sleep", "0"]), Reply::ok());
         assert_eq!(err(h.run(&["debug", "error", "MYERR x"])), "MYERR x");
+        let before = h.server.data.lock().repl.lineage.current();
+        assert_eq!(h.run(&["debug", "change-repl-id"]), Reply::ok());
+        let data = h.server.data.lock();
+        assert_ne!(data.repl.lineage.current(), before);
+        assert_eq!(data.repl.lineage.past().len(), 0, "no past id is kept");
     }
 
     /// Redis 7.0.15's DEBUG DIGEST-VALUE after `SET foo bar`. Ignored until
