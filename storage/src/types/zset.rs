@@ -455,13 +455,17 @@ pub(crate) fn cmp_elem(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
 // The member dictionary
 // ---------------------------------------------------------------------------
 
-/// One member of the dictionary, with its member hash (kept, so that
-/// re-sharding and table growth never hash a member again).
+/// One member of the dictionary.
 #[derive(Clone, Debug)]
 struct DictEntry {
     member: SmallBytes,
     score: f64,
-    hash: u64,
+}
+
+impl DictEntry {
+    fn hash(&self) -> u64 {
+        member_hash(self.member.as_slice())
+    }
 }
 
 /// Member -> score: hash tables split by the top bits of a 63-bit member
@@ -506,9 +510,7 @@ impl Dict {
         let hash = member_hash(member);
         self.shards
             .get(self.shard_of(hash))?
-            .find(dict_table_hash(hash), |e| {
-                e.hash == hash && e.member.as_slice() == member
-            })
+            .find(dict_table_hash(hash), |e| e.member.as_slice() == member)
     }
 
     fn get(&self, member: &[u8]) -> Option<f64> {
@@ -525,8 +527,8 @@ impl Dict {
         let shard = &mut self.shards[idx];
         match shard.entry(
             dict_table_hash(hash),
-            |e| e.hash == hash && e.member.as_slice() == member,
-            |e| dict_table_hash(e.hash),
+            |e| e.member.as_slice() == member,
+            |e| dict_table_hash(e.hash()),
         ) {
             hashbrown::hash_table::Entry::Occupied(mut o) => {
                 Some(std::mem::replace(&mut o.get_mut().score, score))
@@ -535,7 +537,6 @@ impl Dict {
                 v.insert(DictEntry {
                     member: SmallBytes::from_slice(member),
                     score,
-                    hash,
                 });
                 self.len += 1;
                 if self.len > self.shards.len() * DICT_SHARD_TARGET {
@@ -550,9 +551,7 @@ impl Dict {
         let hash = member_hash(member);
         let idx = self.shard_of(hash);
         let shard = self.shards.get_mut(idx)?;
-        let found = shard.find_entry(dict_table_hash(hash), |e| {
-            e.hash == hash && e.member.as_slice() == member
-        });
+        let found = shard.find_entry(dict_table_hash(hash), |e| e.member.as_slice() == member);
         let score = found.ok()?.remove().0.score;
         self.len -= 1;
         if self.bits > 0 && self.len < self.shards.len() * DICT_SHARD_TARGET / 8 {
@@ -571,18 +570,19 @@ impl Dict {
                 .sum::<usize>()
     }
 
-    /// Moves every entry into `1 << bits` shards.
+    /// Moves every entry into `1 << bits` shards, each sized for its share.
     fn reshard(&mut self, bits: u32) {
         let old = std::mem::take(&mut self.shards);
         self.bits = bits;
+        let share = self.len >> bits;
         self.shards = (0..1usize << bits)
-            .map(|_| HashTable::with_capacity(DICT_SHARD_TARGET))
+            .map(|_| HashTable::with_capacity(share))
             .collect();
         for entry in old.into_iter().flatten() {
-            let idx = self.shard_of(entry.hash);
-            self.shards[idx].insert_unique(dict_table_hash(entry.hash), entry, |e| {
-                dict_table_hash(e.hash)
-            });
+            let hash = entry.hash();
+            let idx = self.shard_of(hash);
+            self.shards[idx]
+                .insert_unique(dict_table_hash(hash), entry, |e| dict_table_hash(e.hash()));
         }
     }
 
@@ -594,14 +594,18 @@ impl Dict {
         let mut pos = cursor;
         let mut idx = self.shard_of(pos);
         while let Some(shard) = self.shards.get(idx) {
-            let mut found: Vec<&DictEntry> = shard.iter().filter(|e| e.hash >= pos).collect();
-            found.sort_unstable_by_key(|e| e.hash);
+            let mut found: Vec<(u64, &DictEntry)> = shard
+                .iter()
+                .map(|e| (e.hash(), e))
+                .filter(|(h, _)| *h >= pos)
+                .collect();
+            found.sort_unstable_by_key(|(h, _)| *h);
             let mut last = None;
-            for e in found {
-                if out.len() >= count.max(1) && last != Some(e.hash) {
-                    return (e.hash, out);
+            for (h, e) in found {
+                if out.len() >= count.max(1) && last != Some(h) {
+                    return (h, out);
                 }
-                last = Some(e.hash);
+                last = Some(h);
                 out.push((e.member.as_slice(), e.score));
             }
             idx += 1;
