@@ -3,19 +3,25 @@
 //! Starts both servers on free loopback ports, runs the same redis-benchmark
 //! load against each (alternating, so drift on a shared machine hits both), and
 //! prints each throughput and the ratio tandem/redis. Then reports the idle RSS
-//! of each server and the RSS after `DEBUG POPULATE 1000000`.
+//! of each server and the RSS after `DEBUG POPULATE 1000000`, and the memory
+//! per element of each aggregate type, small (compact encodings: 2000 keys of
+//! 64 elements) and large (one key of 200000), as the growth of INFO
+//! `used_memory` (allocator bytes: jemalloc for tandem, zmalloc for redis)
+//! divided by the element count. COMPARE_MEMORY=0 skips that part.
 //!
 //! Run: `cargo bench --bench compare` (needs redis-server and redis-benchmark).
 //! Knobs: COMPARE_N (requests per test, default 1000000), COMPARE_ROUNDS
 //! (default 1), COMPARE_TESTS (default "set,get,incr,mset"), COMPARE_PIPELINES
-//! (default "1,16"), COMPARE_CLIENTS (default 50), COMPARE_POPULATE (default 1000000).
+//! (default "1,16"), COMPARE_CLIENTS (default 50), COMPARE_POPULATE (default 1000000),
+//! COMPARE_MEMORY (default 1).
 
 mod support;
 
 use support::{env_or, redis_benchmark, rss_kb, start, Server};
 
 use std::collections::BTreeMap;
-use std::process::Command;
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn cli(port: u16, args: &[&str]) -> String {
@@ -25,6 +31,122 @@ fn cli(port: u16, args: &[&str]) -> String {
         .output()
         .expect("redis-cli");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Sends `commands` (RESP) through `redis-cli --pipe`; panics unless every
+/// reply came back without an error.
+fn pipe(port: u16, commands: &[u8]) {
+    let mut child = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "--pipe"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("redis-cli --pipe");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(commands)
+        .expect("write the pipe");
+    let out = child.wait_with_output().expect("redis-cli --pipe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("errors: 0"), "redis-cli --pipe: {text}");
+}
+
+fn resp(args: &[String]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    out
+}
+
+fn used_memory(port: u16) -> i64 {
+    cli(port, &["INFO", "memory"])
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("INFO memory used_memory")
+}
+
+/// The commands that build `keys` keys of `per_key` elements of one type,
+/// 64 elements per command.
+fn build_type(kind: &str, keys: usize, per_key: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for k in 0..keys {
+        let key = format!("{kind}:{k}");
+        let mut i = 0;
+        while i < per_key {
+            let end = (i + 64).min(per_key);
+            let mut args = vec![String::new(), key.clone()];
+            for e in i..end {
+                let elem = format!("element:{e:08}");
+                match kind {
+                    "list" => {
+                        args[0] = "RPUSH".into();
+                        args.push(elem);
+                    }
+                    "hash" => {
+                        args[0] = "HSET".into();
+                        args.push(elem);
+                        args.push(format!("value:{e}"));
+                    }
+                    "set" => {
+                        args[0] = "SADD".into();
+                        args.push(elem);
+                    }
+                    "intset" => {
+                        args[0] = "SADD".into();
+                        args.push((e as u64 * 7919).to_string());
+                    }
+                    _ => {
+                        args[0] = "ZADD".into();
+                        args.push(format!("{}", (e as u64 * 7919) % 1_000_003));
+                        args.push(elem);
+                    }
+                }
+            }
+            out.extend(resp(&args));
+            i = end;
+        }
+    }
+    out
+}
+
+/// Bytes of `used_memory` per element, per type and size, for both servers.
+fn memory_per_element(tandem: &Server, redis: &Server) {
+    println!(
+        "\n{:<28} {:>12} {:>12} {:>7}",
+        "used_memory per element (B)", "tandem", "redis", "ratio"
+    );
+    for kind in ["list", "hash", "set", "intset", "zset"] {
+        for (label, keys, per_key) in [("small", 2000, 64), ("large", 1, 200_000)] {
+            let commands = build_type(kind, keys, per_key);
+            let mut per_element = [0.0; 2];
+            for (i, server) in [tandem, redis].into_iter().enumerate() {
+                cli(server.port, &["FLUSHALL"]);
+                let before = used_memory(server.port);
+                pipe(server.port, &commands);
+                let after = used_memory(server.port);
+                per_element[i] = (after - before) as f64 / (keys * per_key) as f64;
+                cli(server.port, &["FLUSHALL"]);
+            }
+            let encoding = {
+                cli(tandem.port, &["FLUSHALL"]);
+                pipe(tandem.port, &build_type(kind, 1, per_key));
+                let e = cli(tandem.port, &["OBJECT", "ENCODING", &format!("{kind}:0")]);
+                cli(tandem.port, &["FLUSHALL"]);
+                e
+            };
+            println!(
+                "{:<28} {:>12.1} {:>12.1} {:>7.2}",
+                format!("{kind} {label} ({encoding})"),
+                per_element[0],
+                per_element[1],
+                per_element[0] / per_element[1].max(0.001)
+            );
+        }
+    }
 }
 
 fn main() {
@@ -104,4 +226,7 @@ fn main() {
         full.1,
         full.0 as f64 / full.1.max(1) as f64
     );
+    if env_or("COMPARE_MEMORY", "1") != "0" {
+        memory_per_element(&tandem, &redis);
+    }
 }
