@@ -1,8 +1,10 @@
 //! Side-by-side comparison of tandem and redis-server on this machine.
 //!
 //! Starts both servers on free loopback ports, runs the same redis-benchmark
-//! load against each (alternating, so drift on a shared machine hits both), and
-//! prints each throughput and the ratio tandem/redis. Then reports the idle RSS
+//! load against each, one test at a time on both back to back (the first
+//! alternating, so drift on a shared machine hits both sides of a pair), and
+//! prints per test the median throughput of each over the rounds and the
+//! median of the per-round ratios tandem/redis. Then reports the idle RSS
 //! of each server and the RSS after `DEBUG POPULATE 1000000`, and the memory
 //! per element of each aggregate type, small (compact encodings: 2000 keys of
 //! 64 elements) and large (one key of 200000), as the growth of INFO
@@ -17,7 +19,7 @@
 
 mod support;
 
-use support::{env_or, redis_benchmark, rss_kb, start, Server};
+use support::{env_or, median, redis_benchmark, rss_kb, start, Server};
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -171,31 +173,48 @@ fn main() {
         "test", "P", "tandem rps", "redis rps", "ratio"
     );
     for p in pipelines.split(',') {
-        let mut sums: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+        // Per test: (tandem, redis) requests/s of each round.
+        let mut samples: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
         for round in 0..rounds {
-            let order: [&Server; 2] = if round % 2 == 0 {
-                [&tandem, &redis]
-            } else {
-                [&redis, &tandem]
-            };
-            for server in order {
+            for server in [&tandem, &redis] {
                 cli(server.port, &["FLUSHALL"]);
-                for (test, rps) in redis_benchmark(server.port, &tests, &n, &clients, p) {
-                    let e = sums.entry(test).or_default();
-                    if server.name == "tandem" {
-                        e.0 += rps;
-                    } else {
-                        e.1 += rps;
+            }
+            // One test at a time on both servers back to back, the first
+            // alternating: a burst of load from elsewhere on the machine then
+            // hits both sides of a pair. Both servers see the same sequence
+            // of tests, so they hold the same data at each step.
+            for (i, test) in tests.split(',').enumerate() {
+                let order: [&Server; 2] = if (round + i) % 2 == 0 {
+                    [&tandem, &redis]
+                } else {
+                    [&redis, &tandem]
+                };
+                let mut results: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+                for server in order {
+                    for (name, rps) in redis_benchmark(server.port, test, &n, &clients, p) {
+                        let e = results.entry(name).or_default();
+                        if server.name == "tandem" {
+                            e.0 = rps;
+                        } else {
+                            e.1 = rps;
+                        }
                     }
+                }
+                for (name, pair) in results {
+                    samples.entry(name).or_default().push(pair);
                 }
             }
         }
-        for (test, (t, r)) in sums {
-            let (t, r) = (t / rounds as f64, r / rounds as f64);
-            println!(
-                "{test:<16} {p:>4} {t:>14.0} {r:>14.0} {:>7.2}",
-                if r > 0.0 { t / r } else { 0.0 }
+        for (test, pairs) in samples {
+            let t = median(&pairs.iter().map(|x| x.0).collect::<Vec<_>>());
+            let r = median(&pairs.iter().map(|x| x.1).collect::<Vec<_>>());
+            let ratio = median(
+                &pairs
+                    .iter()
+                    .map(|(t, r)| if *r > 0.0 { t / r } else { 0.0 })
+                    .collect::<Vec<_>>(),
             );
+            println!("{test:<16} {p:>4} {t:>14.0} {r:>14.0} {ratio:>7.2}");
         }
     }
     for server in [&tandem, &redis] {
