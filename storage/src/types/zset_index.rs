@@ -191,6 +191,19 @@ impl Seps {
         (self.scores.remove(i), self.members.remove(i))
     }
 
+    /// Moves `other`'s separators from `from` on to the front of these,
+    /// followed by `then`.
+    fn prepend_tail_of(&mut self, other: &mut Seps, from: usize, then: (f64, SmallBytes)) {
+        self.scores.splice(
+            0..0,
+            other.scores.drain(from..).chain(std::iter::once(then.0)),
+        );
+        self.members.splice(
+            0..0,
+            other.members.drain(from..).chain(std::iter::once(then.1)),
+        );
+    }
+
     /// Sets separator `i` to a copy of `elem`.
     fn set(&mut self, i: usize, elem: &Elem) {
         self.scores[i] = elem.1;
@@ -483,20 +496,7 @@ impl Child for Branch {
         // followed by the old first element of right; left's separator for
         // child n-k becomes the parent's.
         let old = (*sep.0, mem::take(sep.1));
-        right.seps.scores.splice(
-            0..0,
-            left.seps
-                .scores
-                .drain(n - k..)
-                .chain(std::iter::once(old.0)),
-        );
-        right.seps.members.splice(
-            0..0,
-            left.seps
-                .members
-                .drain(n - k..)
-                .chain(std::iter::once(old.1)),
-        );
+        right.seps.prepend_tail_of(&mut left.seps, n - k, old);
         let (score, member) = left.seps.remove(n - k - 1);
         *sep.0 = score;
         *sep.1 = member;
