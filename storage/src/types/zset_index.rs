@@ -902,22 +902,7 @@ impl OrderIndex {
 
     /// Number of elements ordered before (score, member).
     pub(crate) fn rank_of(&self, score: f64, member: &[u8]) -> usize {
-        let mut count = 0;
-        let leaf = match &self.root {
-            Root::Leaf(leaf) => leaf,
-            Root::Branch(b) => {
-                let mut b = b;
-                loop {
-                    let j = b.seps.count_before(score, member, false);
-                    count += b.counts[..j].iter().sum::<usize>();
-                    match &b.kids {
-                        Kids::Leaves(ls) => break &ls[j],
-                        Kids::Branches(bs) => b = &bs[j],
-                    }
-                }
-            }
-        };
-        count + leaf.partition_point(|(m, s)| cmp_to(*s, m, score, member) == Ordering::Less)
+        self.partition_point(|s, m| cmp_elem(s, m, score, member) == Ordering::Less)
     }
 
     /// The leaf holding `rank` (< len) and the rank within it.
