@@ -547,12 +547,10 @@ pub fn run_command(
         None => match resolve(argv) {
             Ok(spec) => {
                 let stat_id = table().stat_id(spec);
-                // Only a plain command: a container's subcommand depends on
-                // argv[1] (and a bare container call is not worth keeping).
+                // Only a plain command: a container's subcommand (whose name
+                // is not argv[0]) depends on argv[1].
                 if spec.subcommands.is_empty()
-                    && table()
-                        .lookup(&argv[0])
-                        .is_some_and(|top| std::ptr::eq(top, spec))
+                    && spec.name.as_bytes().eq_ignore_ascii_case(&argv[0])
                 {
                     client.last_command = LastCommand::new(&argv[0], spec, stat_id);
                 }

@@ -1948,6 +1948,27 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_name_reuses_its_command_but_never_a_container_s_subcommand() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["ECHO", "a"]), Reply::bulk_from(b"a"));
+        assert_eq!(
+            err(h.run(&["ECHO"])),
+            "ERR wrong number of arguments for 'echo' command",
+            "arity is checked on a repeated name too"
+        );
+        assert_eq!(h.run(&["ECHO", "b"]), Reply::bulk_from(b"b"));
+        assert!(h.client.last_command.is_some());
+        // CONFIG GET then CONFIG SET: the second must not run as the first.
+        assert!(matches!(
+            h.run(&["CONFIG", "GET", "hz"]),
+            Reply::Map(_) | Reply::Array(_)
+        ));
+        assert_eq!(h.run(&["CONFIG", "SET", "hz", "20"]), Reply::ok());
+        assert_eq!(h.server.config.read().number("hz"), Some(20));
+        assert!(h.client.last_command.is_some_and(|c| c.is(b"ECHO")));
+    }
+
+    #[test]
     fn auth_without_password() {
         let mut h = Harness::new();
         assert!(err(h.run(&["auth", "x"])).starts_with("ERR AUTH <password> called without"));
