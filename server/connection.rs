@@ -402,12 +402,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             };
             data.clock = None;
             if batch.len() > 1 {
-                // A pipeline: look its keys up ahead, so their cache misses
-                // overlap instead of stalling each command in turn.
-                let db = data.keyspace.db_ref(client.db);
-                for key in batch.iter().filter_map(|argv| argv.get(1)) {
-                    db.prefetch(key);
-                }
+                crate::exec::prefetch_first_keys(&data, client.db, batch.iter().map(Vec::as_slice));
             }
             for argv in batch {
                 let skip = std::mem::take(&mut client.reply_skip_next);

@@ -588,8 +588,7 @@ where
         let notified = server.repl_notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let housekeeping = last_housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING);
-        if housekeeping {
+        if last_housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING) {
             last_housekeeping = Some(std::time::Instant::now());
             let timeout_ms = {
                 let c = server.config.read();
@@ -599,7 +598,7 @@ where
             // While the stream keeps us busy, still take in what the replica
             // sent (its ACKs feed WAIT and the timeout below) when it is
             // already there: one poll, no waiting.
-            match futures_poll_once(read_replica_input(server, stream, rbuf, id)).await {
+            match poll_once(read_replica_input(server, stream, rbuf, id)).await {
                 Some(Ok(false)) => return Ok(()),
                 Some(Err(e)) => return Err(e),
                 Some(Ok(true)) | None => {}
@@ -703,7 +702,7 @@ where
 
 /// Polls `future` once: its output if it was ready, `None` (and the future
 /// dropped) if not. For cancel-safe futures only.
-async fn futures_poll_once<F: std::future::Future>(future: F) -> Option<F::Output> {
+async fn poll_once<F: std::future::Future>(future: F) -> Option<F::Output> {
     let mut future = std::pin::pin!(future);
     std::future::poll_fn(|cx| {
         std::task::Poll::Ready(match future.as_mut().poll(cx) {

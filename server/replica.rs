@@ -627,9 +627,7 @@ async fn apply_events(
         let now = unix_ms();
         let mut batch = Vec::with_capacity(APPLY_BATCH);
         loop {
-            // A batch of commands at a time: their keys are looked up ahead
-            // (`Db::prefetch`), so the cache misses of the batch overlap
-            // instead of stalling each command in turn.
+            // A batch of commands at a time, their keys fetched ahead.
             let mut failed = None;
             while batch.len() < APPLY_BATCH {
                 match tracker.poll_event() {
@@ -648,14 +646,11 @@ async fn apply_events(
                 }
             }
             if batch.len() > 1 {
-                let db = data.keyspace.db_ref(client.db);
-                for event in &batch {
-                    if let StreamEvent::Applied { argv, .. } = event {
-                        if let Some(key) = argv.get(1) {
-                            db.prefetch(key);
-                        }
-                    }
-                }
+                let argvs = batch.iter().filter_map(|event| match event {
+                    StreamEvent::Applied { argv, .. } => Some(argv.as_slice()),
+                    StreamEvent::GetAck { .. } => None,
+                });
+                crate::exec::prefetch_first_keys(&data, client.db, argvs);
             }
             for event in batch.drain(..) {
                 match event {
