@@ -518,7 +518,9 @@ pub static DIRECTIVES: &[Directive] = &[
     int("active-defrag-max-scan-fields", 1, LONG_MAX, "1000"),
     int("slowlog-max-len", 0, LONG_MAX, "128").imp(),
     int("acllog-max-len", 0, LONG_MAX, "128"),
-    int("busy-reply-threshold", 0, LONG_MAX, "5000").alias(&["lua-time-limit"]),
+    int("busy-reply-threshold", 0, LONG_MAX, "5000")
+        .alias(&["lua-time-limit"])
+        .imp(),
     int("cluster-node-timeout", 0, LONG_MAX, "15000"),
     int("slowlog-log-slower-than", -1, LONG_MAX, "10000").imp(),
     int("latency-monitor-threshold", 0, LONG_MAX, "0"),

@@ -109,7 +109,7 @@ pub fn generate(server: &Server, data: &Data, sel: &Selection) -> String {
     }
     if sel.wants("memory") {
         begin(&mut out, "Memory");
-        memory_section(&mut out, server);
+        memory_section(&mut out, server, data);
     }
     if sel.wants("persistence") {
         begin(&mut out, "Persistence");
@@ -445,7 +445,9 @@ fn signed_diff(a: u64, b: u64) -> i64 {
     a as i64 - b as i64
 }
 
-fn memory_section(out: &mut String, server: &Server) {
+fn memory_section(out: &mut String, server: &Server, data: &Data) {
+    let lua = data.scripts.lua_memory() as u64;
+    let scripts = data.scripts.cached_bytes() as u64;
     let m = mem_stats();
     let used = m.allocated;
     let peak = PEAK_MEMORY.load(Ordering::Relaxed).max(used);
@@ -501,19 +503,29 @@ fn memory_section(out: &mut String, server: &Server) {
         "{}",
         bytes_to_human(system)
     );
-    field!(out, "used_memory_lua", "0");
-    field!(out, "used_memory_vm_eval", "0");
-    field!(out, "used_memory_lua_human", "0B");
-    field!(out, "used_memory_scripts_eval", "0");
-    field!(out, "number_of_cached_scripts", "0");
+    field!(out, "used_memory_lua", "{lua}");
+    field!(out, "used_memory_vm_eval", "{lua}");
+    field!(out, "used_memory_lua_human", "{}", bytes_to_human(lua));
+    field!(out, "used_memory_scripts_eval", "{scripts}");
+    field!(
+        out,
+        "number_of_cached_scripts",
+        "{}",
+        data.scripts.cached_count()
+    );
     field!(out, "number_of_functions", "0");
     field!(out, "number_of_libraries", "0");
     field!(out, "used_memory_vm_functions", "0");
-    field!(out, "used_memory_vm_total", "0");
-    field!(out, "used_memory_vm_total_human", "0B");
+    field!(out, "used_memory_vm_total", "{lua}");
+    field!(out, "used_memory_vm_total_human", "{}", bytes_to_human(lua));
     field!(out, "used_memory_functions", "0");
-    field!(out, "used_memory_scripts", "0");
-    field!(out, "used_memory_scripts_human", "0B");
+    field!(out, "used_memory_scripts", "{scripts}");
+    field!(
+        out,
+        "used_memory_scripts_human",
+        "{}",
+        bytes_to_human(scripts)
+    );
     field!(out, "maxmemory", "{maxmemory}");
     field!(out, "maxmemory_human", "{}", bytes_to_human(maxmemory));
     field!(out, "maxmemory_policy", "{policy}");

@@ -49,6 +49,7 @@ pub mod recovery;
 pub mod replica;
 pub mod reply;
 pub mod resp;
+pub mod scripting;
 pub mod state;
 
 /// tandem's own version.

@@ -111,6 +111,8 @@ pub struct Data {
     pub replica_of: bool,
     /// The FAILOVER under way, if any.
     pub failover: crate::failover::Failover,
+    /// The Lua interpreter and the script cache (EVAL, SCRIPT).
+    pub scripts: crate::scripting::Scripts,
 }
 
 impl Data {
@@ -242,6 +244,7 @@ impl Server {
                 persist: Default::default(),
                 replica_of: false,
                 failover: Default::default(),
+                scripts: Default::default(),
             }),
             config: RwLock::new(config),
             clients: Mutex::new(Registry::default()),

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{have, info_field, wait_until, Client, ServerProcess};
+use common::{assert_converged, have, info_field, wait_until, Client, ServerProcess};
 
 fn load_rich(c: &mut Client) {
     c.q(&["DEBUG", "POPULATE", "5000"]);
@@ -47,22 +47,6 @@ fn write_every_type(c: &mut Client, round: usize) {
     c.q(&["DEL", "app"]);
 }
 
-fn converge(primary: &mut Client, replica: &mut Client) {
-    let ok = wait_until(Duration::from_secs(20), || {
-        info_field(primary, "replication", "master_repl_offset")
-            == info_field(replica, "replication", "master_repl_offset")
-            && primary.q(&["DEBUG", "DIGEST"]) == replica.q(&["DEBUG", "DIGEST"])
-    });
-    assert!(
-        ok,
-        "replica did not converge: primary {:?} {}, replica {:?} {}",
-        info_field(primary, "replication", "master_repl_offset"),
-        primary.q(&["DEBUG", "DIGEST"]),
-        info_field(replica, "replication", "master_repl_offset"),
-        replica.q(&["DEBUG", "DIGEST"])
-    );
-}
-
 fn primary_to_redis(diskless: bool) {
     let mode = if diskless { "yes" } else { "no" };
     let tandem = ServerProcess::tandem(&["--repl-diskless-sync", mode]);
@@ -79,7 +63,7 @@ fn primary_to_redis(diskless: bool) {
     for round in 0..20 {
         write_every_type(&mut p, round);
     }
-    converge(&mut p, &mut r);
+    assert_converged(&mut p, &mut r);
     assert_eq!(
         info_field(&mut p, "stats", "sync_full").as_deref(),
         Some("1")
@@ -99,7 +83,7 @@ fn primary_to_redis(diskless: bool) {
     assert!(wait_until(Duration::from_secs(20), || {
         info_field(&mut p, "stats", "sync_partial_ok").as_deref() == Some("1")
     }));
-    converge(&mut p, &mut r);
+    assert_converged(&mut p, &mut r);
     assert_eq!(
         info_field(&mut p, "stats", "sync_full").as_deref(),
         Some("1"),
@@ -255,7 +239,7 @@ fn slow_replica_scenario(primary_args: &[&str], cut_link: bool, expect_in_log: &
     }
     replica.signal("CONT");
     let mut r = replica.client();
-    converge(&mut p, &mut r);
+    assert_converged(&mut p, &mut r);
     let full: u64 = info_field(&mut p, "stats", "sync_full")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
@@ -336,7 +320,7 @@ fn client_list_shows_a_lagging_replicas_pending_stream_as_omem() {
     let port = primary.port.to_string();
     let replica = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &port]);
     let mut r = replica.client();
-    converge(&mut p, &mut r);
+    assert_converged(&mut p, &mut r);
     drop(r);
     replica.signal("STOP");
     // 40 MB: far more than loopback socket buffers absorb.
@@ -355,7 +339,7 @@ fn client_list_shows_a_lagging_replicas_pending_stream_as_omem() {
         replica.log()
     );
     let mut r = replica.client();
-    converge(&mut p, &mut r);
+    assert_converged(&mut p, &mut r);
     assert!(
         wait_until(Duration::from_secs(10), || replica_omem(&mut p) == 0),
         "omem back to 0 once the replica caught up"
@@ -389,7 +373,7 @@ fn full_sync_under_writes(replica_flavor: common::Flavor) {
         p.q(&["SET", &format!("w{}", written % 50), &value]);
         written += 1;
     }
-    converge(&mut p, &mut r);
+    assert_converged(&mut p, &mut r);
     assert_eq!(
         info_field(&mut p, "stats", "sync_full").as_deref(),
         Some("1"),
@@ -443,8 +427,8 @@ fn replicas_arriving_within_the_delay_share_one_diskless_snapshot() {
     };
     let started = std::time::Instant::now();
     let (mut r1, mut r2) = (first.client(), second.client());
-    converge(&mut p, &mut r1);
-    converge(&mut p, &mut r2);
+    assert_converged(&mut p, &mut r1);
+    assert_converged(&mut p, &mut r2);
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "max-replicas started the sync without waiting out the delay"
@@ -469,7 +453,7 @@ fn a_silent_replica_is_dropped_after_repl_timeout_and_resumes_with_psync() {
     p.q(&["SET", "before", "1"]);
     let replica = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
     let mut r = replica.client();
-    converge(&mut p, &mut r);
+    assert_converged(&mut p, &mut r);
     drop(r);
     replica.signal("STOP");
     let dropped = wait_until(Duration::from_secs(15), || {
@@ -479,7 +463,7 @@ fn a_silent_replica_is_dropped_after_repl_timeout_and_resumes_with_psync() {
     replica.signal("CONT");
     assert!(dropped, "{}", primary.log());
     let mut r = replica.client();
-    converge(&mut p, &mut r);
+    assert_converged(&mut p, &mut r);
     assert_eq!(
         info_field(&mut p, "stats", "sync_full").as_deref(),
         Some("1"),

@@ -13,6 +13,7 @@ pub mod memory;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod strings;
@@ -38,4 +39,5 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     pubsub::COMMANDS,
     zsets::COMMANDS,
     memory::COMMANDS,
+    scripting::COMMANDS,
 ];

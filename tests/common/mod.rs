@@ -363,6 +363,24 @@ pub fn render(frame: &Frame) -> String {
     }
 }
 
+/// Waits (up to 20 s) until `replica` has `primary`'s replication offset and
+/// `DEBUG DIGEST`, and fails the test with both digests if it never does.
+pub fn assert_converged(primary: &mut Client, replica: &mut Client) {
+    let ok = wait_until(Duration::from_secs(20), || {
+        info_field(primary, "replication", "master_repl_offset")
+            == info_field(replica, "replication", "master_repl_offset")
+            && primary.q(&["DEBUG", "DIGEST"]) == replica.q(&["DEBUG", "DIGEST"])
+    });
+    assert!(
+        ok,
+        "replica did not converge: primary {:?} {}, replica {:?} {}",
+        info_field(primary, "replication", "master_repl_offset"),
+        primary.q(&["DEBUG", "DIGEST"]),
+        info_field(replica, "replication", "master_repl_offset"),
+        replica.q(&["DEBUG", "DIGEST"])
+    );
+}
+
 /// Polls `f` until it returns true or `within` passes.
 pub fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;

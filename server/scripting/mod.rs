@@ -1,0 +1,1143 @@
+//! Lua scripting as Redis 7.0 does it: EVAL / EVALSHA and their `_RO`
+//! forms, the script cache behind SCRIPT LOAD / EXISTS / FLUSH.
+//!
+//! Owns the Lua 5.1 interpreter and the cached scripts (by SHA-1 of the
+//! body). A script's `redis.call` runs its command through
+//! [`crate::exec::run_command`] on a script client of its own (the caller's
+//! database, RESP2 unless `redis.setresp(3)`), so every check, statistic and
+//! replication op is the one that command has anywhere else. What replicates
+//! is a script's effects, never the script: the ops its commands record, which
+//! the caller's `execute` wraps in MULTI/EXEC when there are several.
+//!
+//! Conversions follow Redis: a command's reply is encoded in the script's
+//! protocol and read back into Lua values (`+` as `{ok=...}`, `-` as
+//! `{err=...}`, nulls as `false`); a script's return value becomes a reply by
+//! `luaReplyToRedisReply`'s rules. The global table is read-only for scripts
+//! (reading an unknown global or creating one is an error), `math.random` is
+//! Redis's deterministic rand48, and the `bit` library is provided.
+//!
+//! Must not: touch sockets, block, or let a script hang the server: a script
+//! that has not written is stopped once it runs past `busy-reply-threshold`
+//! (no other client could reach SCRIPT KILL while it runs).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+
+mod libs;
+
+use libs::{lib_function, values, Raise};
+
+use crate::client::ClientState;
+use crate::command::{flags, lookup_subcommand, table};
+use crate::exec::{run_command, ExecCtx};
+use crate::reply::{Proto, Reply};
+
+/// Chunk name of tandem's own Lua code: the error handler skips its frames
+/// when it reports where a script failed.
+const API_CHUNK: &str = "@tandem_api";
+
+/// Registry key of the function `redis.call`/`redis.pcall` dispatch through.
+const DISPATCH_KEY: &str = "tandem_dispatch";
+
+/// `redis.call`: runs the command; an error reply is raised as `{err=...}`.
+unsafe extern "C-unwind" fn redis_call_c(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    redis_call_generic(state, true)
+}
+
+/// `redis.pcall`: runs the command; an error reply is returned as `{err=...}`.
+unsafe extern "C-unwind" fn redis_pcall_c(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    redis_call_generic(state, false)
+}
+
+/// Calls the dispatcher with `(raise, args...)`; it returns `(failed, reply)`.
+unsafe fn redis_call_generic(state: *mut mlua::ffi::lua_State, raise: bool) -> std::ffi::c_int {
+    use mlua::ffi;
+    let nargs = ffi::lua_gettop(state);
+    if ffi::lua_checkstack(state, 4) == 0 {
+        return ffi::luaL_error(state, c"reached lua stack limit".as_ptr());
+    }
+    ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, c"tandem_dispatch".as_ptr());
+    ffi::lua_insert(state, 1);
+    ffi::lua_pushboolean(state, std::ffi::c_int::from(raise));
+    ffi::lua_insert(state, 2);
+    ffi::lua_call(state, nargs + 1, 2);
+    if ffi::lua_toboolean(state, -2) != 0 {
+        // The reply table on top is the error value.
+        ffi::lua_error(state);
+    }
+    1
+}
+
+/// The Lua side of the API: the error handler EVAL runs scripts under, the
+/// read-only global environment, `redis.call`/`redis.pcall` over the raw
+/// Rust entry point, and `pcall` returning an error's message as Redis 7's does.
+/// Runs once per interpreter, with `debug` still loaded; it removes `debug`.
+const API_SOURCE: &str = r#"
+local G = _G
+local dbg = debug
+local rawget, rawset, error, type, tostring, select, unpack, setmetatable =
+      rawget, rawset, error, type, tostring, select, unpack, setmetatable
+debug = nil
+print, dofile, loadfile = nil, nil, nil
+
+local function user_frame()
+  for level = 3, 64 do
+    local info = dbg.getinfo(level, 'Sl')
+    if not info then return nil end
+    if info.what ~= 'C' and info.source ~= '@tandem_api' then return info end
+  end
+end
+
+rawset(G, '__redis__err__handler', function(err)
+  local info = user_frame()
+  if type(err) ~= 'table' then err = { err = 'ERR ' .. tostring(err) } end
+  if info then
+    err['source'] = info.source
+    err['line'] = info.currentline
+  end
+  return err
+end)
+
+local function readonly(target)
+  return setmetatable({}, {
+    __index = target,
+    __newindex = function() error('Attempt to modify a readonly table', 2) end,
+    __metatable = false,
+  })
+end
+
+local env = setmetatable({}, {
+  __index = function(_, name)
+    local v = rawget(G, name)
+    if v == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+    end
+    return v
+  end,
+  __newindex = function() error('Attempt to modify a readonly table', 2) end,
+  __metatable = false,
+})
+rawset(G, '_G', env)
+
+rawset(G, 'redis', readonly(rawget(G, 'redis')))
+
+local lua_pcall = pcall
+local function settle(ok, ...)
+  if not ok then
+    local e = ...
+    if type(e) == 'table' and type(e.err) == 'string' then return false, e.err end
+  end
+  return ok, ...
+end
+rawset(G, 'pcall', function(f, ...) return settle(lua_pcall(f, ...)) end)
+
+local handler = G.__redis__err__handler
+return env, function(f) return xpcall(f, handler) end
+"#;
+
+/// One cached script.
+struct CachedScript {
+    body: Bytes,
+    function: Function,
+    /// Declared `#!lua flags=no-writes` (or any shebang without writes).
+    no_writes: bool,
+    /// The body starts with a shebang line (flags are then enforced).
+    shebang: bool,
+}
+
+/// The interpreter and what it has compiled.
+struct Engine {
+    lua: Lua,
+    /// The read-only environment user scripts run in.
+    env: Table,
+    /// `function(f) return xpcall(f, __redis__err__handler) end`.
+    runner: Function,
+    scripts: HashMap<String, CachedScript>,
+    /// Set while a script that may be stopped runs; the hook reads it.
+    busy: Arc<BusyGuard>,
+    /// The protocol `redis.setresp` chose for the running script (2 or 3).
+    resp: Arc<AtomicU8>,
+}
+
+/// What the instruction-count hook needs to stop a runaway script.
+#[derive(Default)]
+struct BusyGuard {
+    /// Start of the running script, in ms since `epoch`.
+    started_ms: AtomicU64,
+    /// 0 = never stop.
+    threshold_ms: AtomicU64,
+    /// The running script has run a write command: it may not be stopped.
+    wrote: AtomicBool,
+    running: AtomicBool,
+    epoch: std::sync::OnceLock<Instant>,
+}
+
+impl BusyGuard {
+    fn now_ms(&self) -> u64 {
+        self.epoch.get_or_init(Instant::now).elapsed().as_millis() as u64
+    }
+}
+
+/// Lua scripting state, kept with the data (see the module docs).
+#[derive(Default)]
+pub struct Scripts {
+    engine: Option<Engine>,
+}
+
+impl fmt::Debug for Scripts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scripts")
+            .field("cached", &self.cached_count())
+            .finish()
+    }
+}
+
+impl Scripts {
+    /// How many scripts are cached (`INFO memory number_of_cached_scripts`).
+    pub fn cached_count(&self) -> usize {
+        self.engine.as_ref().map_or(0, |e| e.scripts.len())
+    }
+
+    /// Bytes of the cached bodies and their SHA keys (`used_memory_scripts_eval`).
+    pub fn cached_bytes(&self) -> usize {
+        self.engine.as_ref().map_or(0, |e| {
+            e.scripts.values().map(|s| s.body.len() + 40 + 64).sum()
+        })
+    }
+
+    /// Memory the interpreter uses (`used_memory_lua`).
+    pub fn lua_memory(&self) -> usize {
+        self.engine.as_ref().map_or(0, |e| e.lua.used_memory())
+    }
+
+    /// Whether a script with this SHA-1 (any case) is cached.
+    pub fn exists(&self, sha: &[u8]) -> bool {
+        let Some(engine) = &self.engine else {
+            return false;
+        };
+        std::str::from_utf8(sha)
+            .map(|s| engine.scripts.contains_key(&s.to_ascii_lowercase()))
+            .unwrap_or(false)
+    }
+
+    /// Drops every cached script and the interpreter (SCRIPT FLUSH).
+    pub fn flush(&mut self) {
+        self.engine = None;
+    }
+
+    fn engine(&mut self) -> Result<&mut Engine, Reply> {
+        if self.engine.is_none() {
+            self.engine = Some(Engine::new().map_err(|e| {
+                Reply::error(format!("ERR Error starting the Lua interpreter: {e}"))
+            })?);
+        }
+        self.engine
+            .as_mut()
+            .ok_or_else(|| Reply::error("ERR Lua interpreter unavailable"))
+    }
+
+    /// Compiles and caches `body` unless cached; returns its SHA-1 (lowercase hex).
+    pub fn load(&mut self, body: &Bytes) -> Result<String, Reply> {
+        let sha = sha1_hex(body);
+        let engine = self.engine()?;
+        if engine.scripts.contains_key(&sha) {
+            return Ok(sha);
+        }
+        let (flags_line, code) = split_shebang(body)?;
+        let no_writes = flags_line.as_ref().is_some_and(|f| f.no_writes);
+        let function = engine
+            .lua
+            .load(code)
+            .set_name("@user_script")
+            .set_environment(engine.env.clone())
+            .into_function()
+            .map_err(|e| {
+                Reply::error(one_line(&format!(
+                    "ERR Error compiling script (new function): {}",
+                    lua_error_text(&e)
+                )))
+            })?;
+        engine.scripts.insert(
+            sha.clone(),
+            CachedScript {
+                body: body.clone(),
+                function,
+                no_writes,
+                shebang: flags_line.is_some(),
+            },
+        );
+        Ok(sha)
+    }
+}
+
+impl Engine {
+    fn new() -> mlua::Result<Engine> {
+        // SAFETY: `debug` is loaded only for the error handler, which keeps a
+        // private reference and removes the global before any script runs.
+        let lua = unsafe {
+            Lua::unsafe_new_with(
+                StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG,
+                LuaOptions::new(),
+            )
+        };
+        let globals = lua.globals();
+        let api = lua.create_table()?;
+        api.set("REDIS_VERSION", crate::REDIS_VERSION)?;
+        api.set("REDIS_VERSION_NUM", redis_version_num())?;
+        api.set(
+            "sha1hex",
+            lib_function(&lua, |lua, args| {
+                if args.len() != 1 {
+                    return Err(Raise::Redis("wrong number of arguments".into()));
+                }
+                let bytes = match args.front() {
+                    Some(Value::String(s)) => s.as_bytes().to_vec(),
+                    Some(Value::Number(n)) => format_number(*n).into_bytes(),
+                    Some(Value::Integer(n)) => n.to_string().into_bytes(),
+                    _ => Vec::new(),
+                };
+                let hex = lua
+                    .create_string(sha1_hex(&bytes))
+                    .map_err(|e| Raise::Lua(e.to_string()))?;
+                values([Value::String(hex)])
+            })?,
+        )?;
+        api.set(
+            "error_reply",
+            lua.create_function(|lua, args: MultiValue| match single_string(&args) {
+                Some(text) => {
+                    let text = if text.starts_with('-') {
+                        text
+                    } else {
+                        format!("-{text}")
+                    };
+                    error_table(lua, &text)
+                }
+                None => error_table(lua, "ERR wrong number or type of arguments"),
+            })?,
+        )?;
+        api.set(
+            "status_reply",
+            lua.create_function(|lua, args: MultiValue| match single_string(&args) {
+                Some(text) => {
+                    let t = lua.create_table()?;
+                    t.set("ok", text)?;
+                    Ok(t)
+                }
+                None => error_table(lua, "ERR wrong number or type of arguments"),
+            })?,
+        )?;
+        api.set(
+            "log",
+            lib_function(&lua, |_, args| {
+                if args.len() < 2 {
+                    return Err(Raise::Redis(
+                        "redis.log() requires two arguments or more.".into(),
+                    ));
+                }
+                let level = match args.front() {
+                    Some(Value::Number(n)) => *n as i64,
+                    Some(Value::Integer(n)) => *n,
+                    _ => {
+                        return Err(Raise::Redis(
+                            "First argument must be a number (log level).".into(),
+                        ))
+                    }
+                };
+                if !(0..=3).contains(&level) {
+                    return Err(Raise::Redis("Invalid debug level.".into()));
+                }
+                let text: Vec<String> = args
+                    .iter()
+                    .skip(1)
+                    .filter_map(|v| match v {
+                        Value::String(s) => Some(s.to_string_lossy().to_string()),
+                        Value::Number(n) => Some(format_number(*n)),
+                        Value::Integer(n) => Some(n.to_string()),
+                        _ => None,
+                    })
+                    .collect();
+                let text = text.join(" ");
+                match level {
+                    0 | 1 => tracing::debug!("{text}"),
+                    2 => tracing::info!("{text}"),
+                    _ => tracing::warn!("{text}"),
+                }
+                values([])
+            })?,
+        )?;
+        for (name, level) in [
+            ("LOG_DEBUG", 0),
+            ("LOG_VERBOSE", 1),
+            ("LOG_NOTICE", 2),
+            ("LOG_WARNING", 3),
+        ] {
+            api.set(name, level)?;
+        }
+        for (name, flag) in [
+            ("REPL_NONE", 0),
+            ("REPL_AOF", 1),
+            ("REPL_SLAVE", 2),
+            ("REPL_REPLICA", 2),
+            ("REPL_ALL", 3),
+        ] {
+            api.set(name, flag)?;
+        }
+        // Effects replication is the only mode since Redis 7.0.
+        api.set(
+            "replicate_commands",
+            lua.create_function(|_, _: MultiValue| Ok(true))?,
+        )?;
+        api.set(
+            "set_repl",
+            lib_function(&lua, |_, args| {
+                let flags = match args.front() {
+                    Some(Value::Number(n)) if args.len() == 1 => *n as i64,
+                    Some(Value::Integer(n)) if args.len() == 1 => *n,
+                    _ if args.len() != 1 => {
+                        return Err(Raise::Redis(
+                            "redis.set_repl() requires two arguments.".into(),
+                        ))
+                    }
+                    _ => 0,
+                };
+                if flags & !3 != 0 {
+                    return Err(Raise::Redis(
+                        "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE."
+                            .into(),
+                    ));
+                }
+                // A script's effects always replicate: the stream must hold
+                // every change the dataset saw (see the module docs).
+                values([])
+            })?,
+        )?;
+        api.set(
+            "breakpoint",
+            lua.create_function(|_, _: MultiValue| Ok(false))?,
+        )?;
+        api.set("debug", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
+        let resp = Arc::new(AtomicU8::new(2));
+        let chosen = resp.clone();
+        api.set(
+            "setresp",
+            lib_function(&lua, move |_, args| {
+                if args.len() != 1 {
+                    return Err(Raise::Redis(
+                        "redis.setresp() requires one argument.".into(),
+                    ));
+                }
+                let version = match args.front() {
+                    Some(Value::Number(n)) => *n as i64,
+                    Some(Value::Integer(n)) => *n,
+                    _ => 0,
+                };
+                if version != 2 && version != 3 {
+                    return Err(Raise::Redis("RESP version must be 2 or 3.".into()));
+                }
+                chosen.store(version as u8, Ordering::Relaxed);
+                values([])
+            })?,
+        )?;
+
+        // `redis.call` and `redis.pcall` are C functions, as in Redis, so
+        // that `return redis.call(...)` keeps the script's frame (a Lua
+        // wrapper would be tail-called and lose the line an error names).
+        // Both go through the dispatcher in the registry, which calls the
+        // run's scoped entry point (see `eval`).
+        let raw_slot = lua.create_table()?;
+        raw_slot.set(
+            "f",
+            lua.create_function(|lua, _: MultiValue| {
+                let t = lua.create_table()?;
+                t.set(
+                    "err",
+                    "ERR redis.call/pcall can only be called inside a script invocation",
+                )?;
+                Ok((true, t))
+            })?,
+        )?;
+        lua.set_named_registry_value("tandem_raw_slot", raw_slot.clone())?;
+        let dispatcher = lua
+            .load("local slot = ...\nreturn function(...) return slot.f(...) end")
+            .set_name(API_CHUNK)
+            .call::<Function>(raw_slot)?;
+        lua.set_named_registry_value(DISPATCH_KEY, dispatcher)?;
+        // SAFETY: both are plain C-ABI functions using only the Lua C API.
+        unsafe {
+            api.set("call", lua.create_c_function(redis_call_c)?)?;
+            api.set("pcall", lua.create_c_function(redis_pcall_c)?)?;
+        }
+        globals.set("redis", api)?;
+        globals.set("bit", libs::bit_library(&lua)?)?;
+        globals.set("cjson", libs::cjson_library(&lua)?)?;
+        libs::install_random(&lua, &globals.get::<Table>("math")?)?;
+
+        let (env, runner): (Table, Function) = lua.load(API_SOURCE).set_name(API_CHUNK).call(())?;
+        Ok(Engine {
+            lua,
+            env,
+            runner,
+            resp,
+            scripts: HashMap::new(),
+            busy: Arc::new(BusyGuard::default()),
+        })
+    }
+}
+
+/// `#!lua [flags=a,b]` on the first line, as EVAL accepts it.
+#[derive(Debug, Default, PartialEq)]
+struct ShebangFlags {
+    no_writes: bool,
+}
+
+/// Splits an optional shebang line off `body`, keeping its newline so line
+/// numbers stay the user's.
+fn split_shebang(body: &[u8]) -> Result<(Option<ShebangFlags>, &[u8]), Reply> {
+    if !body.starts_with(b"#!") {
+        return Ok((None, body));
+    }
+    let Some(end) = body.iter().position(|&b| b == b'\n') else {
+        return Err(Reply::error("ERR Invalid script shebang"));
+    };
+    let line = String::from_utf8_lossy(&body[..end]).into_owned();
+    let mut parts = line.split([' ', '\t', '\r']).filter(|p| !p.is_empty());
+    let engine = parts.next().unwrap_or("");
+    if engine != "#!lua" {
+        return Err(Reply::error(format!(
+            "ERR Unexpected engine in script shebang: {engine}"
+        )));
+    }
+    let mut flags = ShebangFlags::default();
+    for part in parts {
+        let Some(list) = part.strip_prefix("flags=") else {
+            return Err(Reply::error(format!(
+                "ERR Unknown lua shebang option: {part}"
+            )));
+        };
+        for flag in list.split(',').filter(|f| !f.is_empty()) {
+            match flag {
+                "no-writes" => flags.no_writes = true,
+                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
+                other => {
+                    return Err(Reply::error(format!(
+                        "ERR Unexpected flag in script shebang: {other}"
+                    )))
+                }
+            }
+        }
+    }
+    Ok((Some(flags), &body[end..]))
+}
+
+/// What one running script's `redis.call` needs.
+struct ScriptRun<'a> {
+    server: &'a crate::state::Server,
+    data: &'a mut crate::state::Data,
+    client: ClientState,
+    ops: &'a mut Vec<crate::exec::Op>,
+    now_ms: u64,
+    read_only: bool,
+    busy: Arc<BusyGuard>,
+    resp: Arc<AtomicU8>,
+}
+
+/// EVAL, EVALSHA, EVAL_RO, EVALSHA_RO: `argv` is `[name, script-or-sha,
+/// numkeys, keys..., args...]`.
+pub fn eval(ctx: &mut ExecCtx<'_>, argv: &[Bytes], by_sha: bool, read_only: bool) -> Reply {
+    // Only the script's effects replicate (recorded by its commands).
+    ctx.propagate_none();
+    let numkeys = match std::str::from_utf8(&argv[2])
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+    {
+        Some(n) => n,
+        None => return Reply::not_integer(),
+    };
+    if numkeys > (argv.len() - 3) as i64 {
+        return Reply::error("ERR Number of keys can't be greater than number of args");
+    }
+    if numkeys < 0 {
+        return Reply::error("ERR Number of keys can't be negative");
+    }
+    let numkeys = numkeys as usize;
+    let sha = if by_sha {
+        let sha = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
+        if !ctx.data.scripts.exists(sha.as_bytes()) {
+            return Reply::error("NOSCRIPT No matching script. Please use EVAL.");
+        }
+        sha
+    } else {
+        match ctx.data.scripts.load(&argv[1]) {
+            Ok(sha) => sha,
+            Err(reply) => return reply,
+        }
+    };
+    let threshold = ctx
+        .server
+        .config
+        .read()
+        .number("busy-reply-threshold")
+        .unwrap_or(5000)
+        .max(0) as u64;
+    let (lua, runner, function, no_writes, shebang, busy, resp) = {
+        let Ok(engine) = ctx.data.scripts.engine() else {
+            return Reply::error("ERR Lua interpreter unavailable");
+        };
+        let Some(script) = engine.scripts.get(&sha) else {
+            return Reply::error("NOSCRIPT No matching script. Please use EVAL.");
+        };
+        (
+            engine.lua.clone(),
+            engine.runner.clone(),
+            script.function.clone(),
+            script.no_writes,
+            script.shebang,
+            engine.busy.clone(),
+            engine.resp.clone(),
+        )
+    };
+    resp.store(2, Ordering::Relaxed);
+    if shebang && read_only && !no_writes {
+        return Reply::error("ERR Can not execute a script with write flag using *_ro command.");
+    }
+    let mut client = ClientState::new(ctx.client.handle.clone(), true);
+    client.db = ctx.client.db;
+    let run = RefCell::new(ScriptRun {
+        server: ctx.server,
+        data: &mut *ctx.data,
+        client,
+        ops: &mut *ctx.ops,
+        now_ms: ctx.now_ms,
+        read_only: read_only || no_writes,
+        busy: busy.clone(),
+        resp,
+    });
+
+    busy.threshold_ms.store(threshold, Ordering::Relaxed);
+    busy.started_ms.store(busy.now_ms(), Ordering::Relaxed);
+    busy.wrote.store(false, Ordering::Relaxed);
+    busy.running.store(true, Ordering::Relaxed);
+    if threshold > 0 {
+        let guard = busy.clone();
+        lua.set_hook(
+            HookTriggers::new().every_nth_instruction(100_000),
+            move |_, _| {
+                let limit = guard.threshold_ms.load(Ordering::Relaxed);
+                let ran = guard
+                    .now_ms()
+                    .saturating_sub(guard.started_ms.load(Ordering::Relaxed));
+                if guard.running.load(Ordering::Relaxed)
+                    && limit > 0
+                    && ran > limit
+                    && !guard.wrote.load(Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        "Lua script stopped: it ran {ran} ms without writing, past busy-reply-threshold ({limit} ms)"
+                    );
+                    return Err(mlua::Error::runtime(
+                        "Script killed: it ran past busy-reply-threshold without writing",
+                    ));
+                }
+                Ok(VmState::Continue)
+            },
+        );
+    }
+
+    let outcome = lua.scope(|scope| {
+        let raw = scope.create_function(|lua, args: MultiValue| script_call(lua, &run, args))?;
+        let slot: Table = lua.named_registry_value("tandem_raw_slot")?;
+        let previous: Function = slot.get("f")?;
+        slot.set("f", raw)?;
+        let globals = lua.globals();
+        globals.raw_set("KEYS", string_array(&lua, &argv[3..3 + numkeys])?)?;
+        globals.raw_set("ARGV", string_array(&lua, &argv[3 + numkeys..])?)?;
+        let result = runner.call::<MultiValue>(function.clone());
+        slot.set("f", previous)?;
+        let mut values = result?.into_iter();
+        let ok = matches!(values.next(), Some(Value::Boolean(true)));
+        let value = values.next().unwrap_or(Value::Nil);
+        let resp = run.borrow().client.proto;
+        let resp = if run.borrow().resp.load(Ordering::Relaxed) == 3 {
+            Proto::Resp3
+        } else {
+            resp
+        };
+        let reply = if ok {
+            lua_to_reply(&value, resp, 0)
+        } else {
+            failure_reply(&value, &sha)
+        };
+        Ok(reply)
+    });
+    busy.running.store(false, Ordering::Relaxed);
+    if threshold > 0 {
+        lua.remove_hook();
+    }
+    lua.gc_step().ok();
+    match outcome {
+        Ok(reply) => reply,
+        Err(e) => Reply::error(one_line(&format!(
+            "ERR Error running script {sha}, {}",
+            lua_error_text(&e)
+        ))),
+    }
+}
+
+/// `redis.call` / `redis.pcall`: `(raise, command, args...)` → `(failed, reply)`.
+fn script_call(
+    lua: &Lua,
+    run: &RefCell<ScriptRun<'_>>,
+    args: MultiValue,
+) -> mlua::Result<(bool, Value)> {
+    let mut args = args.into_iter();
+    let raise = matches!(args.next(), Some(Value::Boolean(true)));
+    let rest: Vec<Value> = args.collect();
+    if rest.is_empty() {
+        return Ok((
+            raise,
+            Value::Table(error_table(
+                lua,
+                "Please specify at least one argument for this redis lib call",
+            )?),
+        ));
+    }
+    let mut argv = Vec::with_capacity(rest.len());
+    for value in &rest {
+        match value {
+            Value::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
+            Value::Number(n) => argv.push(Bytes::from(format_g17(*n))),
+            Value::Integer(n) => argv.push(Bytes::from(n.to_string())),
+            _ => {
+                return Ok((
+                    raise,
+                    Value::Table(error_table(
+                        lua,
+                        "Lua redis lib command arguments must be strings or integers",
+                    )?),
+                ))
+            }
+        }
+    }
+    let mut guard = run
+        .try_borrow_mut()
+        .map_err(|_| mlua::Error::runtime("recursive redis.call"))?;
+    let run = &mut *guard;
+    run.client.proto = if run.resp.load(Ordering::Relaxed) == 3 {
+        Proto::Resp3
+    } else {
+        Proto::Resp2
+    };
+    if let Err(message) = script_may_run(&argv, run.read_only) {
+        return Ok((raise, Value::Table(error_table(lua, message)?)));
+    }
+    if let Ok(spec) = crate::exec::resolve(&argv) {
+        if spec.is_write() {
+            run.busy.wrote.store(true, Ordering::Relaxed);
+        }
+    }
+    let reply = run_command(
+        run.server,
+        run.data,
+        &mut run.client,
+        &argv,
+        run.now_ms,
+        false,
+        run.ops,
+    );
+    let mut encoded = BytesMut::new();
+    reply.encode(run.client.proto, &mut encoded);
+    let failed = reply.is_error();
+    let mut pos = 0;
+    let value = resp_to_lua(lua, &encoded, &mut pos, 0)?;
+    Ok((raise && failed, value))
+}
+
+/// Redis's checks before a script's command runs (`scriptCall`): arity,
+/// commands scripts may not call, writes from read-only scripts.
+fn script_may_run(argv: &[Bytes], read_only: bool) -> Result<(), &'static str> {
+    const UNKNOWN: &str = "Unknown Redis command called from script";
+    const ARITY: &str = "Wrong number of args calling Redis command from script";
+    let Some(spec) = table().lookup(&argv[0]) else {
+        return Err(UNKNOWN);
+    };
+    let spec = if spec.subcommands.is_empty() || argv.len() < 2 {
+        spec
+    } else {
+        lookup_subcommand(spec, &argv[1]).ok_or(UNKNOWN)?
+    };
+    if !spec.arity_ok(argv.len()) {
+        return Err(ARITY);
+    }
+    if spec.has(flags::NOSCRIPT) {
+        return Err("This Redis command is not allowed from script");
+    }
+    if read_only && (spec.is_write() || spec.has(flags::MAY_REPLICATE)) {
+        return Err("Write commands are not allowed from read-only scripts.");
+    }
+    Ok(())
+}
+
+/// The reply for a script that raised `err` (a table from the error handler).
+fn failure_reply(err: &Value, sha: &str) -> Reply {
+    let Value::Table(t) = err else {
+        return Reply::error(format!("ERR Error running script {sha}, execution failure"));
+    };
+    let msg = match t.raw_get::<Value>("err") {
+        Ok(Value::String(s)) => s.to_string_lossy().to_string(),
+        Ok(Value::Number(n)) => format_number(n),
+        Ok(Value::Integer(n)) => n.to_string(),
+        _ => "ERR unknown error".to_string(),
+    };
+    let source = match t.raw_get::<Value>("source") {
+        Ok(Value::String(s)) => Some(s.to_string_lossy().to_string()),
+        _ => None,
+    };
+    let line = match t.raw_get::<Value>("line") {
+        Ok(Value::Number(n)) => Some(format_number(n)),
+        Ok(Value::Integer(n)) => Some(n.to_string()),
+        Ok(Value::String(s)) => Some(s.to_string_lossy().to_string()),
+        _ => None,
+    };
+    let text = match (source, line) {
+        (Some(source), Some(line)) => format!("{msg} script: {sha}, on {source}:{line}."),
+        _ => msg,
+    };
+    Reply::error(one_line(&text))
+}
+
+/// A script's return value as a reply (`luaReplyToRedisReply`).
+fn lua_to_reply(value: &Value, resp: Proto, depth: usize) -> Reply {
+    if depth > 1000 {
+        return Reply::error("ERR reached lua stack limit");
+    }
+    match value {
+        Value::String(s) => Reply::Bulk(Bytes::copy_from_slice(&s.as_bytes())),
+        Value::Boolean(b) => match resp {
+            Proto::Resp2 if *b => Reply::Int(1),
+            Proto::Resp2 => Reply::Null,
+            _ => Reply::Bool(*b),
+        },
+        Value::Number(n) => Reply::Int(lua_number_to_int(*n)),
+        Value::Integer(n) => Reply::Int(*n),
+        Value::Table(t) => table_to_reply(t, resp, depth),
+        _ => Reply::Null,
+    }
+}
+
+fn table_to_reply(t: &Table, resp: Proto, depth: usize) -> Reply {
+    match t.raw_get::<Value>("err") {
+        Ok(Value::String(s)) => {
+            return Reply::error(one_line(&s.to_string_lossy()));
+        }
+        Ok(Value::Number(n)) => return Reply::error(one_line(&format_number(n))),
+        _ => {}
+    }
+    match t.raw_get::<Value>("ok") {
+        Ok(Value::String(s)) => return Reply::Simple(one_line(&s.to_string_lossy()).into()),
+        Ok(Value::Number(n)) => return Reply::Simple(format_number(n).into()),
+        _ => {}
+    }
+    if let Ok(Value::Number(n)) = t.raw_get::<Value>("double") {
+        return Reply::Double(n);
+    }
+    if let Ok(Value::String(s)) = t.raw_get::<Value>("big_number") {
+        return Reply::Bulk(Bytes::copy_from_slice(&s.as_bytes()));
+    }
+    if let Ok(Value::Table(v)) = t.raw_get::<Value>("verbatim_string") {
+        if let Ok(Value::String(s)) = v.raw_get::<Value>("string") {
+            return Reply::Bulk(Bytes::copy_from_slice(&s.as_bytes()));
+        }
+    }
+    if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
+        let pairs = m
+            .pairs::<Value, Value>()
+            .filter_map(|p| p.ok())
+            .map(|(k, v)| {
+                (
+                    lua_to_reply(&k, resp, depth + 1),
+                    lua_to_reply(&v, resp, depth + 1),
+                )
+            })
+            .collect();
+        return Reply::Map(pairs);
+    }
+    if let Ok(Value::Table(s)) = t.raw_get::<Value>("set") {
+        let items = s
+            .pairs::<Value, Value>()
+            .filter_map(|p| p.ok())
+            .map(|(k, _)| lua_to_reply(&k, resp, depth + 1))
+            .collect();
+        return Reply::Set(items);
+    }
+    let mut items = Vec::new();
+    for i in 1.. {
+        match t.raw_get::<Value>(i) {
+            Ok(Value::Nil) | Err(_) => break,
+            Ok(v) => items.push(lua_to_reply(&v, resp, depth + 1)),
+        }
+    }
+    Reply::Array(items)
+}
+
+/// Reads one RESP reply at `pos` into a Lua value, as Redis converts a
+/// command's reply for a script.
+fn resp_to_lua(lua: &Lua, buf: &[u8], pos: &mut usize, depth: usize) -> mlua::Result<Value> {
+    let bad = || mlua::Error::runtime("malformed reply");
+    if depth > 1000 {
+        return Err(bad());
+    }
+    let kind = *buf.get(*pos).ok_or_else(bad)?;
+    let line_end = buf[*pos..]
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map(|p| *pos + p)
+        .ok_or_else(bad)?;
+    let line = &buf[*pos + 1..line_end];
+    *pos = line_end + 2;
+    let text = || String::from_utf8_lossy(line).into_owned();
+    let number = || -> mlua::Result<i64> {
+        std::str::from_utf8(line)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(bad)
+    };
+    let single = |field: &str, value: Value| -> mlua::Result<Value> {
+        let t = lua.create_table()?;
+        t.set(field, value)?;
+        Ok(Value::Table(t))
+    };
+    Ok(match kind {
+        b'+' => single("ok", Value::String(lua.create_string(line)?))?,
+        b'-' => {
+            let t = lua.create_table()?;
+            t.set("err", lua.create_string(error_text(&text()))?)?;
+            t.set("ignore_error_stats_update", true)?;
+            Value::Table(t)
+        }
+        b':' => Value::Number(number()? as f64),
+        b'$' | b'=' => {
+            let len = number()?;
+            if len < 0 {
+                return Ok(Value::Boolean(false));
+            }
+            let len = len as usize;
+            let data = buf.get(*pos..*pos + len).ok_or_else(bad)?;
+            *pos += len + 2;
+            if kind == b'=' {
+                let t = lua.create_table()?;
+                let (format, body) = if data.len() >= 4 {
+                    (&data[..3], &data[4..])
+                } else {
+                    (&b"txt"[..], data)
+                };
+                t.set("format", lua.create_string(format)?)?;
+                t.set("string", lua.create_string(body)?)?;
+                single("verbatim_string", Value::Table(t))?
+            } else {
+                Value::String(lua.create_string(data)?)
+            }
+        }
+        b'*' | b'>' => {
+            let len = number()?;
+            if len < 0 {
+                return Ok(Value::Boolean(false));
+            }
+            let t = lua.create_table()?;
+            for i in 1..=len {
+                t.raw_set(i, resp_to_lua(lua, buf, pos, depth + 1)?)?;
+            }
+            Value::Table(t)
+        }
+        b'%' => {
+            let len = number()?;
+            let m = lua.create_table()?;
+            for _ in 0..len.max(0) {
+                let k = resp_to_lua(lua, buf, pos, depth + 1)?;
+                let v = resp_to_lua(lua, buf, pos, depth + 1)?;
+                m.raw_set(k, v)?;
+            }
+            single("map", Value::Table(m))?
+        }
+        b'~' => {
+            let len = number()?;
+            let s = lua.create_table()?;
+            for _ in 0..len.max(0) {
+                let k = resp_to_lua(lua, buf, pos, depth + 1)?;
+                s.raw_set(k, true)?;
+            }
+            single("set", Value::Table(s))?
+        }
+        b'_' => Value::Nil,
+        b'#' => Value::Boolean(line == b"t"),
+        b',' => {
+            let d = match line {
+                b"inf" => f64::INFINITY,
+                b"-inf" => f64::NEG_INFINITY,
+                _ => std::str::from_utf8(line)
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(f64::NAN),
+            };
+            single("double", Value::Number(d))?
+        }
+        b'(' => single("big_number", Value::String(lua.create_string(line)?))?,
+        _ => return Err(bad()),
+    })
+}
+
+/// A command error as a script sees it: `CODE message` (Redis prefixes `ERR`
+/// when the text has no space, i.e. no code).
+fn error_text(text: &str) -> String {
+    let text = text.trim_end_matches(['\r', '\n']);
+    if text.contains(' ') {
+        text.to_string()
+    } else {
+        format!("ERR {text}")
+    }
+}
+
+/// `{err = text}` where `text` is `-CODE msg` or a bare message (`ERR` added).
+fn error_table(lua: &Lua, text: &str) -> mlua::Result<Table> {
+    let full = match text.strip_prefix('-') {
+        Some(rest) => match rest.split_once(' ') {
+            Some((code, msg)) => format!("{code} {}", msg.trim_end_matches(['\r', '\n'])),
+            None => format!("ERR {rest}"),
+        },
+        None => {
+            if text.starts_with("ERR ") || looks_coded(text) {
+                text.to_string()
+            } else {
+                format!("ERR {text}")
+            }
+        }
+    };
+    let t = lua.create_table()?;
+    t.set("err", full)?;
+    Ok(t)
+}
+
+/// Messages written here with their code already (`ERR ...`).
+fn looks_coded(text: &str) -> bool {
+    text.split_once(' ')
+        .is_some_and(|(code, _)| !code.is_empty() && code.bytes().all(|b| b.is_ascii_uppercase()))
+}
+
+fn single_string(args: &MultiValue) -> Option<String> {
+    match (args.len(), args.front()) {
+        (1, Some(Value::String(s))) => Some(s.to_string_lossy().to_string()),
+        _ => None,
+    }
+}
+
+fn string_array(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, item) in items.iter().enumerate() {
+        t.raw_set(i + 1, lua.create_string(item)?)?;
+    }
+    Ok(t)
+}
+
+/// `(long long)` of a Lua number as x86-64 computes it: truncation, and
+/// the "integer indefinite" value for NaN and out-of-range numbers.
+fn lua_number_to_int(n: f64) -> i64 {
+    if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&n) {
+        i64::MIN
+    } else {
+        n as i64
+    }
+}
+
+/// `%.17g`, as Redis turns a Lua number into a command argument.
+fn format_g17(n: f64) -> String {
+    c_format(n, b"%.17g\0")
+}
+
+/// `%.14g`, Lua 5.1's own number-to-string format.
+fn format_number(n: f64) -> String {
+    c_format(n, b"%.14g\0")
+}
+
+fn c_format(n: f64, format: &[u8]) -> String {
+    let mut buf = [0u8; 64];
+    // SAFETY: `format` is NUL-terminated and takes one double; snprintf
+    // writes at most `buf.len()` bytes including the terminator.
+    let len = unsafe {
+        libc::snprintf(
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            format.as_ptr().cast(),
+            n,
+        )
+    };
+    let len = (len.max(0) as usize).min(buf.len() - 1);
+    String::from_utf8_lossy(&buf[..len]).into_owned()
+}
+
+/// The text of a Lua error (the message, without mlua's traceback).
+fn lua_error_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::RuntimeError(m) => m.clone(),
+        mlua::Error::CallbackError { cause, .. } => lua_error_text(cause),
+        other => other.to_string(),
+    }
+}
+
+/// Error and status texts may not carry line breaks (they would end the reply).
+fn one_line(text: &str) -> String {
+    text.replace(['\r', '\n'], " ")
+}
+
+/// Lowercase hex SHA-1, as script names are.
+pub fn sha1_hex(data: &[u8]) -> String {
+    tandem_storage::digest::to_hex(&sha1_smol::Sha1::from(data).digest().bytes())
+}
+
+fn redis_version_num() -> i64 {
+    let mut parts = crate::REDIS_VERSION
+        .split('.')
+        .map(|p| p.parse::<i64>().unwrap_or(0));
+    let (a, b, c) = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    (a << 16) | (b << 8) | c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shebang_flags_parse_as_redis_does() {
+        assert_eq!(split_shebang(b"return 1").unwrap().0, None);
+        let (flags, rest) = split_shebang(b"#!lua flags=no-writes\nreturn 1").unwrap();
+        assert_eq!(flags, Some(ShebangFlags { no_writes: true }));
+        assert_eq!(rest, b"\nreturn 1");
+        assert!(split_shebang(b"#!python\n").is_err());
+        assert!(split_shebang(b"#!lua").is_err());
+        assert!(split_shebang(b"#!lua flags=bogus\n").is_err());
+    }
+
+    #[test]
+    fn numbers_format_like_c() {
+        assert_eq!(format_g17(3.0), "3");
+        assert_eq!(format_g17(0.1), "0.10000000000000001");
+        assert_eq!(format_number(0.1), "0.1");
+    }
+
+    #[test]
+    fn error_texts_get_a_code() {
+        assert_eq!(error_text("WRONGTYPE Operation"), "WRONGTYPE Operation");
+        assert_eq!(error_text("BUSYKEY"), "ERR BUSYKEY");
+    }
+}
