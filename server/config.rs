@@ -544,7 +544,7 @@ pub static DIRECTIVES: &[Directive] = &[
     mem("zset-max-listpack-value", 0, LONG_MAX, "64")
         .alias(&["zset-max-ziplist-value"])
         .imp(),
-    mem("hll-sparse-max-bytes", 0, LONG_MAX, "3000"),
+    mem("hll-sparse-max-bytes", 0, LONG_MAX, "3000").imp(),
     int("tracking-table-max-keys", 0, LONG_MAX, "1000000"),
     mem(
         "client-query-buffer-limit",
@@ -906,6 +906,8 @@ pub struct Config {
     pub set_max_intset_entries: u64,
     pub zset_max_listpack_entries: u64,
     pub zset_max_listpack_value: u64,
+    /// Past this many bytes (header included) a sparse HyperLogLog becomes dense.
+    pub hll_sparse_max_bytes: u64,
     pub client_output_buffer_limit: ClientOutputBufferLimits,
     /// Canonical `CONFIG GET` text of every directive without a typed field.
     values: HashMap<&'static str, String>,
@@ -1008,6 +1010,7 @@ impl Config {
             set_max_intset_entries: 512,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
+            hll_sparse_max_bytes: 3000,
             client_output_buffer_limit: ClientOutputBufferLimits::default(),
             values: HashMap::new(),
             rename_commands: Vec::new(),
@@ -1347,6 +1350,7 @@ impl Config {
             "set-max-intset-entries" => self.set_max_intset_entries.to_string(),
             "zset-max-listpack-entries" => self.zset_max_listpack_entries.to_string(),
             "zset-max-listpack-value" => self.zset_max_listpack_value.to_string(),
+            "hll-sparse-max-bytes" => self.hll_sparse_max_bytes.to_string(),
             "client-output-buffer-limit" => self
                 .client_output_buffer_limit
                 .classes()
@@ -1429,6 +1433,7 @@ impl Config {
             ("zset-max-listpack-value", Parsed::Num(n)) => {
                 self.zset_max_listpack_value = sat_u64(*n)
             }
+            ("hll-sparse-max-bytes", Parsed::Num(n)) => self.hll_sparse_max_bytes = sat_u64(*n),
             _ => return false,
         }
         true

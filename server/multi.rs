@@ -105,6 +105,7 @@ pub fn touch_watched(data: &mut Data, spec: &CommandSpec, argv: &[Bytes], db: us
         // Only the destination of a *STORE changes.
         b"sinterstore" | b"sunionstore" | b"sdiffstore" | b"zrangestore" | b"zunionstore"
         | b"zinterstore" | b"zdiffstore" => data.watches.touch(db, &argv[1]),
+        b"bitop" => data.watches.touch(db, &argv[2]),
         b"move" => {
             data.watches.touch(db, &argv[1]);
             if let Some(target) = db_arg(argv.get(2)) {

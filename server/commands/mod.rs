@@ -6,7 +6,9 @@
 //! socket. Shared argument parsing lives in [`args`].
 
 pub mod args;
+pub mod bits;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod memory;
@@ -40,4 +42,6 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     zsets::COMMANDS,
     memory::COMMANDS,
     scripting::COMMANDS,
+    bits::COMMANDS,
+    hyperloglog::COMMANDS,
 ];

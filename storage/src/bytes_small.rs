@@ -5,8 +5,8 @@
 //! boxed slice. One caller-defined flag bit rides along for free (string values
 //! use it for Redis's `raw` encoding), so a `Value` holding a `SmallBytes` stays
 //! 24 bytes. The type is immutable from the outside apart from whole-value
-//! replacement and the two Redis mutators (APPEND, SETRANGE), which go through
-//! [`SmallBytes::modify`].
+//! replacement and the Redis mutators (APPEND, SETRANGE, SETBIT, BITFIELD),
+//! which go through [`SmallBytes::modify`] or [`SmallBytes::as_mut_slice`].
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -111,14 +111,25 @@ impl SmallBytes {
     }
 
     /// Rewrites the bytes through a `Vec`, for the in-place mutators. The flag
-    /// is kept.
+    /// is kept. Heap bytes move into the `Vec` and back without a copy.
     pub fn modify<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
         let flag = self.flag();
-        let mut v = self.as_slice().to_vec();
+        let mut v = match std::mem::replace(&mut self.0, Repr::Heap(Box::default())) {
+            Repr::Heap(b) | Repr::HeapFlagged(b) => b.into_vec(),
+            inline @ Repr::Inline { .. } => SmallBytes(inline).as_slice().to_vec(),
+        };
         let r = f(&mut v);
         *self = SmallBytes::from_vec(v);
         self.set_flag(flag);
         r
+    }
+
+    /// The bytes, for edits that keep the length (SETBIT, BITFIELD).
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        match &mut self.0 {
+            Repr::Inline { meta, data } => &mut data[..usize::from(*meta & !INLINE_FLAG)],
+            Repr::Heap(b) | Repr::HeapFlagged(b) => b,
+        }
     }
 }
 
@@ -244,5 +255,17 @@ mod tests {
         s.modify(|v| v.truncate(3));
         assert!(!s.is_heap());
         assert_eq!(&s[..], b"sho");
+    }
+
+    #[test]
+    fn mut_slice_edits_in_place_and_keeps_the_flag() {
+        for len in [3, INLINE_CAP, INLINE_CAP + 10] {
+            let mut s = SmallBytes::from_slice(&vec![b'a'; len]);
+            s.set_flag(true);
+            s.as_mut_slice()[len - 1] = b'z';
+            assert_eq!(s.len(), len);
+            assert_eq!(s[len - 1], b'z');
+            assert!(s.flag());
+        }
     }
 }

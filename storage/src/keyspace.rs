@@ -364,7 +364,9 @@ impl Db {
 
     /// Changes an existing key's value in place through `f` (one lookup).
     /// The change counts as a write only when `f` returns `Ok`; `f` must leave
-    /// the value untouched when it returns `Err`. `None` if the key is absent.
+    /// the value's contents untouched when it returns `Err` (an encoding-only
+    /// change, such as the `raw` flag Redis's bit writers set, is allowed: it
+    /// is not replicated). `None` if the key is absent.
     pub fn modify<R, E>(
         &mut self,
         key: &[u8],

@@ -3,7 +3,7 @@
 //! Every value is owned by exactly one key entry. Strings keep their bytes in a
 //! [`SmallBytes`]; `OBJECT ENCODING` is derived from the content and a flag that
 //! records whether the string was last written by an in-place mutator (APPEND,
-//! SETRANGE), which Redis always leaves `raw`.
+//! SETRANGE, SETBIT, BITFIELD) or built by BITOP, which Redis always leaves `raw`.
 
 use crate::num;
 use crate::types::hash::HashValue;
@@ -62,7 +62,7 @@ impl Kind {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// A string. Its bytes' flag bit records that a mutator (APPEND,
-    /// SETRANGE) forced Redis's `raw` encoding.
+    /// SETRANGE, the bit writers) forced Redis's `raw` encoding.
     Str(SmallBytes),
     List(Box<ListValue>),
     Set(Box<SetValue>),
@@ -75,7 +75,8 @@ impl Value {
         Value::Str(bytes.into())
     }
 
-    /// A string in Redis's `raw` encoding (what APPEND and SETRANGE leave).
+    /// A string in Redis's `raw` encoding (what APPEND, SETRANGE and the bit
+    /// writers leave).
     pub fn raw_string(mut bytes: SmallBytes) -> Value {
         bytes.set_flag(true);
         Value::Str(bytes)

@@ -41,10 +41,29 @@ impl Drop for TempDir {
     }
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago: an ephemeral one, or one of
+/// `TANDEM_TEST_PORTS` (`low-high`) where tests must keep to a range.
 pub fn free_port() -> u16 {
+    if let Some((low, high)) = test_port_range() {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let span = u32::from(high - low) + 1;
+        for _ in 0..span {
+            let port = low + (NEXT.fetch_add(1, Ordering::Relaxed) % span) as u16;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+        panic!("no free port in TANDEM_TEST_PORTS={low}-{high}");
+    }
     let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     l.local_addr().expect("local addr").port()
+}
+
+fn test_port_range() -> Option<(u16, u16)> {
+    let text = std::env::var("TANDEM_TEST_PORTS").ok()?;
+    let (low, high) = text.split_once('-')?;
+    let (low, high) = (low.trim().parse().ok()?, high.trim().parse().ok()?);
+    (low <= high).then_some((low, high))
 }
 
 /// True if a program is on PATH.
