@@ -37,6 +37,9 @@ pub mod flags {
     pub const NO_MULTI: u32 = 1 << 14;
     pub const ALLOW_BUSY: u32 = 1 << 15;
     pub const NO_ASYNC_LOADING: u32 = 1 << 16;
+    /// Keys beyond the legacy first/last/step triple (a STORE option's key,
+    /// EVAL's numkeys): Redis lists it after the other flags.
+    pub const MOVABLE_KEYS: u32 = 1 << 17;
 
     /// Names in the order Redis's `COMMAND INFO` prints them (`may_replicate`
     /// is internal and hidden, as in Redis).
@@ -57,6 +60,7 @@ pub mod flags {
         (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
+        (MOVABLE_KEYS, "movablekeys"),
     ];
 }
 

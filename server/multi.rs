@@ -101,7 +101,8 @@ pub fn touch_watched(data: &mut Data, spec: &CommandSpec, argv: &[Bytes], db: us
     match name.as_slice() {
         // These mark exactly the keys they changed themselves.
         b"flushall" | b"flushdb" | b"swapdb" | b"del" | b"unlink" | b"smove" | b"blpop"
-        | b"brpop" | b"bzpopmin" | b"bzpopmax" => {}
+        | b"brpop" | b"bzpopmin" | b"bzpopmax" | b"georadius" | b"georadiusbymember"
+        | b"geosearchstore" | b"sort" | b"sort_ro" => {}
         // Only the destination of a *STORE changes.
         b"sinterstore" | b"sunionstore" | b"sdiffstore" | b"zrangestore" | b"zunionstore"
         | b"zinterstore" | b"zdiffstore" => data.watches.touch(db, &argv[1]),

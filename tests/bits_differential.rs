@@ -14,6 +14,9 @@
 
 mod common;
 
+use common::assert_converged;
+use common::rng::{env_count, env_seeds, Rng};
+
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -41,42 +44,6 @@ const WORDS: &[&str] = &[
     "\u{0}\u{1}",
     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
 ];
-
-/// A seeded xorshift64* generator.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Rng((z ^ (z >> 31)) | 1)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    /// True with probability `percent`/100.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-
-    fn range(&mut self, low: i64, high: i64) -> i64 {
-        low + self.below((high - low + 1) as u64) as i64
-    }
-}
 
 /// Generates the command stream.
 struct Gen {
@@ -123,13 +90,13 @@ impl Gen {
     }
 
     fn field_type(&mut self) -> String {
-        if self.rng.chance(4) {
+        if self.rng.percent(4) {
             return self
                 .rng
                 .pick(&["u64", "i65", "i0", "x8", "u", "I8", "u08"])
                 .to_string();
         }
-        let signed = self.rng.chance(50);
+        let signed = self.rng.percent(50);
         let bits = match self.rng.below(4) {
             0 => self.rng.range(1, if signed { 64 } else { 63 }),
             1 => *[1, 8, 16, 32, 63, 64]
@@ -183,7 +150,7 @@ impl Gen {
                     args.push(self.field_type());
                     args.push(self.field_offset());
                 }
-                _ if read_only && !self.rng.chance(10) => {
+                _ if read_only && !self.rng.percent(10) => {
                     args.push("get".into());
                     args.push(self.field_type());
                     args.push(self.field_offset());
@@ -196,7 +163,7 @@ impl Gen {
                 }
             }
         }
-        if self.rng.chance(3) {
+        if self.rng.percent(3) {
             // A subcommand without its arguments, or an unknown one.
             args.push(
                 self.rng
@@ -213,7 +180,7 @@ impl Gen {
         match self.rng.below(100) {
             0..=13 => {
                 a.extend([s("SETBIT"), self.key(), self.bit_offset()]);
-                let v = if self.rng.chance(93) {
+                let v = if self.rng.percent(93) {
                     s(self.rng.pick(&["0", "1"]))
                 } else {
                     s(self.rng.pick(&["2", "-1", "x", ""]))
@@ -232,7 +199,7 @@ impl Gen {
                 }
             }
             30..=39 => {
-                let bit = if self.rng.chance(95) {
+                let bit = if self.rng.percent(95) {
                     s(self.rng.pick(&["0", "1"]))
                 } else {
                     s(self.rng.pick(&["2", "x", "-1"]))
@@ -251,7 +218,7 @@ impl Gen {
                     .rng
                     .pick(&["AND", "OR", "XOR", "NOT", "and", "or", "xor", "not", "NAND"]);
                 a.extend([s("BITOP"), s(op), self.key()]);
-                let sources = if op.eq_ignore_ascii_case("not") && self.rng.chance(85) {
+                let sources = if op.eq_ignore_ascii_case("not") && self.rng.percent(85) {
                     1
                 } else {
                     self.rng.range(1, 4)
@@ -269,7 +236,7 @@ impl Gen {
                 self.bitfield_subcommands(&mut a, true);
             }
             71..=79 => {
-                let first = if self.rng.chance(70) {
+                let first = if self.rng.percent(70) {
                     s(self.rng.pick(STRINGS))
                 } else {
                     self.key()
@@ -282,7 +249,7 @@ impl Gen {
                         3 | 4 => a.push(s("WITHMATCHLEN")),
                         5..=7 => {
                             a.push(s("MINMATCHLEN"));
-                            if self.rng.chance(95) {
+                            if self.rng.percent(95) {
                                 a.push(self.rng.range(-2, 6).to_string());
                             }
                         }
@@ -291,14 +258,14 @@ impl Gen {
                 }
             }
             80..=84 => {
-                let family = if self.rng.chance(60) {
+                let family = if self.rng.percent(60) {
                     STRINGS
                 } else {
                     BITMAPS
                 };
                 let k = self.rng.pick(family);
                 a.extend([s("SET"), s(k), s(self.rng.pick(WORDS))]);
-                if self.rng.chance(30) {
+                if self.rng.percent(30) {
                     a.extend([s("EX"), s("100000")]);
                 }
             }
@@ -370,20 +337,11 @@ const FIXED: &[&[&str]] = &[
 ];
 
 fn seeds() -> Vec<u64> {
-    match std::env::var("TANDEM_BITS_SEED") {
-        Ok(text) => text
-            .split(',')
-            .map(|s| s.trim().parse().expect("TANDEM_BITS_SEED: decimal seeds"))
-            .collect(),
-        Err(_) => DEFAULT_SEEDS.to_vec(),
-    }
+    env_seeds("TANDEM_BITS_SEED", DEFAULT_SEEDS)
 }
 
 fn steps() -> usize {
-    std::env::var("TANDEM_BITS_STEPS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_STEPS)
+    env_count("TANDEM_BITS_STEPS", DEFAULT_STEPS)
 }
 
 fn run(c: &mut Client, args: &[String]) -> String {
@@ -463,24 +421,6 @@ fn bit_commands_match_redis() {
     }
 }
 
-/// Waits until the replica has applied everything its primary sent and holds
-/// the same data.
-fn converge(primary: &mut Client, replica: &mut Client) {
-    let ok = wait_until(Duration::from_secs(20), || {
-        info_field(primary, "replication", "master_repl_offset")
-            == info_field(replica, "replication", "master_repl_offset")
-            && primary.q(&["DEBUG", "DIGEST"]) == replica.q(&["DEBUG", "DIGEST"])
-    });
-    assert!(
-        ok,
-        "replica did not converge: primary {:?} {}, replica {:?} {}",
-        info_field(primary, "replication", "master_repl_offset"),
-        primary.q(&["DEBUG", "DIGEST"]),
-        info_field(replica, "replication", "master_repl_offset"),
-        replica.q(&["DEBUG", "DIGEST"])
-    );
-}
-
 #[test]
 fn tandem_replica_follows_bit_writes() {
     let primary = ServerProcess::tandem(&[]);
@@ -511,13 +451,13 @@ fn tandem_replica_follows_bit_writes() {
     ] {
         p.q(cmd);
     }
-    converge(&mut p, &mut r);
+    assert_converged(&mut p, &mut r);
     assert_eq!(r.q(&["STRLEN", "fresh"]), ":26");
     assert_eq!(r.q(&["STRLEN", "k"]), ":10");
     let mut gen = Gen { rng: Rng::new(7) };
     for _ in 0..steps() {
         run(&mut p, &gen.next());
     }
-    converge(&mut p, &mut r);
+    assert_converged(&mut p, &mut r);
     assert_ne!(r.q(&["DBSIZE"]), ":0");
 }

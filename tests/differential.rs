@@ -44,6 +44,8 @@
 
 mod common;
 
+use common::rng::{env_count, env_seeds, Rng};
+
 use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -230,47 +232,6 @@ const PATTERNS: &[&str] = &[
     "h?sh:[^0]",
 ];
 const TYPES: &[&str] = &["string", "list", "hash", "set", "zset", "nosuchtype"];
-
-/// A seeded xorshift64* generator (seed mixed through splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        Rng(z | 1)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    fn chance(&mut self, per_mille: u64) -> bool {
-        self.below(1000) < per_mille
-    }
-
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-
-    fn shuffle<T>(&mut self, xs: &mut [T]) {
-        for i in (1..xs.len()).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            xs.swap(i, j);
-        }
-    }
-}
 
 /// How a reply is compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -2342,27 +2303,11 @@ fn dump(c: &mut Client, key: &str) -> String {
 }
 
 fn seeds() -> Vec<u64> {
-    match std::env::var("TANDEM_DIFF_SEED") {
-        Ok(s) if !s.trim().is_empty() => s
-            .split(',')
-            .map(|p| {
-                let p = p.trim();
-                let parsed = match p.strip_prefix("0x") {
-                    Some(hex) => u64::from_str_radix(hex, 16),
-                    None => p.parse(),
-                };
-                parsed.unwrap_or_else(|e| panic!("TANDEM_DIFF_SEED {p:?}: {e}"))
-            })
-            .collect(),
-        _ => DEFAULT_SEEDS.to_vec(),
-    }
+    env_seeds("TANDEM_DIFF_SEED", DEFAULT_SEEDS)
 }
 
 fn steps() -> usize {
-    std::env::var("TANDEM_DIFF_STEPS")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(DEFAULT_STEPS)
+    env_count("TANDEM_DIFF_STEPS", DEFAULT_STEPS)
 }
 
 #[test]

@@ -20,6 +20,9 @@
 
 mod common;
 
+use common::assert_converged;
+use common::rng::{env_count, env_seeds, Rng};
+
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
@@ -34,48 +37,6 @@ const HISTORY: usize = 12;
 const HLL_KEYS: &[&str] = &["h:0", "h:1", "h:2", "h:3", "h:4", "h:5"];
 /// Keys that never hold a HyperLogLog made by PFADD.
 const OTHER_KEYS: &[&str] = &["str", "list", "nosuch"];
-
-/// A seeded xorshift64* generator (seed mixed through splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        Rng(z | 1)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    fn between(&mut self, low: u64, high: u64) -> u64 {
-        low + self.below(high - low + 1)
-    }
-
-    fn chance(&mut self, per_mille: u64) -> bool {
-        self.below(1000) < per_mille
-    }
-
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-
-    fn byte(&mut self) -> u8 {
-        self.next_u64() as u8
-    }
-}
 
 /// Encodes a binary-safe request.
 fn request(args: &[Vec<u8>]) -> Vec<u8> {
@@ -469,27 +430,11 @@ fn one_step(p: &mut Pair, rng: &mut Rng) {
 }
 
 fn seeds() -> Vec<u64> {
-    match std::env::var("TANDEM_HLL_SEED") {
-        Ok(text) => text
-            .split(',')
-            .map(|s| {
-                let s = s.trim();
-                let parsed = match s.strip_prefix("0x") {
-                    Some(hex) => u64::from_str_radix(hex, 16),
-                    None => s.parse(),
-                };
-                parsed.unwrap_or_else(|e| panic!("TANDEM_HLL_SEED {s:?}: {e}"))
-            })
-            .collect(),
-        Err(_) => DEFAULT_SEEDS.to_vec(),
-    }
+    env_seeds("TANDEM_HLL_SEED", DEFAULT_SEEDS)
 }
 
 fn steps() -> usize {
-    std::env::var("TANDEM_HLL_STEPS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_STEPS)
+    env_count("TANDEM_HLL_STEPS", DEFAULT_STEPS)
 }
 
 #[test]
@@ -549,19 +494,6 @@ fn hll_matches_redis() {
     }
 }
 
-/// Waits until every replica has the primary's offset and digest.
-fn converge(primary: &mut Client, replicas: &mut [Client]) {
-    let ok = wait_until(Duration::from_secs(20), || {
-        let offset = info_field(primary, "replication", "master_repl_offset");
-        let digest = primary.q(&["DEBUG", "DIGEST"]);
-        replicas.iter_mut().all(|r| {
-            info_field(r, "replication", "master_repl_offset") == offset
-                && r.q(&["DEBUG", "DIGEST"]) == digest
-        })
-    });
-    assert!(ok, "replicas did not converge on the primary's digest");
-}
-
 #[test]
 fn replicas_of_tandem_keep_identical_hll_bytes() {
     let primary = ServerProcess::tandem(&[]);
@@ -615,7 +547,9 @@ fn replicas_of_tandem_keep_identical_hll_bytes() {
         "the elements before the failing one stay, as in redis-server"
     );
 
-    converge(&mut p, &mut replicas);
+    for r in &mut replicas {
+        assert_converged(&mut p, r);
+    }
     for key in ["h:0", "h:1", "h:2", "h:3", "merged", "tiny", "bad"] {
         let ours = call(&mut p, &words(&["GET", key]));
         for r in &mut replicas {

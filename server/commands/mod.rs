@@ -7,17 +7,21 @@
 
 pub mod args;
 pub mod bits;
+pub mod dump;
+pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod memory;
 pub mod persistence;
+pub(crate) mod pqsort;
 pub mod pubsub;
 pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod strings;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -40,8 +44,11 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     crate::failover::COMMANDS,
     pubsub::COMMANDS,
     zsets::COMMANDS,
+    geo::COMMANDS,
     memory::COMMANDS,
     scripting::COMMANDS,
     bits::COMMANDS,
     hyperloglog::COMMANDS,
+    sort::COMMANDS,
+    dump::COMMANDS,
 ];

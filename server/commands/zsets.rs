@@ -372,7 +372,10 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 /// The zset at `key` for a read command (Redis's `lookupKeyRead`): updates the
 /// access time and counts a keyspace hit or miss. `Err` is WRONGTYPE.
-fn read_zset<'c>(ctx: &'c mut ExecCtx<'_>, key: &[u8]) -> Result<Option<&'c ZSetValue>, Reply> {
+pub(crate) fn read_zset<'c>(
+    ctx: &'c mut ExecCtx<'_>,
+    key: &[u8],
+) -> Result<Option<&'c ZSetValue>, Reply> {
     let now = ctx.now_ms;
     let db = ctx.client.db;
     let data = &mut *ctx.data;
@@ -479,7 +482,7 @@ fn bulk_static(s: &'static str) -> Bytes {
 // ZADD, ZINCRBY, ZREM
 // ---------------------------------------------------------------------------
 
-fn zadd(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+pub(crate) fn zadd(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     zadd_generic(ctx, argv, false)
 }
 

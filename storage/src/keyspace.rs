@@ -385,6 +385,41 @@ impl Db {
         Some(result)
     }
 
+    /// Changes how an existing key's value is represented, never what it
+    /// holds (SORT turning a compact sorted set into a skiplist, as Redis
+    /// does): not a write, and the access time stays. False if the key is
+    /// absent.
+    pub fn reencode(&mut self, key: &[u8], now_ms: u64, f: impl FnOnce(&mut Value)) -> bool {
+        let Some((idx, h)) = self.find(key, now_ms) else {
+            return false;
+        };
+        match self
+            .shard_mut(idx, key)
+            .find_mut(h, |e| e.key.as_slice() == key)
+        {
+            Some(entry) => {
+                f(&mut entry.value);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sets a key's last access time, in seconds of the caller's clock
+    /// (RESTORE ... IDLETIME). Not a write. False if the key is absent.
+    pub fn set_access_secs(&mut self, key: &[u8], secs: u32, now_ms: u64) -> bool {
+        let Some((idx, h)) = self.find(key, now_ms) else {
+            return false;
+        };
+        match self.shards[idx].find_mut(h, |e| e.key.as_slice() == key) {
+            Some(entry) => {
+                entry.access_secs = secs;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// True if the key exists (and is not expired), without touching its access time.
     pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
         self.find(key, now_ms).is_some()

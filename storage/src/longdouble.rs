@@ -158,6 +158,41 @@ impl LongDouble {
         }
     }
 
+    /// Converts a `double` exactly, as C promotes one to `long double` (every
+    /// `f64`, subnormals included, fits the wider format).
+    pub fn from_f64(v: f64) -> LongDouble {
+        let neg = v.is_sign_negative();
+        if v.is_nan() {
+            return LongDouble {
+                neg,
+                kind: Kind::Nan,
+            };
+        }
+        if v.is_infinite() {
+            return LongDouble::inf(neg);
+        }
+        if v == 0.0 {
+            return LongDouble::zero(neg);
+        }
+        let bits = v.to_bits();
+        let biased = ((bits >> 52) & 0x7ff) as i32;
+        let fraction = bits & ((1u64 << 52) - 1);
+        // value = significand * 2^exp with an integer significand.
+        let (significand, exp) = if biased == 0 {
+            (fraction, -1074)
+        } else {
+            (fraction | (1u64 << 52), biased - 1075)
+        };
+        let shift = significand.leading_zeros();
+        LongDouble {
+            neg,
+            kind: Kind::Finite {
+                mant: significand << shift,
+                exp: exp - shift as i32,
+            },
+        }
+    }
+
     /// `self + other`, rounded to nearest (ties to even) at 64 significand
     /// bits, as x87 addition in extended precision.
     ///
@@ -700,6 +735,28 @@ mod tests {
             return Err(NAN_INF);
         }
         Ok(sum.to_human_string())
+    }
+
+    #[test]
+    fn doubles_convert_exactly() {
+        // What redis-server's addReplyHumanLongDouble prints for these doubles.
+        let cases: &[(f64, &str)] = &[
+            (13.361389338970184, "13.36138933897018433"),
+            (85.05112878, "85.0511287799999991"),
+            (-179.99999731779099, "-179.99999731779098511"),
+            (0.1, "0.10000000000000001"),
+            (1e20, "100000000000000000000"),
+            (-0.0, "0"),
+            (5e-324, "0"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+        ];
+        for &(v, text) in cases {
+            assert_eq!(LongDouble::from_f64(v).to_human_string(), text, "{v:e}");
+        }
+        let sum = LongDouble::from_f64(0.5).add(LongDouble::from_f64(0.25));
+        assert_eq!(sum.to_human_string(), "0.75");
+        assert!(LongDouble::from_f64(f64::NAN).is_nan());
     }
 
     fn check(current: &str, incr: &str, expected: Result<&str, &str>) {

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use tandem_server::resp::{parse_frame, Frame};
 
+pub mod rng;
 pub mod topology;
 
 static DIR_COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -121,6 +122,24 @@ impl ServerProcess {
             last_err = server.log();
         }
         panic!("{flavor:?} server did not start; last log:\n{last_err}");
+    }
+
+    /// Starts a server on a port the caller chose (a test confined to a
+    /// port range); panics with the log if it does not come up.
+    pub fn start_on(flavor: Flavor, port: u16, extra: &[&str]) -> ServerProcess {
+        let dir = TempDir::new(match flavor {
+            Flavor::Tandem => "tandem",
+            Flavor::Redis => "redis",
+        });
+        let data = dir.path().to_path_buf();
+        let mut server = Self::spawn(flavor, port, &data, dir, extra);
+        if !server.wait_ready(Duration::from_secs(10)) {
+            panic!(
+                "{flavor:?} server did not start on port {port}; log:\n{}",
+                server.log()
+            );
+        }
+        server
     }
 
     /// Starts a server on `port` with its data in `data`, logging to

@@ -16,6 +16,7 @@
 //!   data (skipped and reported). Streams and module values are clear errors
 //!   naming the key.
 //! - [`load`] and [`save`] move a whole [`Keyspace`] through those two.
+//! - [`dump`]: DUMP / RESTORE payloads, one value coded by the same two.
 //!
 //! Loaded values take the encodings Redis would give them under the caller's
 //! [`Limits`](crate::types::Limits): a small hash becomes a listpack, a big one a hashtable, and so
@@ -33,6 +34,7 @@
 //! `ziplist`, `zipmap` (the packed containers), `writer` and `reader`.
 
 pub mod crc64;
+pub mod dump;
 mod intset;
 mod listpack;
 mod lzf;

@@ -594,6 +594,16 @@ impl<R: Read> RdbReader<R> {
         }
     }
 
+    /// Reads one value without a header or key around it: a type byte and
+    /// the value (the body of a DUMP payload). `key` only names the value in
+    /// errors. `None` for an empty aggregate.
+    pub(super) fn read_object(&mut self, key: &[u8]) -> Result<Option<Value>, RdbError> {
+        let at = self.input.offset;
+        self.event_at = at;
+        let code = self.input.u8("a value type")?;
+        self.read_value(code, key, at)
+    }
+
     /// Skips a module value written with opcodes (`rdbLoadCheckModuleValue`).
     fn skip_module_value(&mut self) -> Result<(), RdbError> {
         let mut scratch = std::mem::take(&mut self.b);

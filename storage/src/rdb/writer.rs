@@ -261,16 +261,43 @@ impl<W: Write> RdbWriter<W> {
             self.put(&[opcode::EXPIRETIME_MS])?;
             self.put(&clamp_i64(at).to_le_bytes())?;
         }
+        self.write_object(Some(key), value)
+    }
+
+    /// Writes one value as a key's record holds it, without the key: its
+    /// type and its serialization (the body of a DUMP payload).
+    pub fn write_value(&mut self, value: &Value) -> io::Result<()> {
+        self.write_object(None, value)
+    }
+
+    /// The type, the key when there is one, and the value.
+    fn write_object(&mut self, key: Option<&[u8]>, value: &Value) -> io::Result<()> {
         match value {
             Value::Str(s) => {
-                self.put(&[value_type::STRING])?;
-                self.put_string(key)?;
+                self.put_header(value_type::STRING, key)?;
                 self.put_string(s)
             }
             Value::List(l) => self.write_list(key, l),
             Value::Set(s) => self.write_set(key, s),
             Value::ZSet(z) => self.write_zset(key, z),
             Value::Hash(h) => self.write_hash(key, h),
+        }
+    }
+
+    /// Flushes what is buffered and returns the sink, writing no EOF and
+    /// no checksum (for a DUMP payload, whose trailer differs).
+    pub fn into_sink(mut self) -> io::Result<W> {
+        self.flush_buf()?;
+        self.sink.flush()?;
+        Ok(self.sink)
+    }
+
+    /// A value's type byte, then its key when it has one.
+    fn put_header(&mut self, type_code: u8, key: Option<&[u8]>) -> io::Result<()> {
+        self.put(&[type_code])?;
+        match key {
+            Some(key) => self.put_string(key),
+            None => Ok(()),
         }
     }
 
@@ -288,7 +315,7 @@ impl<W: Write> RdbWriter<W> {
         Ok(self.sink)
     }
 
-    fn write_list(&mut self, key: &[u8], list: &ListValue) -> io::Result<()> {
+    fn write_list(&mut self, key: Option<&[u8]>, list: &ListValue) -> io::Result<()> {
         // Plan the nodes first: the node count comes before the nodes.
         // Redis clamps the fill as `quicklistSetFill` does.
         let fill = self.opts.list_max_listpack_size.clamp(-5, 32767);
@@ -330,8 +357,7 @@ impl<W: Write> RdbWriter<W> {
             });
         }
 
-        self.put(&[value_type::LIST_QUICKLIST_2])?;
-        self.put_string(key)?;
+        self.put_header(value_type::LIST_QUICKLIST_2, key)?;
         self.put_len(nodes.len() as u64)?;
         let mut elems = list.iter();
         let mut lp = std::mem::take(&mut self.lp);
@@ -363,7 +389,7 @@ impl<W: Write> RdbWriter<W> {
         result
     }
 
-    fn write_set(&mut self, key: &[u8], set: &SetValue) -> io::Result<()> {
+    fn write_set(&mut self, key: Option<&[u8]>, set: &SetValue) -> io::Result<()> {
         if set.is_intset() {
             let mut ints = std::mem::take(&mut self.ints);
             ints.clear();
@@ -375,8 +401,7 @@ impl<W: Write> RdbWriter<W> {
                 let mut blob = std::mem::take(&mut self.blob);
                 intset::encode(&ints, &mut blob);
                 let r = self
-                    .put(&[value_type::SET_INTSET])
-                    .and_then(|()| self.put_string(key))
+                    .put_header(value_type::SET_INTSET, key)
                     .and_then(|()| self.put_string(&blob));
                 self.blob = keep(blob);
                 self.ints = if ints.capacity() > SCRATCH_KEEP {
@@ -388,8 +413,7 @@ impl<W: Write> RdbWriter<W> {
             }
             self.ints = ints;
         }
-        self.put(&[value_type::SET])?;
-        self.put_string(key)?;
+        self.put_header(value_type::SET, key)?;
         self.put_len(set.len() as u64)?;
         for m in set.iter() {
             m.with_bytes(|b| self.put_string(b))?;
@@ -397,7 +421,7 @@ impl<W: Write> RdbWriter<W> {
         Ok(())
     }
 
-    fn write_zset(&mut self, key: &[u8], zset: &ZSetValue) -> io::Result<()> {
+    fn write_zset(&mut self, key: Option<&[u8]>, zset: &ZSetValue) -> io::Result<()> {
         if zset.is_listpack() {
             let mut lp = std::mem::take(&mut self.lp);
             lp.clear();
@@ -409,16 +433,14 @@ impl<W: Write> RdbWriter<W> {
                 }
             }
             let r = self
-                .put(&[value_type::ZSET_LISTPACK])
-                .and_then(|()| self.put_string(key))
+                .put_header(value_type::ZSET_LISTPACK, key)
                 .and_then(|()| self.put_string(lp.finish()));
             lp.clear();
             self.lp = lp;
             return r;
         }
         // Largest score first, as Redis writes a skiplist.
-        self.put(&[value_type::ZSET_2])?;
-        self.put_string(key)?;
+        self.put_header(value_type::ZSET_2, key)?;
         let len = zset.len();
         self.put_len(len as u64)?;
         if len > 0 {
@@ -430,7 +452,7 @@ impl<W: Write> RdbWriter<W> {
         Ok(())
     }
 
-    fn write_hash(&mut self, key: &[u8], hash: &HashValue) -> io::Result<()> {
+    fn write_hash(&mut self, key: Option<&[u8]>, hash: &HashValue) -> io::Result<()> {
         if hash.is_packed() {
             let mut lp = std::mem::take(&mut self.lp);
             lp.clear();
@@ -439,15 +461,13 @@ impl<W: Write> RdbWriter<W> {
                 lp.push(value);
             }
             let r = self
-                .put(&[value_type::HASH_LISTPACK])
-                .and_then(|()| self.put_string(key))
+                .put_header(value_type::HASH_LISTPACK, key)
                 .and_then(|()| self.put_string(lp.finish()));
             lp.clear();
             self.lp = lp;
             return r;
         }
-        self.put(&[value_type::HASH])?;
-        self.put_string(key)?;
+        self.put_header(value_type::HASH, key)?;
         self.put_len(hash.len() as u64)?;
         for (field, value) in hash.iter() {
             self.put_string(field)?;
@@ -631,7 +651,7 @@ mod tests {
         let list: ListValue = (0..5000)
             .map(|i| SmallBytes::from(format!("element-{i:06}").as_str()))
             .collect();
-        let out = written(|w| w.write_list(b"k", &list));
+        let out = written(|w| w.write_list(Some(b"k"), &list));
         // Type, key "k", node count.
         assert_eq!(out[0], value_type::LIST_QUICKLIST_2);
         assert!(out[3] < 64, "a 6-bit node count");

@@ -65,6 +65,14 @@ fn is_c_space(b: u8) -> bool {
 /// its value and whether strtod would report ERANGE with a result of zero or
 /// infinity (an overflow or an underflow to zero). NaN literals give NaN.
 fn c_float(text: &[u8]) -> Option<(f64, bool)> {
+    c_float_exact(text).map(|(v, range_error, _)| (v, range_error))
+}
+
+/// [`c_float`], plus whether the value is exactly the literal's. Only
+/// results below the smallest normal double need to know: glibc reports
+/// ERANGE for those when they are inexact. A decimal literal is taken as
+/// inexact there (an exact one needs hundreds of digits).
+fn c_float_exact(text: &[u8]) -> Option<(f64, bool, bool)> {
     let (negative, body) = match text.first() {
         Some(b'-') => (true, &text[1..]),
         Some(b'+') => (false, &text[1..]),
@@ -79,10 +87,11 @@ fn c_float(text: &[u8]) -> Option<(f64, bool)> {
                 f64::INFINITY
             },
             false,
+            true,
         ));
     } else if lower.starts_with(b"nan") {
         // strtod takes "nan" and "nan(chars)"; either way the result is refused.
-        return Some((f64::NAN, false));
+        return Some((f64::NAN, false, true));
     } else if lower.starts_with(b"0x") {
         hex_float(&lower[2..])?
     } else {
@@ -101,15 +110,40 @@ fn c_float(text: &[u8]) -> Option<(f64, bool)> {
         let v: f64 = s.parse().ok()?;
         let mantissa = s.split(['e', 'E']).next().unwrap_or("");
         let nonzero = mantissa.bytes().any(|b| matches!(b, b'1'..=b'9'));
-        (v, v.is_infinite() || (v == 0.0 && nonzero))
+        (
+            v,
+            v.is_infinite() || (v == 0.0 && nonzero),
+            v >= f64::MIN_POSITIVE,
+        )
     };
-    let (v, range_error) = value;
-    Some((if negative { -v } else { v }, range_error))
+    let (v, range_error, exact) = value;
+    Some((if negative { -v } else { v }, range_error, exact))
+}
+
+/// C's `strtod` over a C string, as SORT reads a weight: the text ends at
+/// the first NUL byte, leading space is skipped, and the rest must be the
+/// whole number (so the empty string is 0). Returns the value (NaN for a
+/// NaN literal) and whether glibc sets ERANGE: on overflow, on underflow to
+/// zero, and for an inexact result below the smallest normal double.
+pub fn parse_c_double(arg: &[u8]) -> Option<(f64, bool)> {
+    let text = match arg.iter().position(|&b| b == 0) {
+        Some(end) => &arg[..end],
+        None => arg,
+    };
+    if text.is_empty() {
+        return Some((0.0, false));
+    }
+    let start = text.iter().position(|&b| !is_c_space(b))?;
+    let (v, range_error, exact) = c_float_exact(&text[start..])?;
+    let tiny = v != 0.0 && v.abs() < f64::MIN_POSITIVE;
+    Some((v, range_error || (tiny && !exact)))
 }
 
 /// The part of a hexadecimal float after `0x` (already lower case):
-/// `hexdigits[.hexdigits][p[sign]digits]`.
-fn hex_float(s: &[u8]) -> Option<(f64, bool)> {
+/// `hexdigits[.hexdigits][p[sign]digits]`. Returns the value, the range
+/// error of [`c_float`] and whether a result below the smallest normal
+/// double is exact.
+fn hex_float(s: &[u8]) -> Option<(f64, bool, bool)> {
     let (mantissa, exp) = match s.iter().position(|&b| b == b'p') {
         Some(p) => (&s[..p], Some(&s[p + 1..])),
         None => (s, None),
@@ -155,6 +189,9 @@ fn hex_float(s: &[u8]) -> Option<(f64, bool)> {
         }
         scale += if neg { -e } else { e };
     }
+    // Below the smallest normal the last bit is worth 2^-1074: the result
+    // is exact when no set bit lies beneath it.
+    let exact = !sticky && (bits == 0 || scale + i64::from(bits.trailing_zeros()) >= -1074);
     // Fold the lost low digits into the lowest bit so rounding sees them.
     let bits = bits | u64::from(sticky);
     let mut v = bits as f64;
@@ -169,7 +206,7 @@ fn hex_float(s: &[u8]) -> Option<(f64, bool)> {
         v *= 2f64.powi(step);
         scale -= step;
     }
-    Some((v, v.is_infinite() || (v == 0.0 && nonzero)))
+    Some((v, v.is_infinite() || (v == 0.0 && nonzero), exact))
 }
 
 /// Parses a score, increment or weight as Redis's `getDoubleFromObject`
@@ -848,8 +885,9 @@ impl ZSetValue {
         }
     }
 
-    /// Converts a listpack to the skiplist encoding (one way).
-    fn convert_to_skiplist(&mut self) {
+    /// Converts a listpack to the skiplist encoding (one way; nothing to do
+    /// for a skiplist). SORT calls it on the set it sorts, as Redis does.
+    pub fn convert_to_skiplist(&mut self) {
         if let Repr::Listpack(v) = &mut self.repr {
             let mut sl = Skiplist::default();
             let v = std::mem::take(v);
@@ -1202,6 +1240,47 @@ mod tests {
             b"infx",
         ] {
             assert_eq!(parse_score(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    /// Outcomes observed with SORT on redis-server 7.0.15 (glibc 2.36).
+    #[test]
+    fn parse_c_double_follows_glibc_strtod() {
+        let ok = |s: &[u8], v: f64| assert_eq!(parse_c_double(s), Some((v, false)), "{s:?}");
+        ok(b"", 0.0);
+        ok(b" \t5", 5.0);
+        ok(b"5\0junk", 5.0);
+        ok(b"0x10", 16.0);
+        ok(b"inf", f64::INFINITY);
+        ok(b"-infinity", f64::NEG_INFINITY);
+        ok(b"1e308", 1e308);
+        ok(b"2.2250738585072014e-308", f64::MIN_POSITIVE);
+        // An exact subnormal is no range error; inexact ones are.
+        ok(b"0x1p-1070", 2f64.powi(-1070));
+        for range_error in [
+            &b"1e400"[..],
+            b"1.8e308",
+            b"1e-310",
+            b"4.9406564584124654e-324",
+            b"2.2250738585072011e-308",
+            b"1e-400",
+            b"0x1p-1080",
+            b"0x1.8p-1074",
+        ] {
+            assert!(
+                matches!(parse_c_double(range_error), Some((_, true))),
+                "{range_error:?}"
+            );
+        }
+        assert!(parse_c_double(b"nan").is_some_and(|(v, _)| v.is_nan()));
+        for bad in [&b"  "[..], b"5 ", b"abc", b"1e400x", b"-", b"\x005"] {
+            let parsed = parse_c_double(bad);
+            // "\0" then anything is the empty string: 0.
+            if bad.first() == Some(&0) {
+                assert_eq!(parsed, Some((0.0, false)));
+            } else {
+                assert_eq!(parsed, None, "{bad:?}");
+            }
         }
     }
 
