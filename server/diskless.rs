@@ -114,7 +114,7 @@ async fn lead(server: Arc<Server>, delay: Duration, full: Arc<tokio::sync::Notif
         }
         // The stream after the snapshot must start with a SELECT.
         data.repl.selected_db = None;
-        let aux = crate::persist::repl_aux(&data.repl, 0);
+        let aux = crate::persist::sync_aux(&data);
         (snapshot, sizes, offset, data.repl.lineage.current(), aux)
     };
     info!(

@@ -513,8 +513,18 @@ fn memory_section(out: &mut String, server: &Server, data: &Data) {
         "{}",
         data.scripts.cached_count()
     );
-    field!(out, "number_of_functions", "0");
-    field!(out, "number_of_libraries", "0");
+    field!(
+        out,
+        "number_of_functions",
+        "{}",
+        data.scripts.functions.function_count()
+    );
+    field!(
+        out,
+        "number_of_libraries",
+        "{}",
+        data.scripts.functions.libraries().len()
+    );
     field!(out, "used_memory_vm_functions", "0");
     field!(out, "used_memory_vm_total", "{lua}");
     field!(out, "used_memory_vm_total_human", "{}", bytes_to_human(lua));

@@ -89,7 +89,9 @@ fn aux_fields() -> AuxFields {
 /// a primary that never had a backlog writes no replication fields.
 fn data_aux(data: &Data) -> AuxFields {
     if data.repl.backlog.is_none() && !data.replica_of && !data.repl.cached_master {
-        return aux_fields();
+        let mut aux = aux_fields();
+        aux.functions = data.scripts.functions.sources();
+        return aux;
     }
     // The database the stream is in: a replica's primary's, or our own.
     let stream_db = if data.replica_of {
@@ -97,7 +99,27 @@ fn data_aux(data: &Data) -> AuxFields {
     } else {
         data.repl.selected_db.unwrap_or(0)
     };
-    repl_aux(&data.repl, stream_db)
+    let mut aux = repl_aux(&data.repl, stream_db);
+    aux.functions = data.scripts.functions.sources();
+    aux
+}
+
+/// Replaces the function libraries with an RDB's, logging any that fail.
+pub fn load_functions(data: &mut Data, sources: &[Vec<u8>]) {
+    if sources.is_empty() && data.scripts.functions.libraries().is_empty() {
+        return;
+    }
+    for error in data.scripts.functions.replace_all(sources) {
+        warn!("Failed loading a function library from the RDB: {error}");
+    }
+}
+
+/// AUX fields and function libraries for a full sync's snapshot, taken with
+/// it: the stream after it starts with a SELECT (database 0 here).
+pub fn sync_aux(data: &Data) -> AuxFields {
+    let mut aux = repl_aux(&data.repl, 0);
+    aux.functions = data.scripts.functions.sources();
+    aux
 }
 
 /// AUX fields for an RDB of the stream's current point: the replication id,
@@ -409,6 +431,7 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
                 "Done loading RDB, keys loaded: {}, keys expired: {}.",
                 summary.keys_loaded, summary.keys_expired
             );
+            load_functions(&mut data, &summary.functions);
             info!(
                 "DB loaded from disk: {:.3} seconds",
                 started.elapsed().as_secs_f64()

@@ -392,7 +392,7 @@ fn make_plan(
                     sizes,
                     offset,
                     // The stream after the snapshot starts with SELECT.
-                    aux: crate::persist::repl_aux(&data.repl, 0),
+                    aux: crate::persist::sync_aux(&data),
                     replid: data.repl.lineage.current(),
                     psync: psync.is_some(),
                     diskless,

@@ -397,7 +397,7 @@ async fn full_sync(
                     .aux(Lineage::AUX_FIELD.as_bytes())
                     .filter(|_| same_history)
                     .map(<[u8]>::to_vec);
-                (ks, lineage)
+                (ks, lineage, summary.functions)
             })
             .map_err(|e| {
                 protocol(format!(
@@ -478,7 +478,7 @@ async fn full_sync(
     if loaded.is_err() {
         cleanup(&temp);
     }
-    let (ks, lineage_aux) = loaded?;
+    let (ks, lineage_aux, functions) = loaded?;
     info!("MASTER <-> REPLICA sync: Flushing old data");
     {
         let mut data = server.data.lock();
@@ -487,6 +487,7 @@ async fn full_sync(
             return Err(protocol("replication target changed during the load"));
         }
         data.keyspace = ks;
+        crate::persist::load_functions(&mut data, &functions);
         let size = server.config.read().repl_backlog_size as usize;
         data.repl.ensure_backlog(size);
         if let Some(b) = data.repl.backlog.as_mut() {
@@ -680,8 +681,12 @@ async fn apply_events(
 
 /// After the loader hung up early: removes the temp file and returns its
 /// error, which says what was wrong with the payload.
+/// What the full-sync loader produces: the keyspace, the primary's lineage
+/// AUX field (when of this history) and its function libraries.
+type LoadedSync = (Keyspace, Option<Vec<u8>>, Vec<Vec<u8>>);
+
 async fn break_with_loader_error(
-    loader: tokio::task::JoinHandle<IoResult<(Keyspace, Option<Vec<u8>>)>>,
+    loader: tokio::task::JoinHandle<IoResult<LoadedSync>>,
     temp: &std::path::Path,
     via_disk: bool,
 ) -> IoResult<()> {

@@ -1,7 +1,9 @@
-//! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT (LOAD, EXISTS, FLUSH, KILL,
-//! DEBUG, HELP): the command-table face of [`crate::scripting`], which owns
-//! the interpreter and the cache. These handlers parse arguments and reply;
-//! they never replicate themselves (a script's commands do).
+//! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT (LOAD, EXISTS, FLUSH, KILL,
+//! DEBUG, HELP), FCALL, FCALL_RO and FUNCTION (LOAD, DELETE, FLUSH, LIST,
+//! STATS, KILL, HELP): the command-table face of [`crate::scripting`], which
+//! owns the interpreters, the script cache and the function libraries.
+//! Scripts and functions never replicate themselves (their commands do);
+//! the FUNCTION commands that change libraries replicate as sent.
 
 use bytes::Bytes;
 
@@ -9,9 +11,10 @@ use crate::command::{container_handler, flags::*, CommandSpec, KeySpec};
 use crate::commands::args::is;
 use crate::exec::ExecCtx;
 use crate::reply::Reply;
+use crate::scripting::{self, functions};
 
-/// Redis 7.0's flags for the EVAL family (`movablekeys` and
-/// `no_mandatory_keys` have no counterpart in the table).
+/// Redis 7.0's flags for the EVAL and FCALL families (`no_mandatory_keys`
+/// has no counterpart in the table).
 const EVAL_FLAGS: u32 = NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE;
 const EVAL_RO_FLAGS: u32 = READONLY | NOSCRIPT | SKIP_MONITOR | STALE;
 
@@ -58,31 +61,137 @@ const SUBCOMMANDS: &[CommandSpec] = &[
         .acl(&["slow", "scripting"]),
 ];
 
+const FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new(
+        "delete",
+        3,
+        WRITE | NOSCRIPT,
+        KeySpec::NONE,
+        function_delete,
+    )
+    .doc("scripting", "7.0.0", "Delete a function by name")
+    .complexity("O(1)")
+    .acl(&["write", "slow", "scripting"]),
+    CommandSpec::new("flush", -2, WRITE | NOSCRIPT, KeySpec::NONE, function_flush)
+        .doc("scripting", "7.0.0", "Deleting all functions")
+        .complexity("O(N) where N is the number of functions deleted")
+        .acl(&["write", "slow", "scripting"]),
+    CommandSpec::new("help", 2, LOADING | STALE, KeySpec::NONE, function_help)
+        .doc(
+            "scripting",
+            "7.0.0",
+            "Show helpful text about the different subcommands",
+        )
+        .complexity("O(1)")
+        .acl(&["slow", "scripting"]),
+    CommandSpec::new("kill", 2, NOSCRIPT | ALLOW_BUSY, KeySpec::NONE, script_kill)
+        .doc(
+            "scripting",
+            "7.0.0",
+            "Kill the function currently in execution.",
+        )
+        .complexity("O(1)")
+        .acl(&["slow", "scripting"]),
+    CommandSpec::new("list", -2, NOSCRIPT, KeySpec::NONE, function_list)
+        .doc(
+            "scripting",
+            "7.0.0",
+            "List information about all the functions",
+        )
+        .complexity("O(N) where N is the number of functions")
+        .acl(&["slow", "scripting"]),
+    CommandSpec::new(
+        "load",
+        -3,
+        WRITE | DENYOOM | NOSCRIPT,
+        KeySpec::NONE,
+        function_load,
+    )
+    .doc(
+        "scripting",
+        "7.0.0",
+        "Create a function with the given arguments (name, code, description)",
+    )
+    .complexity("O(1) (considering compilation time is redundant)")
+    .acl(&["write", "slow", "scripting"]),
+    CommandSpec::new(
+        "stats",
+        2,
+        NOSCRIPT | ALLOW_BUSY,
+        KeySpec::NONE,
+        function_stats,
+    )
+    .doc(
+        "scripting",
+        "7.0.0",
+        "Return information about the function currently running (name, description, duration)",
+    )
+    .complexity("O(1)")
+    .acl(&["slow", "scripting"]),
+];
+
 pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("eval", -3, EVAL_FLAGS, KeySpec::NONE, eval)
+    CommandSpec::new("fcall", -3, EVAL_FLAGS | MOVABLE_KEYS, KeySpec::NONE, fcall)
+        .doc("scripting", "7.0.0", "Invoke a function")
+        .complexity("Depends on the function that is executed.")
+        .acl(&["slow", "scripting"]),
+    CommandSpec::new(
+        "fcall_ro",
+        -3,
+        EVAL_RO_FLAGS | MOVABLE_KEYS,
+        KeySpec::NONE,
+        fcall_ro,
+    )
+    .doc("scripting", "7.0.0", "Invoke a read-only function")
+    .complexity("Depends on the function that is executed.")
+    .acl(&["slow", "scripting"]),
+    CommandSpec::new("function", -2, 0, KeySpec::NONE, container_handler)
+        .doc("scripting", "7.0.0", "A container for function commands")
+        .complexity("Depends on subcommand.")
+        .acl(&["slow"])
+        .subs(FUNCTION_SUBCOMMANDS),
+    CommandSpec::new("eval", -3, EVAL_FLAGS | MOVABLE_KEYS, KeySpec::NONE, eval)
         .doc("scripting", "2.6.0", "Execute a Lua script server side")
         .complexity("Depends on the script that is executed.")
         .acl(&["slow", "scripting"]),
-    CommandSpec::new("evalsha", -3, EVAL_FLAGS, KeySpec::NONE, evalsha)
-        .doc("scripting", "2.6.0", "Execute a Lua script server side")
-        .complexity("Depends on the script that is executed.")
-        .acl(&["slow", "scripting"]),
-    CommandSpec::new("eval_ro", -3, EVAL_RO_FLAGS, KeySpec::NONE, eval_ro)
-        .doc(
-            "scripting",
-            "7.0.0",
-            "Execute a read-only Lua script server side",
-        )
-        .complexity("Depends on the script that is executed.")
-        .acl(&["slow", "scripting"]),
-    CommandSpec::new("evalsha_ro", -3, EVAL_RO_FLAGS, KeySpec::NONE, evalsha_ro)
-        .doc(
-            "scripting",
-            "7.0.0",
-            "Execute a read-only Lua script server side",
-        )
-        .complexity("Depends on the script that is executed.")
-        .acl(&["slow", "scripting"]),
+    CommandSpec::new(
+        "evalsha",
+        -3,
+        EVAL_FLAGS | MOVABLE_KEYS,
+        KeySpec::NONE,
+        evalsha,
+    )
+    .doc("scripting", "2.6.0", "Execute a Lua script server side")
+    .complexity("Depends on the script that is executed.")
+    .acl(&["slow", "scripting"]),
+    CommandSpec::new(
+        "eval_ro",
+        -3,
+        EVAL_RO_FLAGS | MOVABLE_KEYS,
+        KeySpec::NONE,
+        eval_ro,
+    )
+    .doc(
+        "scripting",
+        "7.0.0",
+        "Execute a read-only Lua script server side",
+    )
+    .complexity("Depends on the script that is executed.")
+    .acl(&["slow", "scripting"]),
+    CommandSpec::new(
+        "evalsha_ro",
+        -3,
+        EVAL_RO_FLAGS | MOVABLE_KEYS,
+        KeySpec::NONE,
+        evalsha_ro,
+    )
+    .doc(
+        "scripting",
+        "7.0.0",
+        "Execute a read-only Lua script server side",
+    )
+    .complexity("Depends on the script that is executed.")
+    .acl(&["slow", "scripting"]),
     CommandSpec::new("script", -2, 0, KeySpec::NONE, container_handler)
         .doc(
             "scripting",
@@ -95,19 +204,19 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 fn eval(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
-    crate::scripting::eval(ctx, argv, false, false)
+    scripting::eval(ctx, argv, false, false)
 }
 
 fn evalsha(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
-    crate::scripting::eval(ctx, argv, true, false)
+    scripting::eval(ctx, argv, true, false)
 }
 
 fn eval_ro(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
-    crate::scripting::eval(ctx, argv, false, true)
+    scripting::eval(ctx, argv, false, true)
 }
 
 fn evalsha_ro(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
-    crate::scripting::eval(ctx, argv, true, true)
+    scripting::eval(ctx, argv, true, true)
 }
 
 fn script_load(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
@@ -170,6 +279,217 @@ fn script_help(_ctx: &mut ExecCtx<'_>, _argv: &[Bytes]) -> Reply {
             "    Kill the currently executing Lua script.",
             "LOAD <script>",
             "    Load a script into the scripts cache without executing it.",
+        ],
+    )
+}
+
+fn fcall(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+    fcall_generic(ctx, argv, false)
+}
+
+fn fcall_ro(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+    fcall_generic(ctx, argv, true)
+}
+
+fn fcall_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], read_only: bool) -> Reply {
+    ctx.propagate_none();
+    let Some((def, engine)) = ctx.data.scripts.functions.find(&argv[1]) else {
+        return Reply::error("ERR Function not found");
+    };
+    let Some(numkeys) = std::str::from_utf8(&argv[2])
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+    else {
+        return Reply::error("ERR Bad number of keys provided");
+    };
+    if numkeys > (argv.len() - 3) as i64 {
+        return Reply::error("ERR Number of keys can't be greater than number of args");
+    }
+    if numkeys < 0 {
+        return Reply::error("ERR Number of keys can't be negative");
+    }
+    let numkeys = numkeys as usize;
+    if let Some(refused) = scripting::refuse_by_flags(ctx, def.no_writes(), read_only) {
+        return refused;
+    }
+    scripting::run_script(
+        ctx,
+        &engine,
+        scripting::Invocation::Function(def.callback.clone()),
+        &argv[3..3 + numkeys],
+        &argv[3 + numkeys..],
+        &def.name,
+        def.no_writes(),
+    )
+}
+
+fn function_load(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+    let mut replace = false;
+    let mut pos = 2;
+    while pos < argv.len() - 1 {
+        if is(&argv[pos], "replace") {
+            replace = true;
+            pos += 1;
+            continue;
+        }
+        return functions::error_reply(&format!(
+            "Unknown option given: {}",
+            String::from_utf8_lossy(&argv[pos])
+        ));
+    }
+    if pos >= argv.len() {
+        return functions::error_reply("Function code is missing");
+    }
+    match ctx.data.scripts.functions.load(&argv[pos], replace) {
+        Ok(name) => {
+            ctx.force_propagation();
+            Reply::Bulk(Bytes::from(name))
+        }
+        Err(message) => functions::error_reply(&message),
+    }
+}
+
+fn function_delete(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+    if !ctx.data.scripts.functions.delete(&argv[2]) {
+        return Reply::error("ERR Library not found");
+    }
+    ctx.force_propagation();
+    Reply::ok()
+}
+
+fn function_flush(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+    match argv.len() {
+        2 => {}
+        3 if is(&argv[2], "sync") || is(&argv[2], "async") => {}
+        _ => return Reply::error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option"),
+    }
+    ctx.data.scripts.functions.flush();
+    ctx.force_propagation();
+    Reply::ok()
+}
+
+fn function_list(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+    let (mut with_code, mut pattern): (bool, Option<&Bytes>) = (false, None);
+    let mut i = 2;
+    while i < argv.len() {
+        if !with_code && is(&argv[i], "withcode") {
+            with_code = true;
+        } else if pattern.is_none() && is(&argv[i], "libraryname") {
+            if i + 1 >= argv.len() {
+                return Reply::error("ERR library name argument was not given");
+            }
+            i += 1;
+            pattern = Some(&argv[i]);
+        } else {
+            return Reply::error(format!(
+                "ERR Unknown argument {}",
+                String::from_utf8_lossy(&argv[i])
+            ));
+        }
+        i += 1;
+    }
+    let bulk = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
+    let libraries = ctx
+        .data
+        .scripts
+        .functions
+        .libraries()
+        .iter()
+        .filter(|(name, _)| {
+            pattern.is_none_or(|p| tandem_storage::glob::glob_match(p, name.as_bytes(), true))
+        })
+        .map(|(name, library)| {
+            let functions = library
+                .functions
+                .iter()
+                .map(|f| {
+                    Reply::Map(vec![
+                        (bulk("name"), bulk(&f.name)),
+                        (
+                            bulk("description"),
+                            f.description.as_deref().map_or(Reply::Null, bulk),
+                        ),
+                        (
+                            bulk("flags"),
+                            Reply::Set(
+                                f.flags
+                                    .iter()
+                                    .map(|&i| Reply::Simple(functions::FLAG_NAMES[i].into()))
+                                    .collect(),
+                            ),
+                        ),
+                    ])
+                })
+                .collect();
+            let mut fields = vec![
+                (bulk("library_name"), bulk(name)),
+                (bulk("engine"), bulk("LUA")),
+                (bulk("functions"), Reply::Array(functions)),
+            ];
+            if with_code {
+                fields.push((bulk("library_code"), Reply::Bulk(library.code.clone())));
+            }
+            Reply::Map(fields)
+        })
+        .collect();
+    Reply::Array(libraries)
+}
+
+fn function_stats(ctx: &mut ExecCtx<'_>, _argv: &[Bytes]) -> Reply {
+    let bulk = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
+    let functions = &ctx.data.scripts.functions;
+    Reply::Map(vec![
+        (bulk("running_script"), Reply::Null),
+        (
+            bulk("engines"),
+            Reply::Map(vec![(
+                bulk("LUA"),
+                Reply::Map(vec![
+                    (
+                        bulk("libraries_count"),
+                        Reply::Int(functions.libraries().len() as i64),
+                    ),
+                    (
+                        bulk("functions_count"),
+                        Reply::Int(functions.function_count() as i64),
+                    ),
+                ]),
+            )]),
+        ),
+    ])
+}
+
+fn function_help(_ctx: &mut ExecCtx<'_>, _argv: &[Bytes]) -> Reply {
+    crate::commands::server::help_reply(
+        "FUNCTION",
+        &[
+            "LOAD [REPLACE] <FUNCTION CODE>",
+            "    Create a new library with the given library name and code.",
+            "DELETE <LIBRARY NAME>",
+            "    Delete the given library.",
+            "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+            "    Return general information on all the libraries:",
+            "    * Library name",
+            "    * The engine used to run the Library",
+            "    * Library description",
+            "    * Functions list",
+            "    * Library code (if WITHCODE is given)",
+            "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
+            "STATS",
+            "    Return information about the current function running:",
+            "    * Function name",
+            "    * Command used to run the function",
+            "    * Duration in MS that the function is running",
+            "    If no function is running, return nil",
+            "    In addition, returns a list of available engines.",
+            "KILL",
+            "    Kill the current running function.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Delete all the libraries.",
+            "    When called without the optional mode argument, the behavior is determined by the",
+            "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+            "    * ASYNC: Asynchronously flush the libraries.",
+            "    * SYNC: Synchronously flush the libraries.",
         ],
     )
 }

@@ -30,6 +30,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 
+pub(crate) mod functions;
 mod libs;
 
 use libs::{lib_function, values, Raise};
@@ -42,6 +43,9 @@ use crate::reply::{Proto, Reply};
 /// Chunk name of tandem's own Lua code: the error handler skips its frames
 /// when it reports where a script failed.
 const API_CHUNK: &str = "@tandem_api";
+
+/// Registry key of Lua's own `pcall` (the global is Redis's variant).
+const RAW_PCALL_KEY: &str = "tandem_raw_pcall";
 
 /// Registry key of the function `redis.call`/`redis.pcall` dispatch through.
 const DISPATCH_KEY: &str = "tandem_dispatch";
@@ -139,7 +143,10 @@ end
 rawset(G, 'pcall', function(f, ...) return settle(lua_pcall(f, ...)) end)
 
 local handler = G.__redis__err__handler
-return env, function(f) return xpcall(f, handler) end
+return env, function(f, keys, args)
+  if keys == nil then return xpcall(f, handler) end
+  return xpcall(function() return f(keys, args) end, handler)
+end
 "#;
 
 /// One cached script.
@@ -189,6 +196,8 @@ impl BusyGuard {
 #[derive(Default)]
 pub struct Scripts {
     engine: Option<Engine>,
+    /// FUNCTION libraries, on an interpreter of their own.
+    pub(crate) functions: functions::Functions,
 }
 
 impl fmt::Debug for Scripts {
@@ -278,6 +287,15 @@ impl Scripts {
 }
 
 impl Engine {
+    fn handle(&self) -> EngineHandle {
+        EngineHandle {
+            lua: self.lua.clone(),
+            runner: self.runner.clone(),
+            busy: self.busy.clone(),
+            resp: self.resp.clone(),
+        }
+    }
+
     fn new() -> mlua::Result<Engine> {
         // SAFETY: `debug` is loaded only for the error handler, which keeps a
         // private reference and removes the global before any script runs.
@@ -480,6 +498,9 @@ impl Engine {
         globals.set("cjson", libs::cjson_library(&lua)?)?;
         libs::install_random(&lua, &globals.get::<Table>("math")?)?;
 
+        // Lua's own pcall, before the API replaces the global: function
+        // loading needs the error value as raised.
+        lua.set_named_registry_value(RAW_PCALL_KEY, globals.get::<Function>("pcall")?)?;
         let (env, runner): (Table, Function) = lua.load(API_SOURCE).set_name(API_CHUNK).call(())?;
         Ok(Engine {
             lua,
@@ -580,14 +601,7 @@ pub fn eval(ctx: &mut ExecCtx<'_>, argv: &[Bytes], by_sha: bool, read_only: bool
             Err(reply) => return reply,
         }
     };
-    let threshold = ctx
-        .server
-        .config
-        .read()
-        .number("busy-reply-threshold")
-        .unwrap_or(5000)
-        .max(0) as u64;
-    let (lua, runner, function, no_writes, shebang, busy, resp) = {
+    let (handle, function, no_writes, shebang) = {
         let Ok(engine) = ctx.data.scripts.engine() else {
             return Reply::error("ERR Lua interpreter unavailable");
         };
@@ -595,19 +609,106 @@ pub fn eval(ctx: &mut ExecCtx<'_>, argv: &[Bytes], by_sha: bool, read_only: bool
             return Reply::error("NOSCRIPT No matching script. Please use EVAL.");
         };
         (
-            engine.lua.clone(),
-            engine.runner.clone(),
+            engine.handle(),
             script.function.clone(),
             script.no_writes,
             script.shebang,
-            engine.busy.clone(),
-            engine.resp.clone(),
         )
     };
-    resp.store(2, Ordering::Relaxed);
-    if shebang && read_only && !no_writes {
-        return Reply::error("ERR Can not execute a script with write flag using *_ro command.");
+    if shebang {
+        if let Some(refused) = refuse_by_flags(ctx, no_writes, read_only) {
+            return refused;
+        }
     }
+    let keys = &argv[3..3 + numkeys];
+    let args = &argv[3 + numkeys..];
+    run_script(
+        ctx,
+        &handle,
+        Invocation::Eval(function),
+        keys,
+        args,
+        &sha,
+        read_only || no_writes,
+    )
+}
+
+/// What is needed to run something on one interpreter.
+#[derive(Clone)]
+pub(crate) struct EngineHandle {
+    lua: Lua,
+    runner: Function,
+    busy: Arc<BusyGuard>,
+    resp: Arc<AtomicU8>,
+}
+
+/// How a script receives its keys and arguments.
+pub(crate) enum Invocation {
+    /// An EVAL body: `KEYS` and `ARGV` are globals.
+    Eval(Function),
+    /// A function's callback: `keys` and `args` are its two parameters.
+    Function(Function),
+}
+
+/// The refusals Redis makes from a script's declared flags before it runs
+/// (scripts with a shebang and functions): a writing script through a
+/// `_RO` command, or on a read-only replica.
+pub(crate) fn refuse_by_flags(
+    ctx: &mut ExecCtx<'_>,
+    no_writes: bool,
+    read_only: bool,
+) -> Option<Reply> {
+    if no_writes {
+        return None;
+    }
+    if read_only {
+        return Some(Reply::error(
+            "ERR Can not execute a script with write flag using *_ro command.",
+        ));
+    }
+    if ctx.data.replica_of
+        && !ctx.client.is_master
+        && ctx
+            .server
+            .config
+            .read()
+            .flag("replica-read-only")
+            .unwrap_or(true)
+    {
+        return Some(Reply::error(
+            "READONLY Can not run script with write flag on readonly replica",
+        ));
+    }
+    None
+}
+
+/// Runs a script or function with its `redis.call` bound to this command's
+/// context; `name` is what error replies call it (a SHA or a function name).
+pub(crate) fn run_script(
+    ctx: &mut ExecCtx<'_>,
+    engine: &EngineHandle,
+    invocation: Invocation,
+    keys: &[Bytes],
+    args: &[Bytes],
+    name: &str,
+    read_only: bool,
+) -> Reply {
+    // Only the script's effects replicate (recorded by its commands).
+    ctx.propagate_none();
+    let threshold = ctx
+        .server
+        .config
+        .read()
+        .number("busy-reply-threshold")
+        .unwrap_or(5000)
+        .max(0) as u64;
+    let EngineHandle {
+        lua,
+        runner,
+        busy,
+        resp,
+    } = engine.clone();
+    resp.store(2, Ordering::Relaxed);
     let mut client = ClientState::new(ctx.client.handle.clone(), true);
     client.db = ctx.client.db;
     let run = RefCell::new(ScriptRun {
@@ -616,7 +717,7 @@ pub fn eval(ctx: &mut ExecCtx<'_>, argv: &[Bytes], by_sha: bool, read_only: bool
         client,
         ops: &mut *ctx.ops,
         now_ms: ctx.now_ms,
-        read_only: read_only || no_writes,
+        read_only,
         busy: busy.clone(),
         resp,
     });
@@ -656,24 +757,32 @@ pub fn eval(ctx: &mut ExecCtx<'_>, argv: &[Bytes], by_sha: bool, read_only: bool
         let slot: Table = lua.named_registry_value("tandem_raw_slot")?;
         let previous: Function = slot.get("f")?;
         slot.set("f", raw)?;
-        let globals = lua.globals();
-        globals.raw_set("KEYS", string_array(&lua, &argv[3..3 + numkeys])?)?;
-        globals.raw_set("ARGV", string_array(&lua, &argv[3 + numkeys..])?)?;
-        let result = runner.call::<MultiValue>(function.clone());
+        let result = match &invocation {
+            Invocation::Eval(function) => {
+                let globals = lua.globals();
+                globals.raw_set("KEYS", string_array(&lua, keys)?)?;
+                globals.raw_set("ARGV", string_array(&lua, args)?)?;
+                runner.call::<MultiValue>(function.clone())
+            }
+            Invocation::Function(function) => runner.call::<MultiValue>((
+                function.clone(),
+                string_array(&lua, keys)?,
+                string_array(&lua, args)?,
+            )),
+        };
         slot.set("f", previous)?;
         let mut values = result?.into_iter();
         let ok = matches!(values.next(), Some(Value::Boolean(true)));
         let value = values.next().unwrap_or(Value::Nil);
-        let resp = run.borrow().client.proto;
         let resp = if run.borrow().resp.load(Ordering::Relaxed) == 3 {
             Proto::Resp3
         } else {
-            resp
+            run.borrow().client.proto
         };
         let reply = if ok {
             lua_to_reply(&value, resp, 0)
         } else {
-            failure_reply(&value, &sha)
+            failure_reply(&value, name)
         };
         Ok(reply)
     });
@@ -685,7 +794,7 @@ pub fn eval(ctx: &mut ExecCtx<'_>, argv: &[Bytes], by_sha: bool, read_only: bool
     match outcome {
         Ok(reply) => reply,
         Err(e) => Reply::error(one_line(&format!(
-            "ERR Error running script {sha}, {}",
+            "ERR Error running script {name}, {}",
             lua_error_text(&e)
         ))),
     }

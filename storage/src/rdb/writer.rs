@@ -83,6 +83,9 @@ pub struct AuxFields {
     /// after the replication fields. Readers skip fields they do not know.
     pub extra: Vec<(String, String)>,
     pub aof_base: bool,
+    /// Function libraries' sources, written as FUNCTION2 records after the
+    /// AUX fields (where Redis writes them, before the first database).
+    pub functions: Vec<Vec<u8>>,
 }
 
 impl AuxFields {
@@ -96,6 +99,7 @@ impl AuxFields {
             repl: None,
             extra: Vec::new(),
             aof_base: false,
+            functions: Vec::new(),
         }
     }
 }
@@ -199,7 +203,7 @@ impl<W: Write> RdbWriter<W> {
         self.flushed + self.buf.len() as u64
     }
 
-    /// Writes `REDIS0010` and the standard AUX fields.
+    /// Writes `REDIS0010`, the standard AUX fields and the function libraries.
     pub fn write_header(&mut self, aux: &AuxFields) -> io::Result<()> {
         self.put(format!("REDIS{RDB_VERSION:04}").as_bytes())?;
         self.aux(b"redis-ver", aux.redis_ver.as_bytes())?;
@@ -214,7 +218,11 @@ impl<W: Write> RdbWriter<W> {
         for (key, value) in &aux.extra {
             self.aux(key.as_bytes(), value.as_bytes())?;
         }
-        self.aux_int(b"aof-base", i64::from(aux.aof_base))
+        self.aux_int(b"aof-base", i64::from(aux.aof_base))?;
+        for code in &aux.functions {
+            self.function_library(code)?;
+        }
+        Ok(())
     }
 
     /// Writes one AUX field. Readers ignore fields they do not know.
