@@ -296,19 +296,11 @@ fn fcall_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], read_only: bool) -> Repl
     let Some((def, engine)) = ctx.data.scripts.functions.find(&argv[1]) else {
         return Reply::error("ERR Function not found");
     };
-    let Some(numkeys) = std::str::from_utf8(&argv[2])
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-    else {
-        return Reply::error("ERR Bad number of keys provided");
+    let numkeys = match scripting::numkeys(argv, || Reply::error("ERR Bad number of keys provided"))
+    {
+        Ok(n) => n,
+        Err(reply) => return reply,
     };
-    if numkeys > (argv.len() - 3) as i64 {
-        return Reply::error("ERR Number of keys can't be greater than number of args");
-    }
-    if numkeys < 0 {
-        return Reply::error("ERR Number of keys can't be negative");
-    }
-    let numkeys = numkeys as usize;
     if let Some(refused) = scripting::refuse_by_flags(ctx, def.no_writes(), read_only) {
         return refused;
     }

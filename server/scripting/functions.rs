@@ -78,21 +78,8 @@ pub(crate) struct Functions {
 }
 
 const LOAD_ENV_SOURCE: &str = r#"
-local G, register, log = ...
-local rawget, error, tostring, setmetatable = rawget, error, tostring, setmetatable
-local function strict(t)
-  return setmetatable({}, {
-    __index = function(_, name)
-      local v = rawget(t, name)
-      if v == nil then
-        error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
-      end
-      return v
-    end,
-    __newindex = function() error('Attempt to modify a readonly table', 2) end,
-    __metatable = false,
-  })
-end
+local G, strict_view, register, log = ...
+local rawget = rawget
 local api = rawget(G, 'redis')
 local load_redis = {
   register_function = register,
@@ -101,20 +88,9 @@ local load_redis = {
   LOG_NOTICE = api.LOG_NOTICE, LOG_WARNING = api.LOG_WARNING,
   REDIS_VERSION = api.REDIS_VERSION, REDIS_VERSION_NUM = api.REDIS_VERSION_NUM,
 }
-local load_globals = { redis = strict(load_redis) }
+local load_globals = { redis = strict_view(function() return load_redis end) }
 local loading = false
-local env = setmetatable({}, {
-  __index = function(_, name)
-    local v
-    if loading then v = rawget(load_globals, name) else v = rawget(G, name) end
-    if v == nil then
-      error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
-    end
-    return v
-  end,
-  __newindex = function() error('Attempt to modify a readonly table', 2) end,
-  __metatable = false,
-})
+local env = strict_view(function() if loading then return load_globals end return G end)
 return env, function(on) loading = on end
 "#;
 
@@ -149,10 +125,13 @@ impl FunctionEngine {
         let api: Table = lua.globals().raw_get("redis")?;
         // `redis` is a read-only proxy; its log function is reachable through it.
         let log: Value = api.get("log")?;
-        let (env, set_loading): (Table, Function) = lua
-            .load(LOAD_ENV_SOURCE)
-            .set_name(super::API_CHUNK)
-            .call((lua.globals(), register, log))?;
+        let (env, set_loading): (Table, Function) =
+            lua.load(LOAD_ENV_SOURCE).set_name(super::API_CHUNK).call((
+                lua.globals(),
+                lua.named_registry_value::<Function>(super::STRICT_VIEW_KEY)?,
+                register,
+                log,
+            ))?;
         Ok(FunctionEngine {
             engine,
             env,

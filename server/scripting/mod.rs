@@ -44,6 +44,10 @@ use crate::reply::{Proto, Reply};
 /// when it reports where a script failed.
 const API_CHUNK: &str = "@tandem_api";
 
+/// Registry key of `strict_view(source)`: a read-only view of the table
+/// `source()` returns, erring on unknown names (the protected globals).
+const STRICT_VIEW_KEY: &str = "tandem_strict_view";
+
 /// Registry key of Lua's own `pcall` (the global is Redis's variant).
 const RAW_PCALL_KEY: &str = "tandem_raw_pcall";
 
@@ -117,17 +121,23 @@ local function readonly(target)
   })
 end
 
-local env = setmetatable({}, {
-  __index = function(_, name)
-    local v = rawget(G, name)
-    if v == nil then
-      error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
-    end
-    return v
-  end,
-  __newindex = function() error('Attempt to modify a readonly table', 2) end,
-  __metatable = false,
-})
+-- A read-only view of the table `source()` returns: reading a missing
+-- name or writing any is an error, as Redis's protected globals are.
+local function strict_view(source)
+  return setmetatable({}, {
+    __index = function(_, name)
+      local v = rawget(source(), name)
+      if v == nil then
+        error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+      end
+      return v
+    end,
+    __newindex = function() error('Attempt to modify a readonly table', 2) end,
+    __metatable = false,
+  })
+end
+
+local env = strict_view(function() return G end)
 rawset(G, '_G', env)
 
 rawset(G, 'redis', readonly(rawget(G, 'redis')))
@@ -143,7 +153,7 @@ end
 rawset(G, 'pcall', function(f, ...) return settle(lua_pcall(f, ...)) end)
 
 local handler = G.__redis__err__handler
-return env, function(f, keys, args)
+return env, strict_view, function(f, keys, args)
   if keys == nil then return xpcall(f, handler) end
   return xpcall(function() return f(keys, args) end, handler)
 end
@@ -501,7 +511,9 @@ impl Engine {
         // Lua's own pcall, before the API replaces the global: function
         // loading needs the error value as raised.
         lua.set_named_registry_value(RAW_PCALL_KEY, globals.get::<Function>("pcall")?)?;
-        let (env, runner): (Table, Function) = lua.load(API_SOURCE).set_name(API_CHUNK).call(())?;
+        let (env, strict_view, runner): (Table, Function, Function) =
+            lua.load(API_SOURCE).set_name(API_CHUNK).call(())?;
+        lua.set_named_registry_value(STRICT_VIEW_KEY, strict_view)?;
         Ok(Engine {
             lua,
             env,
@@ -570,25 +582,39 @@ struct ScriptRun<'a> {
     resp: Arc<AtomicU8>,
 }
 
+/// The key count at `argv[2]` of `[name, script, numkeys, keys..., args...]`,
+/// checked against the arguments; `not_a_number` is the caller's reply for
+/// a count that is not an integer.
+pub(crate) fn numkeys(
+    argv: &[Bytes],
+    not_a_number: impl FnOnce() -> Reply,
+) -> Result<usize, Reply> {
+    let Some(n) = std::str::from_utf8(&argv[2])
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+    else {
+        return Err(not_a_number());
+    };
+    if n > (argv.len() - 3) as i64 {
+        return Err(Reply::error(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    if n < 0 {
+        return Err(Reply::error("ERR Number of keys can't be negative"));
+    }
+    Ok(n as usize)
+}
+
 /// EVAL, EVALSHA, EVAL_RO, EVALSHA_RO: `argv` is `[name, script-or-sha,
 /// numkeys, keys..., args...]`.
 pub fn eval(ctx: &mut ExecCtx<'_>, argv: &[Bytes], by_sha: bool, read_only: bool) -> Reply {
     // Only the script's effects replicate (recorded by its commands).
     ctx.propagate_none();
-    let numkeys = match std::str::from_utf8(&argv[2])
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-    {
-        Some(n) => n,
-        None => return Reply::not_integer(),
+    let numkeys = match numkeys(argv, Reply::not_integer) {
+        Ok(n) => n,
+        Err(reply) => return reply,
     };
-    if numkeys > (argv.len() - 3) as i64 {
-        return Reply::error("ERR Number of keys can't be greater than number of args");
-    }
-    if numkeys < 0 {
-        return Reply::error("ERR Number of keys can't be negative");
-    }
-    let numkeys = numkeys as usize;
     let sha = if by_sha {
         let sha = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
         if !ctx.data.scripts.exists(sha.as_bytes()) {
