@@ -1808,6 +1808,20 @@ fn getkeys(argv: &[Bytes]) -> Result<(&'static CommandSpec, Vec<&Bytes>), Reply>
             None => return Err(Reply::error("ERR Invalid command specified")),
         }
     };
+    if let Some(keys) = movable_keys(spec.name, target) {
+        if !spec.arity_ok(target.len()) {
+            return Err(Reply::error(
+                "ERR Invalid number of arguments specified for command",
+            ));
+        }
+        // Scripts may name no keys at all (Redis's `no_mandatory_keys`).
+        let optional = spec.name.starts_with("eval") || spec.name.starts_with("fcall");
+        return match keys {
+            Some(keys) if !keys.is_empty() => Ok((spec, keys)),
+            _ if optional => Ok((spec, Vec::new())),
+            _ => Err(Reply::error("ERR Invalid arguments specified for command")),
+        };
+    }
     if spec.keys.first <= 0 || spec.keys.step <= 0 {
         return Err(Reply::error("ERR The command has no key arguments"));
     }
@@ -1821,6 +1835,43 @@ fn getkeys(argv: &[Bytes]) -> Result<(&'static CommandSpec, Vec<&Bytes>), Reply>
         return Err(Reply::error("ERR Invalid arguments specified for command"));
     }
     Ok((spec, keys))
+}
+
+/// The keys of a command whose keys move with its arguments (Redis's
+/// `keynum` and keyword key specs), as COMMAND GETKEYS finds them: `None`
+/// for a command whose fixed key spec says it all, `Some(None)` when the
+/// arguments do not say where the keys are (a bad key count).
+fn movable_keys<'a>(name: &str, argv: &'a [Bytes]) -> Option<Option<Vec<&'a Bytes>>> {
+    // (index of the key count, keys before it)
+    let (count_at, fixed): (usize, &[usize]) = match name {
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => (2, &[]),
+        "zunionstore" | "zinterstore" | "zdiffstore" => (2, &[1]),
+        "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => (1, &[]),
+        "blmpop" | "bzmpop" => (2, &[]),
+        "sort" | "sort_ro" | "georadius" | "georadiusbymember" => {
+            let mut keys = vec![argv.get(1)?];
+            let mut i = 2;
+            while i + 1 < argv.len() {
+                let word = &argv[i];
+                if is(word, "store") || is(word, "storedist") {
+                    keys.push(&argv[i + 1]);
+                    i += 1;
+                }
+                i += 1;
+            }
+            return Some(Some(keys));
+        }
+        _ => return None,
+    };
+    let count = argv
+        .get(count_at)
+        .and_then(|c| std::str::from_utf8(c).ok()?.parse::<usize>().ok());
+    let keys = count.and_then(|n| {
+        let first = count_at + 1;
+        let keys = argv.get(first..first.checked_add(n)?)?;
+        Some(fixed.iter().map(|&i| &argv[i]).chain(keys).collect())
+    });
+    Some(keys)
 }
 
 fn command_getkeys(_: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
@@ -2563,6 +2614,27 @@ mod tests {
     #[test]
     fn command_getkeys() {
         let mut h = Harness::new();
+        // Keys that move with the arguments: key counts and STORE options.
+        assert_eq!(
+            h.run(&["command", "getkeys", "zunionstore", "d", "2", "a", "b"]),
+            Reply::Array(vec![bulk_str("d"), bulk_str("a"), bulk_str("b")])
+        );
+        assert_eq!(
+            h.run(&["command", "getkeys", "eval", "return 1", "1", "k", "arg"]),
+            Reply::Array(vec![bulk_str("k")])
+        );
+        assert_eq!(
+            h.run(&["command", "getkeys", "eval", "return 1", "0"]),
+            Reply::Array(vec![])
+        );
+        assert_eq!(
+            h.run(&["command", "getkeys", "sort", "k", "by", "w*", "store", "d"]),
+            Reply::Array(vec![bulk_str("k"), bulk_str("d")])
+        );
+        assert_eq!(
+            err(h.run(&["command", "getkeys", "lmpop", "5", "a", "left"])),
+            "ERR Invalid arguments specified for command"
+        );
         assert_eq!(
             h.run(&["command", "getkeys", "mset", "a", "1", "b", "2"]),
             Reply::Array(vec![bulk_str("a"), bulk_str("b")])
