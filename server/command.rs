@@ -37,9 +37,11 @@ pub mod flags {
     pub const NO_MULTI: u32 = 1 << 14;
     pub const ALLOW_BUSY: u32 = 1 << 15;
     pub const NO_ASYNC_LOADING: u32 = 1 << 16;
-    /// Keys beyond the legacy first/last/step triple (a STORE option's key,
-    /// EVAL's numkeys): Redis lists it after the other flags.
+    /// Keys beyond the legacy first/last/step triple (a key count, a STORE
+    /// option's key).
     pub const MOVABLE_KEYS: u32 = 1 << 17;
+    /// A command that may name no key at all (EVAL with no keys).
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 18;
 
     /// Names in the order Redis's `COMMAND INFO` prints them (`may_replicate`
     /// is internal and hidden, as in Redis).
@@ -57,10 +59,11 @@ pub mod flags {
         (SKIP_SLOWLOG, "skip_slowlog"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
         (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
-        (ALLOW_BUSY, "allow_busy"),
         (MOVABLE_KEYS, "movablekeys"),
+        (ALLOW_BUSY, "allow_busy"),
     ];
 }
 

@@ -169,8 +169,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         .complexity("O(1)")
         .acl(&["write", "list", "slow"]),
     // Redis declares LMPOP's keys with a `keynum` spec (movablekeys, legacy
-    // triple 0 0 0); the table has no such spec, so it declares none.
-    CommandSpec::new("lmpop", -4, WRITE, KeySpec::NONE, lmpop)
+    // triple 0 0 0): the triple is empty and COMMAND GETKEYS reads the count.
+    CommandSpec::new("lmpop", -4, WRITE | MOVABLE_KEYS, KeySpec::NONE, lmpop)
         .doc("list", "7.0.0", "Pop elements from a list")
         .complexity(MPOP_COMPLEXITY)
         .acl(&["write", "list", "slow"]),
@@ -209,14 +209,20 @@ pub const COMMANDS: &[CommandSpec] = &[
         .complexity("O(1)")
         .acl(&["write", "list", "slow", "blocking"]),
     // Like LMPOP: a keynum key spec in Redis, none here.
-    CommandSpec::new("blmpop", -5, WRITE | BLOCKING, KeySpec::NONE, blmpop)
-        .doc(
-            "list",
-            "7.0.0",
-            "Pop elements from a list, or block until one is available",
-        )
-        .complexity(MPOP_COMPLEXITY)
-        .acl(&["write", "list", "slow", "blocking"]),
+    CommandSpec::new(
+        "blmpop",
+        -5,
+        WRITE | BLOCKING | MOVABLE_KEYS,
+        KeySpec::NONE,
+        blmpop,
+    )
+    .doc(
+        "list",
+        "7.0.0",
+        "Pop elements from a list, or block until one is available",
+    )
+    .complexity(MPOP_COMPLEXITY)
+    .acl(&["write", "list", "slow", "blocking"]),
 ];
 
 // ---------------------------------------------------------------------------

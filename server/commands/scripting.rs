@@ -13,10 +13,9 @@ use crate::exec::ExecCtx;
 use crate::reply::Reply;
 use crate::scripting::{self, functions};
 
-/// Redis 7.0's flags for the EVAL and FCALL families (`no_mandatory_keys`
-/// has no counterpart in the table).
-const EVAL_FLAGS: u32 = NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE;
-const EVAL_RO_FLAGS: u32 = READONLY | NOSCRIPT | SKIP_MONITOR | STALE;
+/// Redis 7.0's flags for the EVAL and FCALL families.
+const EVAL_FLAGS: u32 = NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | NO_MANDATORY_KEYS;
+const EVAL_RO_FLAGS: u32 = READONLY | NOSCRIPT | SKIP_MONITOR | STALE | NO_MANDATORY_KEYS;
 
 const SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new("debug", 3, NOSCRIPT, KeySpec::NONE, script_debug)

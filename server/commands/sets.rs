@@ -104,7 +104,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         .doc("set", "1.0.0", "Intersect multiple sets")
         .complexity(INTER_COMPLEXITY)
         .acl(&["read", "set", "slow"]),
-    CommandSpec::new("sintercard", -3, READONLY, KEYNUM, sintercard)
+    CommandSpec::new("sintercard", -3, READONLY | MOVABLE_KEYS, KEYNUM, sintercard)
         .doc(
             "set",
             "7.0.0",

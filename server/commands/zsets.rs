@@ -277,7 +277,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         )
         .complexity("O(log(N)) with N being the number of elements in the sorted set.")
         .acl(&["write", "sortedset", "fast", "blocking"]),
-    CommandSpec::new("zmpop", -4, W, KeySpec::NONE, zmpop)
+    CommandSpec::new("zmpop", -4, W | MOVABLE_KEYS, KeySpec::NONE, zmpop)
         .doc(
             "sorted-set",
             "7.0.0",
@@ -285,65 +285,95 @@ pub const COMMANDS: &[CommandSpec] = &[
         )
         .complexity(MPOP_COMPLEXITY)
         .acl(WRITE_SLOW),
-    CommandSpec::new("bzmpop", -5, WRITE | BLOCKING, KeySpec::NONE, bzmpop)
-        .doc(
-            "sorted-set",
-            "7.0.0",
-            "Remove and return members with scores in a sorted set or block until one is \
+    CommandSpec::new(
+        "bzmpop",
+        -5,
+        WRITE | BLOCKING | MOVABLE_KEYS,
+        KeySpec::NONE,
+        bzmpop,
+    )
+    .doc(
+        "sorted-set",
+        "7.0.0",
+        "Remove and return members with scores in a sorted set or block until one is \
              available",
-        )
-        .complexity(MPOP_COMPLEXITY)
-        .acl(&["write", "sortedset", "slow", "blocking"]),
-    CommandSpec::new("zunion", -3, R, KeySpec::NONE, zunion)
+    )
+    .complexity(MPOP_COMPLEXITY)
+    .acl(&["write", "sortedset", "slow", "blocking"]),
+    CommandSpec::new("zunion", -3, R | MOVABLE_KEYS, KeySpec::NONE, zunion)
         .doc("sorted-set", "6.2.0", "Add multiple sorted sets")
         .complexity(UNION_COMPLEXITY)
         .acl(READ_SLOW),
-    CommandSpec::new("zinter", -3, R, KeySpec::NONE, zinter)
+    CommandSpec::new("zinter", -3, R | MOVABLE_KEYS, KeySpec::NONE, zinter)
         .doc("sorted-set", "6.2.0", "Intersect multiple sorted sets")
         .complexity(INTER_COMPLEXITY)
         .acl(READ_SLOW),
-    CommandSpec::new("zdiff", -3, R, KeySpec::NONE, zdiff)
+    CommandSpec::new("zdiff", -3, R | MOVABLE_KEYS, KeySpec::NONE, zdiff)
         .doc("sorted-set", "6.2.0", "Subtract multiple sorted sets")
         .complexity(DIFF_COMPLEXITY)
         .acl(READ_SLOW),
-    CommandSpec::new("zunionstore", -4, WM, KeySpec::ONE, zunionstore)
-        .doc(
-            "sorted-set",
-            "2.0.0",
-            "Add multiple sorted sets and store the resulting sorted set in a new key",
-        )
-        .complexity(
-            "O(N)+O(M log(M)) with N being the sum of the sizes of the input sorted sets, and M \
+    CommandSpec::new(
+        "zunionstore",
+        -4,
+        WM | MOVABLE_KEYS,
+        KeySpec::ONE,
+        zunionstore,
+    )
+    .doc(
+        "sorted-set",
+        "2.0.0",
+        "Add multiple sorted sets and store the resulting sorted set in a new key",
+    )
+    .complexity(
+        "O(N)+O(M log(M)) with N being the sum of the sizes of the input sorted sets, and M \
              being the number of elements in the resulting sorted set.",
-        )
-        .acl(WRITE_SLOW),
-    CommandSpec::new("zinterstore", -4, WM, KeySpec::ONE, zinterstore)
-        .doc(
-            "sorted-set",
-            "2.0.0",
-            "Intersect multiple sorted sets and store the resulting sorted set in a new key",
-        )
-        .complexity(INTER_COMPLEXITY)
-        .acl(WRITE_SLOW),
-    CommandSpec::new("zdiffstore", -4, WM, KeySpec::ONE, zdiffstore)
-        .doc(
-            "sorted-set",
-            "6.2.0",
-            "Subtract multiple sorted sets and store the resulting sorted set in a new key",
-        )
-        .complexity(DIFF_COMPLEXITY)
-        .acl(WRITE_SLOW),
-    CommandSpec::new("zintercard", -3, R, KeySpec::NONE, zintercard)
-        .doc(
-            "sorted-set",
-            "7.0.0",
-            "Intersect multiple sorted sets and return the cardinality of the result",
-        )
-        .complexity(
-            "O(N*K) worst case with N being the smallest input sorted set, K being the number of \
+    )
+    .acl(WRITE_SLOW),
+    CommandSpec::new(
+        "zinterstore",
+        -4,
+        WM | MOVABLE_KEYS,
+        KeySpec::ONE,
+        zinterstore,
+    )
+    .doc(
+        "sorted-set",
+        "2.0.0",
+        "Intersect multiple sorted sets and store the resulting sorted set in a new key",
+    )
+    .complexity(INTER_COMPLEXITY)
+    .acl(WRITE_SLOW),
+    CommandSpec::new(
+        "zdiffstore",
+        -4,
+        WM | MOVABLE_KEYS,
+        KeySpec::ONE,
+        zdiffstore,
+    )
+    .doc(
+        "sorted-set",
+        "6.2.0",
+        "Subtract multiple sorted sets and store the resulting sorted set in a new key",
+    )
+    .complexity(DIFF_COMPLEXITY)
+    .acl(WRITE_SLOW),
+    CommandSpec::new(
+        "zintercard",
+        -3,
+        R | MOVABLE_KEYS,
+        KeySpec::NONE,
+        zintercard,
+    )
+    .doc(
+        "sorted-set",
+        "7.0.0",
+        "Intersect multiple sorted sets and return the cardinality of the result",
+    )
+    .complexity(
+        "O(N*K) worst case with N being the smallest input sorted set, K being the number of \
              input sorted sets.",
-        )
-        .acl(READ_SLOW),
+    )
+    .acl(READ_SLOW),
     CommandSpec::new("zrandmember", -2, R, KeySpec::ONE, zrandmember)
         .doc(
             "sorted-set",
