@@ -789,7 +789,7 @@ mod tests {
         assert_eq!(spec("llen").flags, READONLY | FAST);
         assert_eq!(spec("blpop").flags, WRITE | NOSCRIPT | BLOCKING);
         assert_eq!(spec("blmove").flags, WRITE | DENYOOM | NOSCRIPT | BLOCKING);
-        assert_eq!(spec("blmpop").flags, WRITE | BLOCKING);
+        assert_eq!(spec("blmpop").flags, WRITE | BLOCKING | MOVABLE_KEYS);
         assert_eq!(spec("lmpop").arity, -4);
         assert_eq!(spec("blmpop").arity, -5);
         assert_eq!(spec("linsert").arity, 5);

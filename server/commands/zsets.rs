@@ -1741,8 +1741,8 @@ mod tests {
         assert_eq!(spec("bzpopmin").keys.last, -2);
         assert_eq!(spec("bzmpop").arity, -5);
         assert_eq!(spec("zmpop").keys.first, 0);
-        assert_eq!(spec("zunionstore").flags, WRITE | DENYOOM);
-        assert_eq!(spec("zintercard").flags, READONLY);
+        assert_eq!(spec("zunionstore").flags, WRITE | DENYOOM | MOVABLE_KEYS);
+        assert_eq!(spec("zintercard").flags, READONLY | MOVABLE_KEYS);
         assert_eq!(spec("zscan").group, "sorted-set");
         assert_eq!(COMMANDS.len(), 35);
     }
