@@ -523,7 +523,7 @@ pub static DIRECTIVES: &[Directive] = &[
         .imp(),
     int("cluster-node-timeout", 0, LONG_MAX, "15000"),
     int("slowlog-log-slower-than", -1, LONG_MAX, "10000").imp(),
-    int("latency-monitor-threshold", 0, LONG_MAX, "0"),
+    int("latency-monitor-threshold", 0, LONG_MAX, "0").imp(),
     mem("proto-max-bulk-len", 1024 * 1024, LONG_MAX, "536870912").imp(),
     int("stream-node-max-entries", 0, LONG_MAX, "100"),
     mem("repl-backlog-size", 1, LONG_MAX, "1048576").imp(),

@@ -692,13 +692,21 @@ pub fn run_command(
         crate::blocking::register(data, client, argv, request);
     }
 
+    let tracking = data.latency_tracking;
     let stat = &mut data.cmdstats[stat_id];
     stat.calls += 1;
     stat.usec += elapsed_us;
+    if tracking {
+        stat.histogram.record(elapsed_us);
+    }
     if reply.is_error() {
         stat.failed_calls += 1;
     }
     data.total_commands += 1;
+    // The latency monitor costs one comparison while it is off.
+    if data.latency_threshold_ms != 0 {
+        crate::commands::latency::monitor_command(data, spec, elapsed_us);
+    }
     record_slowlog(data, client, argv, spec, elapsed_us);
     reply
 }

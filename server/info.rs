@@ -144,8 +144,9 @@ pub fn generate(server: &Server, data: &Data, sel: &Selection) -> String {
         begin(&mut out, "Errorstats");
     }
     if sel.wants("latencystats") {
-        // Latency histograms are not kept; the section is present but empty,
-        // as Redis prints it with latency-tracking disabled.
+        // Percentiles are not computed (the histograms keep only the
+        // power-of-two buckets LATENCY HISTOGRAM prints); the section is
+        // present but empty, as Redis prints it with latency-tracking disabled.
         begin(&mut out, "Latencystats");
     }
     if sel.wants("cluster") {

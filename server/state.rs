@@ -48,6 +48,8 @@ pub struct CmdStat {
     pub usec: u64,
     pub rejected_calls: u64,
     pub failed_calls: u64,
+    /// Latency distribution (LATENCY HISTOGRAM), kept while latency-tracking is on.
+    pub histogram: crate::commands::latency::CommandHistogram,
 }
 
 /// One SLOWLOG entry.
@@ -91,6 +93,12 @@ pub struct Data {
     /// path does not take the config lock (refreshed by CONFIG SET).
     pub slowlog_threshold_us: i64,
     pub slowlog_max_len: u64,
+    /// `latency-monitor-threshold` in ms (0: off) and `latency-tracking`
+    /// (same refresh).
+    pub latency_threshold_ms: u64,
+    pub latency_tracking: bool,
+    /// Latency events (LATENCY LATEST, HISTORY, ...).
+    pub latency: crate::commands::latency::LatencyMonitor,
     /// `min-replicas-to-write` and `min-replicas-max-lag` (same refresh).
     pub min_replicas_to_write: u64,
     pub min_replicas_max_lag: u64,
@@ -120,6 +128,8 @@ impl Data {
     pub fn refresh_hot_config(&mut self, config: &Config) {
         self.slowlog_threshold_us = config.slowlog_log_slower_than;
         self.slowlog_max_len = config.slowlog_max_len;
+        self.latency_threshold_ms = latency_threshold_ms(config);
+        self.latency_tracking = config.flag("latency-tracking").unwrap_or(true);
         self.min_replicas_to_write =
             config.number("min-replicas-to-write").unwrap_or(0).max(0) as u64;
         self.min_replicas_max_lag =
@@ -133,6 +143,13 @@ impl Data {
             self.repl.lineage_changed();
         }
     }
+}
+
+fn latency_threshold_ms(config: &Config) -> u64 {
+    config
+        .number("latency-monitor-threshold")
+        .unwrap_or(0)
+        .max(0) as u64
 }
 
 /// CLIENT PAUSE state.
@@ -235,6 +252,9 @@ impl Server {
                 watches: Default::default(),
                 slowlog_threshold_us,
                 slowlog_max_len,
+                latency_threshold_ms: latency_threshold_ms(&config),
+                latency_tracking: config.flag("latency-tracking").unwrap_or(true),
+                latency: Default::default(),
                 min_replicas_to_write: 0,
                 min_replicas_max_lag: 10,
                 serve_stale_data: true,

@@ -12,6 +12,7 @@ pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
+pub mod latency;
 pub mod lists;
 pub mod memory;
 pub mod persistence;
@@ -51,4 +52,5 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     hyperloglog::COMMANDS,
     sort::COMMANDS,
     dump::COMMANDS,
+    latency::COMMANDS,
 ];
