@@ -59,6 +59,7 @@ pub struct ClientInfo {
     pub repl_sent: Option<u64>,
     pub sub: usize,
     pub psub: usize,
+    pub ssub: usize,
     pub kind: ClientKind,
 }
 
@@ -108,6 +109,7 @@ impl ClientHandle {
                 repl_sent: None,
                 sub: 0,
                 psub: 0,
+                ssub: 0,
                 kind: ClientKind::Normal,
             }),
             events,
@@ -144,7 +146,7 @@ impl ClientHandle {
             ClientKind::Replica => flags.push('S'),
             ClientKind::Master => flags.push('M'),
             ClientKind::PubSub => flags.push('P'),
-            ClientKind::Normal if info.sub + info.psub > 0 => flags.push('P'),
+            ClientKind::Normal if info.sub + info.psub + info.ssub > 0 => flags.push('P'),
             ClientKind::Normal => {}
         }
         if info.monitor {
@@ -165,7 +167,7 @@ impl ClientHandle {
                 .unwrap_or_default()
         };
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll={} omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll={} omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -177,6 +179,7 @@ impl ClientHandle {
             info.db,
             info.sub,
             info.psub,
+            info.ssub,
             info.multi,
             info.qbuf,
             16384usize.saturating_sub(info.qbuf),
@@ -255,9 +258,11 @@ pub struct ClientState {
     pub sync_request: Option<crate::primary::SyncRequest>,
     /// Set by WAIT that must wait: (offset, replicas wanted, deadline ms or 0).
     pub wait: Option<(u64, usize, u64)>,
-    /// Subscribed channels and patterns, in subscription order.
+    /// Subscribed channels, patterns and shard channels, in subscription
+    /// order.
     pub channels: Vec<Bytes>,
     pub patterns: Vec<Bytes>,
+    pub shard_channels: Vec<Bytes>,
     /// The last plain command this client ran, by its name as sent: a
     /// client usually repeats one, and then skips the table lookup.
     pub last_command: Option<LastCommand>,
@@ -321,8 +326,15 @@ impl ClientState {
             wait: None,
             channels: Vec::new(),
             patterns: Vec::new(),
+            shard_channels: Vec::new(),
             last_command: None,
         }
+    }
+
+    /// True while subscribed to anything (Redis's `CLIENT_PUBSUB` flag): a
+    /// RESP2 client is then limited to the subscription commands.
+    pub fn subscribed(&self) -> bool {
+        !(self.channels.is_empty() && self.patterns.is_empty() && self.shard_channels.is_empty())
     }
 
     /// Records the selected database where CLIENT LIST can see it.

@@ -80,6 +80,9 @@ where
         for pattern in &client.patterns {
             pubsub.punsubscribe(id, pattern);
         }
+        for channel in &client.shard_channels {
+            pubsub.sunsubscribe(id, channel);
+        }
     }
     server.clients.lock().remove(id);
     if client.monitor {

@@ -583,7 +583,7 @@ pub fn run_command(
         return Reply::error("NOAUTH Authentication required.");
     }
     if client.proto == crate::reply::Proto::Resp2
-        && !(client.channels.is_empty() && client.patterns.is_empty())
+        && client.subscribed()
         && !crate::commands::pubsub::allowed_while_subscribed(&argv[0])
     {
         return Reply::error(format!(

@@ -716,13 +716,13 @@ fn stats_section(out: &mut String, server: &Server, data: &Data) {
     field!(out, "current_eviction_exceeded_time", "0");
     field!(out, "keyspace_hits", "{}", data.keyspace_hits);
     field!(out, "keyspace_misses", "{}", data.keyspace_misses);
-    let (channels, patterns) = {
+    let (channels, patterns, shard_channels) = {
         let ps = server.pubsub.lock();
-        (ps.channel_count(), ps.numpat())
+        (ps.channel_count(), ps.numpat(), ps.shard_channel_count())
     };
     field!(out, "pubsub_channels", "{channels}");
     field!(out, "pubsub_patterns", "{patterns}");
-    field!(out, "pubsubshard_channels", "0");
+    field!(out, "pubsubshard_channels", "{shard_channels}");
     field!(out, "latest_fork_usec", "0");
     field!(out, "total_forks", "0");
     field!(out, "migrate_cached_sockets", "0");

@@ -343,7 +343,7 @@ pub(crate) fn help_reply(cmd: &str, lines: &[&'static str]) -> Reply {
 }
 
 /// Redis's `addReplySubcommandSyntaxError`.
-fn subcommand_syntax_error(cmd: &str, sub: &[u8]) -> Reply {
+pub(crate) fn subcommand_syntax_error(cmd: &str, sub: &[u8]) -> Reply {
     let sub = &sub[..sub.len().min(128)];
     Reply::error(format!(
         "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
@@ -446,8 +446,7 @@ fn ping(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if argv.len() > 2 {
         return Reply::wrong_arity("ping");
     }
-    let pubsub = !(ctx.client.channels.is_empty() && ctx.client.patterns.is_empty());
-    if pubsub && ctx.client.proto == Proto::Resp2 {
+    if ctx.client.subscribed() && ctx.client.proto == Proto::Resp2 {
         let msg = argv.get(1).cloned().unwrap_or_default();
         return Reply::Array(vec![Reply::bulk_from(b"pong"), Reply::Bulk(msg)]);
     }
@@ -565,6 +564,7 @@ fn reset(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
         return Reply::error("ERR can only reset normal client connections");
     }
     stop_monitoring(ctx);
+    crate::commands::pubsub::unsubscribe_all(ctx);
     ctx.client.set_db(0);
     ctx.client.proto = Proto::Resp2;
     ctx.client.authenticated = ctx.server.config.read().requirepass.is_none();
@@ -1587,7 +1587,10 @@ fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
 
 /// The key-spec flags a command's keys get (approximated from its flags).
 fn key_flags(spec: &CommandSpec) -> Vec<Reply> {
-    let names: &[&'static str] = if spec.has(WRITE) {
+    // The only keyed Pub/Sub commands name shard channels, not keys.
+    let names: &[&'static str] = if spec.has(PUBSUB) {
+        &["not_key"]
+    } else if spec.has(WRITE) {
         &["RW", "access", "update"]
     } else if spec.has(READONLY) {
         &["RO", "access"]
