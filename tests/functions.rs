@@ -173,3 +173,25 @@ fn libraries_survive_a_restart_through_the_rdb() {
     let mut r = redis.client();
     assert_eq!(r.q(&["FCALL", "bump", "2", "c", "h", "5"]), "\"5\"");
 }
+
+#[test]
+fn a_library_may_register_thousands_of_functions() {
+    let server = ServerProcess::tandem(&[]);
+    let mut c = server.client();
+    let lib = "#!lua name=many
+for i = 1, 9000 do
+  redis.register_function('f' .. i, function() return i end)
+end";
+    assert_eq!(c.q(&["FUNCTION", "LOAD", lib]), "\"many\"");
+    assert_eq!(c.q(&["FCALL", "f8999", "0"]), ":8999");
+    assert_eq!(c.q(&["FCALL", "f1", "0"]), ":1");
+    assert_eq!(
+        info_field(&mut c, "memory", "number_of_functions").as_deref(),
+        Some("9000")
+    );
+    // Replacing the library drops the old functions.
+    let lib = "#!lua name=many\nredis.register_function('only', function() return 'one' end)";
+    assert_eq!(c.q(&["FUNCTION", "LOAD", "REPLACE", lib]), "\"many\"");
+    assert_eq!(c.q(&["FCALL", "f1", "0"]), "-ERR Function not found");
+    assert_eq!(c.q(&["FCALL", "only", "0"]), "\"one\"");
+}

@@ -262,3 +262,19 @@ fn a_runaway_read_only_script_is_stopped_and_the_server_serves_on() {
         server.log()
     );
 }
+
+#[test]
+fn thousands_of_distinct_scripts_stay_cached() {
+    // More distinct scripts than mlua could hold as handles at once.
+    let server = ServerProcess::tandem(&[]);
+    let mut c = server.client();
+    for i in 0..10_000 {
+        let script = format!("return {i}");
+        assert_eq!(c.q(&["EVAL", &script, "0"]), format!(":{i}"));
+    }
+    let sha = c.q(&["SCRIPT", "LOAD", "return 9999"]);
+    let sha = sha.trim_matches('"');
+    assert_eq!(c.q(&["EVALSHA", sha, "0"]), ":9999");
+    let cached = info_field(&mut c, "memory", "number_of_cached_scripts");
+    assert_eq!(cached.as_deref(), Some("10000"));
+}

@@ -292,7 +292,7 @@ fn fcall_ro(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
 
 fn fcall_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], read_only: bool) -> Reply {
     ctx.propagate_none();
-    let Some((def, engine)) = ctx.data.scripts.functions.find(&argv[1]) else {
+    let Some((def, callback, engine)) = ctx.data.scripts.functions.find(&argv[1]) else {
         return Reply::error("ERR Function not found");
     };
     let numkeys = match scripting::numkeys(argv, || Reply::error("ERR Bad number of keys provided"))
@@ -306,7 +306,7 @@ fn fcall_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], read_only: bool) -> Repl
     scripting::run_script(
         ctx,
         &engine,
-        scripting::Invocation::Function(def.callback.clone()),
+        scripting::Invocation::Function(callback),
         &argv[3..3 + numkeys],
         &argv[3 + numkeys..],
         &def.name,

@@ -42,7 +42,6 @@ pub(crate) struct FunctionDef {
     pub(crate) description: Option<String>,
     /// Indexes into [`FLAG_NAMES`], ascending.
     pub(crate) flags: Vec<usize>,
-    pub(crate) callback: Function,
 }
 
 impl FunctionDef {
@@ -66,9 +65,17 @@ struct FunctionEngine {
     /// `set_loading(on)`: switches `env` between the load-time API and the
     /// full globals.
     set_loading: Function,
-    /// What `redis.register_function` collects during a load.
+    /// What `redis.register_function` collects during a load (the
+    /// callbacks wait in the registry's staging table, by name).
     pending: Arc<Mutex<Option<Vec<FunctionDef>>>>,
+    /// Function name -> callback of every loaded function. Callbacks live in
+    /// Lua tables rather than as Rust handles: mlua holds only a few thousand
+    /// handles at once.
+    callbacks: Table,
 }
+
+/// Registry key of the table where a load's callbacks wait, by name.
+const STAGING_KEY: &str = "tandem_function_staging";
 
 /// Loaded libraries by name, and the interpreter they live in.
 #[derive(Default)]
@@ -100,14 +107,15 @@ impl FunctionEngine {
         let lua = engine.lua.clone();
         let pending: Arc<Mutex<Option<Vec<FunctionDef>>>> = Arc::new(Mutex::new(None));
         let collected = pending.clone();
-        let register = lib_function(&lua, move |_, args| {
+        lua.set_named_registry_value(STAGING_KEY, lua.create_table()?)?;
+        let register = lib_function(&lua, move |lua, args| {
             let mut guard = collected.lock();
             let Some(list) = guard.as_mut() else {
                 return Err(Raise::Redis(
                     "redis.register_function can only be called on FUNCTION LOAD command".into(),
                 ));
             };
-            let def = read_registration(&args)?;
+            let (def, callback) = read_registration(&args)?;
             if !valid_name(&def.name) {
                 // Redis 7.0's own wording for a bad function name.
                 return Err(Raise::Redis(
@@ -119,6 +127,9 @@ impl FunctionEngine {
                     "Function already exists in the library".into(),
                 ));
             }
+            lua.named_registry_value::<Table>(STAGING_KEY)
+                .and_then(|staging| staging.raw_set(def.name.as_str(), callback))
+                .map_err(|e| Raise::Redis(e.to_string()))?;
             list.push(def);
             values([])
         })?;
@@ -133,6 +144,7 @@ impl FunctionEngine {
                 log,
             ))?;
         Ok(FunctionEngine {
+            callbacks: lua.create_table()?,
             engine,
             env,
             set_loading,
@@ -150,6 +162,8 @@ impl FunctionEngine {
             .into_function()
             .map_err(|e| format!("Error compiling function: {}", lua_error_text(&e)))?;
         *self.pending.lock() = Some(Vec::new());
+        lua.set_named_registry_value(STAGING_KEY, lua.create_table().map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
         let started = Instant::now();
         let timed_out = Arc::new(AtomicBool::new(false));
         let flag = timed_out.clone();
@@ -193,7 +207,7 @@ impl FunctionEngine {
 }
 
 /// `register_function(name, callback)` or `register_function{...}`.
-fn read_registration(args: &MultiValue) -> Result<FunctionDef, Raise> {
+fn read_registration(args: &MultiValue) -> Result<(FunctionDef, Function), Raise> {
     let bad = |m: &str| Raise::Redis(m.to_string());
     match args.len() {
         2 => {
@@ -207,12 +221,12 @@ fn read_registration(args: &MultiValue) -> Result<FunctionDef, Raise> {
                     "second argument to redis.register_function must be a function",
                 ));
             };
-            Ok(FunctionDef {
+            let def = FunctionDef {
                 name: name.to_string_lossy().to_string(),
                 description: None,
                 flags: Vec::new(),
-                callback: callback.clone(),
-            })
+            };
+            Ok((def, callback.clone()))
         }
         1 => {
             let Some(Value::Table(t)) = args.front() else {
@@ -289,12 +303,12 @@ fn read_registration(args: &MultiValue) -> Result<FunctionDef, Raise> {
             let Some(callback) = callback else {
                 return Err(bad("redis.register_function must get a callback argument"));
             };
-            Ok(FunctionDef {
+            let def = FunctionDef {
                 name,
                 description,
                 flags,
-                callback,
-            })
+            };
+            Ok((def, callback))
         }
         _ => Err(bad("wrong number of arguments to redis.register_function")),
     }
@@ -377,6 +391,24 @@ impl Functions {
                 return Err(format!("Function {} already exists", f.name));
             }
         }
+        self.engine()?;
+        let Some(engine) = self.engine.as_ref() else {
+            return Err("Lua interpreter unavailable".into());
+        };
+        let commit = || -> mlua::Result<()> {
+            let lua = &engine.engine.lua;
+            let staging: Table = lua.named_registry_value(STAGING_KEY)?;
+            for f in &functions {
+                engine
+                    .callbacks
+                    .raw_set(f.name.as_str(), staging.raw_get::<Value>(f.name.as_str())?)?;
+            }
+            lua.set_named_registry_value(STAGING_KEY, lua.create_table()?)
+        };
+        if let Some(old) = self.libraries.get(&name) {
+            forget_callbacks(engine, old);
+        }
+        commit().map_err(|e| e.to_string())?;
         self.libraries.insert(
             name.clone(),
             Library {
@@ -390,7 +422,13 @@ impl Functions {
     /// FUNCTION DELETE.
     pub(crate) fn delete(&mut self, name: &[u8]) -> bool {
         let name = String::from_utf8_lossy(name);
-        self.libraries.remove(name.as_ref()).is_some()
+        let Some(library) = self.libraries.remove(name.as_ref()) else {
+            return false;
+        };
+        if let Some(engine) = self.engine.as_ref() {
+            forget_callbacks(engine, &library);
+        }
+        true
     }
 
     /// FUNCTION FLUSH: every library and the interpreter go.
@@ -423,15 +461,26 @@ impl Functions {
     }
 
     /// The function called `name` and the interpreter it runs on.
-    pub(crate) fn find(&mut self, name: &[u8]) -> Option<(FunctionDef, EngineHandle)> {
+    pub(crate) fn find(&mut self, name: &[u8]) -> Option<(FunctionDef, Function, EngineHandle)> {
         let def = self
             .libraries
             .values()
             .flat_map(|l| l.functions.iter())
             .find(|f| f.name.as_bytes() == name)?
             .clone();
-        let handle = self.engine.as_ref()?.engine.handle();
-        Some((def, handle))
+        let engine = self.engine.as_ref()?;
+        let callback = engine
+            .callbacks
+            .raw_get::<Function>(def.name.as_str())
+            .ok()?;
+        Some((def, callback, engine.engine.handle()))
+    }
+}
+
+/// Drops a library's callbacks from the interpreter's table.
+fn forget_callbacks(engine: &FunctionEngine, library: &Library) {
+    for f in &library.functions {
+        let _ = engine.callbacks.raw_set(f.name.as_str(), Value::Nil);
     }
 }
 

@@ -32,6 +32,7 @@ use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, V
 
 pub(crate) mod functions;
 mod libs;
+mod msgpack;
 
 use libs::{lib_function, values, Raise};
 
@@ -160,9 +161,11 @@ end
 "#;
 
 /// One cached script.
+/// The compiled function itself lives in the interpreter's `compiled`
+/// table under the same SHA: mlua can hold only a few thousand handles at
+/// once, and a cache of distinct scripts grows without bound.
 struct CachedScript {
     body: Bytes,
-    function: Function,
     /// Declared `#!lua flags=no-writes` (or any shebang without writes).
     no_writes: bool,
     /// The body starts with a shebang line (flags are then enforced).
@@ -177,6 +180,8 @@ struct Engine {
     /// `function(f) return xpcall(f, __redis__err__handler) end`.
     runner: Function,
     scripts: HashMap<String, CachedScript>,
+    /// SHA -> compiled function, for every cached script.
+    compiled: Table,
     /// Set while a script that may be stopped runs; the hook reads it.
     busy: Arc<BusyGuard>,
     /// The protocol `redis.setresp` chose for the running script (2 or 3).
@@ -283,11 +288,14 @@ impl Scripts {
                     lua_error_text(&e)
                 )))
             })?;
+        engine
+            .compiled
+            .raw_set(sha.as_str(), function)
+            .map_err(|e| Reply::error(format!("ERR {e}")))?;
         engine.scripts.insert(
             sha.clone(),
             CachedScript {
                 body: body.clone(),
-                function,
                 no_writes,
                 shebang: flags_line.is_some(),
             },
@@ -506,6 +514,8 @@ impl Engine {
         globals.set("redis", api)?;
         globals.set("bit", libs::bit_library(&lua)?)?;
         globals.set("cjson", libs::cjson_library(&lua)?)?;
+        globals.set("cmsgpack", msgpack::cmsgpack_library(&lua)?)?;
+        globals.set("struct", msgpack::struct_library(&lua)?)?;
         libs::install_random(&lua, &globals.get::<Table>("math")?)?;
 
         // Lua's own pcall, before the API replaces the global: function
@@ -514,12 +524,15 @@ impl Engine {
         let (env, strict_view, runner): (Table, Function, Function) =
             lua.load(API_SOURCE).set_name(API_CHUNK).call(())?;
         lua.set_named_registry_value(STRICT_VIEW_KEY, strict_view)?;
+        let compiled = lua.create_table()?;
         Ok(Engine {
+            compiled,
             lua,
             env,
             runner,
             resp,
             scripts: HashMap::new(),
+
             busy: Arc::new(BusyGuard::default()),
         })
     }
@@ -631,15 +644,13 @@ pub fn eval(ctx: &mut ExecCtx<'_>, argv: &[Bytes], by_sha: bool, read_only: bool
         let Ok(engine) = ctx.data.scripts.engine() else {
             return Reply::error("ERR Lua interpreter unavailable");
         };
-        let Some(script) = engine.scripts.get(&sha) else {
+        let (Some(script), Ok(function)) = (
+            engine.scripts.get(&sha),
+            engine.compiled.raw_get::<Function>(sha.as_str()),
+        ) else {
             return Reply::error("NOSCRIPT No matching script. Please use EVAL.");
         };
-        (
-            engine.handle(),
-            script.function.clone(),
-            script.no_writes,
-            script.shebang,
-        )
+        (engine.handle(), function, script.no_writes, script.shebang)
     };
     if shebang {
         if let Some(refused) = refuse_by_flags(ctx, no_writes, read_only) {
