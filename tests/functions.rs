@@ -74,6 +74,9 @@ const CASES: &[&[&str]] = &[
     &["FUNCTION", "DELETE", "lib16"],
     &["FUNCTION", "LIST", "LIBRARYNAME", "lib*"],
     &["FUNCTION", "LIST", "LIBRARYNAME", "my*", "WITHCODE"],
+    &["FUNCTION", "RESTORE", "garbage"],
+    &["FUNCTION", "RESTORE", "garbage", "BOGUS"],
+    &["FUNCTION", "RESTORE", "a", "b", "c"],
     &["FUNCTION", "FLUSH", "BOGUS"],
     &["FUNCTION", "FLUSH"],
     &["FUNCTION", "LIST"],
@@ -194,4 +197,62 @@ end";
     assert_eq!(c.q(&["FUNCTION", "LOAD", "REPLACE", lib]), "\"many\"");
     assert_eq!(c.q(&["FCALL", "f1", "0"]), "-ERR Function not found");
     assert_eq!(c.q(&["FCALL", "only", "0"]), "\"one\"");
+}
+
+/// FUNCTION DUMP of one server RESTOREs on the other, both ways, under each
+/// policy; the payload format is Redis's.
+#[test]
+fn function_dump_restores_across_servers() {
+    let tandem = ServerProcess::tandem(&[]);
+    let Some(redis) = ServerProcess::redis(&[]) else {
+        return;
+    };
+    let (mut t, mut r) = (tandem.client(), redis.client());
+    let bytes = |c: &mut Client, args: &[&str]| match c.cmd(args).expect("reply") {
+        tandem_server::resp::Frame::Bulk(b) => b.to_vec(),
+        other => panic!("{args:?}: {other:?}"),
+    };
+    let raw = |c: &mut Client, args: &[&[u8]]| {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        c.send_raw(&out).expect("send");
+        common::render(&c.read().expect("reply"))
+    };
+    load_library(&mut t);
+    assert_eq!(r.q(&["FUNCTION", "LOAD", MYLIB]), "\"mylib\"");
+    // tandem -> redis, appended next to redis's own library.
+    let ours = bytes(&mut t, &["FUNCTION", "DUMP"]);
+    assert_eq!(raw(&mut r, &[b"FUNCTION", b"RESTORE", &ours]), "+OK");
+    assert_eq!(r.q(&["FCALL", "bump", "2", "c", "h", "3"]), "\"3\"");
+    // Appending again fails the way Redis says; REPLACE and FLUSH succeed.
+    let again = raw(&mut r, &[b"FUNCTION", b"RESTORE", &ours]);
+    assert_eq!(again, raw(&mut t, &[b"FUNCTION", b"RESTORE", &ours]));
+    assert_eq!(
+        raw(&mut t, &[b"FUNCTION", b"RESTORE", &ours, b"REPLACE"]),
+        "+OK"
+    );
+    // redis -> tandem, flushing tandem's libraries first.
+    let theirs = bytes(&mut r, &["FUNCTION", "DUMP"]);
+    assert_eq!(
+        raw(&mut t, &[b"FUNCTION", b"RESTORE", &theirs, b"FLUSH"]),
+        "+OK"
+    );
+    assert_eq!(t.q(&["FCALL", "myfunc", "1", "k", "v"]), "+OK");
+    assert_eq!(t.q(&["FCALL", "bump", "2", "c", "h", "3"]), "\"3\"");
+    assert_eq!(
+        t.q(&["FUNCTION", "STATS"]).replace(char::is_whitespace, ""),
+        r.q(&["FUNCTION", "STATS"]).replace(char::is_whitespace, "")
+    );
+    // A corrupted payload is refused and changes nothing.
+    let mut bad = theirs.clone();
+    bad[3] ^= 0xff;
+    assert_eq!(
+        raw(&mut t, &[b"FUNCTION", b"RESTORE", &bad, b"FLUSH"]),
+        raw(&mut r, &[b"FUNCTION", b"RESTORE", &bad, b"FLUSH"])
+    );
+    assert_eq!(t.q(&["FCALL", "myfunc", "1", "k", "w"]), "+OK");
 }

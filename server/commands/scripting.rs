@@ -71,6 +71,14 @@ const FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
     .doc("scripting", "7.0.0", "Delete a function by name")
     .complexity("O(1)")
     .acl(&["write", "slow", "scripting"]),
+    CommandSpec::new("dump", 2, NOSCRIPT, KeySpec::NONE, function_dump)
+        .doc(
+            "scripting",
+            "7.0.0",
+            "Dump all functions into a serialized binary payload",
+        )
+        .complexity("O(N) where N is the number of functions")
+        .acl(&["slow", "scripting"]),
     CommandSpec::new("flush", -2, WRITE | NOSCRIPT, KeySpec::NONE, function_flush)
         .doc("scripting", "7.0.0", "Deleting all functions")
         .complexity("O(N) where N is the number of functions deleted")
@@ -112,6 +120,20 @@ const FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
         "Create a function with the given arguments (name, code, description)",
     )
     .complexity("O(1) (considering compilation time is redundant)")
+    .acl(&["write", "slow", "scripting"]),
+    CommandSpec::new(
+        "restore",
+        -3,
+        WRITE | DENYOOM | NOSCRIPT,
+        KeySpec::NONE,
+        function_restore,
+    )
+    .doc(
+        "scripting",
+        "7.0.0",
+        "Restore all the functions on the given payload",
+    )
+    .complexity("O(N) where N is the number of functions on the payload")
     .acl(&["write", "slow", "scripting"]),
     CommandSpec::new(
         "stats",
@@ -424,6 +446,48 @@ fn function_list(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         })
         .collect();
     Reply::Array(libraries)
+}
+
+fn function_dump(ctx: &mut ExecCtx<'_>, _argv: &[Bytes]) -> Reply {
+    let opts = {
+        let c = ctx.server.config.read();
+        tandem_storage::rdb::RdbOptions {
+            compression: c.flag("rdbcompression").unwrap_or(true),
+            checksum: true,
+            list_max_listpack_size: c.list_max_listpack_size,
+        }
+    };
+    let sources = ctx.data.scripts.functions.sources();
+    Reply::Bulk(Bytes::from(tandem_storage::rdb::dump::dump_functions(
+        &sources, opts,
+    )))
+}
+
+fn function_restore(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+    if argv.len() > 4 {
+        return crate::commands::server::subcommand_syntax_error("function", &argv[1]);
+    }
+    let policy =
+        match argv.get(3) {
+            None => functions::RestorePolicy::Append,
+            Some(p) if is(p, "append") => functions::RestorePolicy::Append,
+            Some(p) if is(p, "replace") => functions::RestorePolicy::Replace,
+            Some(p) if is(p, "flush") => functions::RestorePolicy::Flush,
+            Some(_) => return Reply::error(
+                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+            ),
+        };
+    let sources = match tandem_storage::rdb::dump::load_functions(&argv[2]) {
+        Ok(sources) => sources,
+        Err(e) => return functions::error_reply(&e.to_string()),
+    };
+    match ctx.data.scripts.functions.restore(&sources, policy) {
+        Ok(()) => {
+            ctx.force_propagation();
+            Reply::ok()
+        }
+        Err(message) => functions::error_reply(&message),
+    }
 }
 
 fn function_stats(ctx: &mut ExecCtx<'_>, _argv: &[Bytes]) -> Reply {

@@ -446,6 +446,34 @@ impl Functions {
         self.libraries.values().map(|l| l.code.to_vec()).collect()
     }
 
+    /// FUNCTION RESTORE: loads `sources` under `policy`, all or nothing.
+    pub(crate) fn restore(
+        &mut self,
+        sources: &[Vec<u8>],
+        policy: RestorePolicy,
+    ) -> Result<(), String> {
+        if policy == RestorePolicy::Append {
+            for code in sources {
+                let (name, _) = library_metadata(code)?;
+                if self.libraries.contains_key(&name) {
+                    return Err(format!("Library {name} already exists"));
+                }
+            }
+        }
+        let saved = self.sources();
+        if policy == RestorePolicy::Flush {
+            self.flush();
+        }
+        let replace = policy != RestorePolicy::Append;
+        for code in sources {
+            if let Err(e) = self.load(&Bytes::copy_from_slice(code), replace) {
+                let _ = self.replace_all(&saved);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     /// Replaces every library with those in `sources` (an RDB's), keeping
     /// what loads; returns the errors of those that did not.
     pub(crate) fn replace_all(&mut self, sources: &[Vec<u8>]) -> Vec<String> {
@@ -482,6 +510,17 @@ fn forget_callbacks(engine: &FunctionEngine, library: &Library) {
     for f in &library.functions {
         let _ = engine.callbacks.raw_set(f.name.as_str(), Value::Nil);
     }
+}
+
+/// How FUNCTION RESTORE treats the libraries already loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RestorePolicy {
+    /// Fail if any restored library exists (the default).
+    Append,
+    /// Restored libraries replace those of the same name.
+    Replace,
+    /// Every library goes first.
+    Flush,
 }
 
 /// A FUNCTION error reply (Redis adds the `ERR` code).

@@ -48,12 +48,60 @@ pub fn dump_payload(value: &Value, opts: RdbOptions) -> Vec<u8> {
         Ok(out) => out,
         Err(e) => unreachable!("writing to a Vec cannot fail: {e}"),
     };
+    push_trailer(&mut out);
+    out
+}
+
+/// The FUNCTION DUMP payload of libraries' `sources`: one FUNCTION2 record
+/// each, then the same trailer as a DUMP payload.
+pub fn dump_functions(sources: &[Vec<u8>], opts: RdbOptions) -> Vec<u8> {
+    let mut w = RdbWriter::new(Vec::new(), opts);
+    let written = sources
+        .iter()
+        .try_for_each(|code| w.function_library(code))
+        .and_then(|()| w.into_sink());
+    let mut out = match written {
+        Ok(out) => out,
+        Err(e) => unreachable!("writing to a Vec cannot fail: {e}"),
+    };
+    push_trailer(&mut out);
+    out
+}
+
+/// Why a FUNCTION RESTORE payload cannot be read (Redis's texts).
+#[derive(Debug, Error)]
+pub enum FunctionPayloadError {
+    #[error("DUMP payload version or checksum are wrong")]
+    VersionOrChecksum,
+    #[error("given type is not a function")]
+    NotAFunction,
+    #[error("can not read data type")]
+    Unreadable,
+}
+
+/// The library sources of a FUNCTION DUMP payload, trailer checked.
+pub fn load_functions(payload: &[u8]) -> Result<Vec<Vec<u8>>, FunctionPayloadError> {
+    check_payload(payload).map_err(|_| FunctionPayloadError::VersionOrChecksum)?;
+    let body = &payload[..payload.len() - TRAILER_LEN];
+    let mut reader = RdbReader::new(io::Cursor::new(body), ReadOptions::default());
+    let mut sources = Vec::new();
+    while reader.offset() < body.len() as u64 {
+        match reader.read_function_record() {
+            Ok(Some(code)) => sources.push(code),
+            Ok(None) => return Err(FunctionPayloadError::NotAFunction),
+            Err(_) => return Err(FunctionPayloadError::Unreadable),
+        }
+    }
+    Ok(sources)
+}
+
+/// Appends the RDB version and the CRC-64 of everything before it.
+fn push_trailer(out: &mut Vec<u8>) {
     let version = u16::try_from(RDB_VERSION).expect("the RDB version fits two bytes");
     out.extend_from_slice(&version.to_le_bytes());
     let mut crc = Crc64::new();
-    crc.update(&out);
+    crc.update(out);
     out.extend_from_slice(&crc.value().to_le_bytes());
-    out
 }
 
 /// Checks a payload's trailer as Redis's `verifyDumpPayload` does, and

@@ -594,6 +594,15 @@ impl<R: Read> RdbReader<R> {
         }
     }
 
+    /// Reads one FUNCTION2 record (a library's source) of a FUNCTION DUMP
+    /// payload: `Ok(None)` when the next byte is another record type.
+    pub(super) fn read_function_record(&mut self) -> Result<Option<Vec<u8>>, RdbError> {
+        if self.input.u8("a record type")? != opcode::FUNCTION2 {
+            return Ok(None);
+        }
+        self.input.string_vec("a function library").map(Some)
+    }
+
     /// Reads one value without a header or key around it: a type byte and
     /// the value (the body of a DUMP payload). `key` only names the value in
     /// errors. `None` for an empty aggregate.
