@@ -79,6 +79,16 @@ fn settings(server: &Server) -> SaveSettings {
     }
 }
 
+/// The RDB options a DUMP-style payload uses: compression as configured,
+/// a checksum always (the payload's trailer carries one anyway).
+pub fn payload_options(config: &crate::config::Config) -> RdbOptions {
+    RdbOptions {
+        compression: config.flag("rdbcompression").unwrap_or(true),
+        checksum: true,
+        list_max_listpack_size: config.list_max_listpack_size,
+    }
+}
+
 fn aux_fields() -> AuxFields {
     let info = crate::info::mem_stats();
     AuxFields::new(unix_ms() / 1000, info.allocated)

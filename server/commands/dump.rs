@@ -23,7 +23,7 @@
 use bytes::Bytes;
 use tandem_storage::num;
 use tandem_storage::rdb::dump::{check_payload, dump_payload, load_payload};
-use tandem_storage::rdb::{RdbOptions, ReadOptions};
+use tandem_storage::rdb::ReadOptions;
 
 use crate::client::ClientKind;
 use crate::command::{flags::*, CommandSpec, KeySpec};
@@ -56,14 +56,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 const LRU_CLOCK_MAX: u64 = (1 << 24) - 1;
 
 fn dump(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
-    let opts = {
-        let c = ctx.server.config.read();
-        RdbOptions {
-            compression: c.flag("rdbcompression").unwrap_or(true),
-            checksum: true,
-            list_max_listpack_size: c.list_max_listpack_size,
-        }
-    };
+    let opts = crate::persist::payload_options(&ctx.server.config.read());
     match lookup_read(ctx, &argv[1]) {
         Some(value) => Reply::Bulk(Bytes::from(dump_payload(value, opts))),
         None => Reply::Null,

@@ -449,14 +449,7 @@ fn function_list(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn function_dump(ctx: &mut ExecCtx<'_>, _argv: &[Bytes]) -> Reply {
-    let opts = {
-        let c = ctx.server.config.read();
-        tandem_storage::rdb::RdbOptions {
-            compression: c.flag("rdbcompression").unwrap_or(true),
-            checksum: true,
-            list_max_listpack_size: c.list_max_listpack_size,
-        }
-    };
+    let opts = crate::persist::payload_options(&ctx.server.config.read());
     let sources = ctx.data.scripts.functions.sources();
     Reply::Bulk(Bytes::from(tandem_storage::rdb::dump::dump_functions(
         &sources, opts,
