@@ -85,3 +85,33 @@ fn command_info_matches_redis_for_every_shared_command() {
         differences.join("\n")
     );
 }
+
+/// What clients probe to learn the kind of server: cluster and module
+/// commands answer as a Redis 7.0 without cluster support or modules.
+#[test]
+fn cluster_and_module_probes_answer_as_redis() {
+    let tandem = ServerProcess::tandem(&[]);
+    let Some(redis) = ServerProcess::redis(&[]) else {
+        return;
+    };
+    let (mut t, mut r) = (tandem.client(), redis.client());
+    let probes: &[&[&str]] = &[
+        &["CLUSTER", "INFO"],
+        &["CLUSTER", "SLOTS"],
+        &["CLUSTER", "SHARDS"],
+        &["CLUSTER", "HELP"],
+        &["CLUSTER", "bogus"],
+        &["CLUSTER"],
+        &["READONLY"],
+        &["READWRITE"],
+        &["ASKING"],
+        &["MODULE", "LIST"],
+        &["MODULE", "LOAD", "/nonexistent.so"],
+        &["MODULE", "UNLOAD", "nosuch"],
+        &["MODULE", "HELP"],
+        &["MODULE", "bogus"],
+    ];
+    for probe in probes {
+        assert_eq!(t.q(probe), r.q(probe), "reply to {probe:?}");
+    }
+}

@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod bits;
+pub mod cluster;
 pub mod dump;
 pub mod geo;
 pub mod hashes;
@@ -50,6 +51,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     scripting::COMMANDS,
     bits::COMMANDS,
     hyperloglog::COMMANDS,
+    cluster::COMMANDS,
     sort::COMMANDS,
     dump::COMMANDS,
     latency::COMMANDS,

@@ -354,7 +354,7 @@ pub(crate) fn subcommand_syntax_error(cmd: &str, sub: &[u8]) -> Reply {
 
 /// Loopback TCP peers and unix-socket clients are local (for `local`
 /// settings of `enable-debug-command` and `enable-protected-configs`).
-fn origin(handle: &ClientHandle) -> ClientOrigin {
+pub(crate) fn origin(handle: &ClientHandle) -> ClientOrigin {
     let addr = handle.addr.as_str();
     // A unix-socket client's address is "<socket path>:0", its laddr the path.
     let unix = addr
