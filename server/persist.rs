@@ -98,18 +98,17 @@ fn aux_fields() -> AuxFields {
 /// dataset (so a restarted node resumes its history with PSYNC). As in Redis,
 /// a primary that never had a backlog writes no replication fields.
 fn data_aux(data: &Data) -> AuxFields {
-    if data.repl.backlog.is_none() && !data.replica_of && !data.repl.cached_master {
-        let mut aux = aux_fields();
-        aux.functions = data.scripts.functions.sources();
-        return aux;
-    }
-    // The database the stream is in: a replica's primary's, or our own.
-    let stream_db = if data.replica_of {
-        data.repl.master_db
+    let mut aux = if data.repl.backlog.is_none() && !data.replica_of && !data.repl.cached_master {
+        aux_fields()
     } else {
-        data.repl.selected_db.unwrap_or(0)
+        // The database the stream is in: a replica's primary's, or our own.
+        let stream_db = if data.replica_of {
+            data.repl.master_db
+        } else {
+            data.repl.selected_db.unwrap_or(0)
+        };
+        repl_aux(&data.repl, stream_db)
     };
-    let mut aux = repl_aux(&data.repl, stream_db);
     aux.functions = data.scripts.functions.sources();
     aux
 }

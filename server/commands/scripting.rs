@@ -313,7 +313,6 @@ fn fcall_ro(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn fcall_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], read_only: bool) -> Reply {
-    ctx.propagate_none();
     let Some((def, callback, engine)) = ctx.data.scripts.functions.find(&argv[1]) else {
         return Reply::error("ERR Function not found");
     };

@@ -324,18 +324,18 @@ fn library_metadata(code: &[u8]) -> Result<(String, &[u8]), String> {
     if !code.starts_with(b"#!") {
         return Err("Missing library metadata".into());
     }
-    let Some(end) = code.iter().position(|&b| b == b'\n') else {
+    let Some((words, rest)) = super::shebang_words(code) else {
         return Err("Invalid library metadata".into());
     };
-    let line = String::from_utf8_lossy(&code[..end]).into_owned();
-    let mut parts = line.split([' ', '\t', '\r']).filter(|p| !p.is_empty());
-    let engine = parts
-        .next()
-        .ok_or_else(|| "Invalid library metadata".to_string())?[2..]
-        .to_string();
+    let mut parts = words.iter().map(String::as_str);
+    // The first word starts with the `#!` checked above.
+    let engine = parts.next().map_or("", |w| &w[2..]).to_string();
     let mut name = None;
     for part in parts {
-        if part.len() >= 5 && part[..5].eq_ignore_ascii_case("name=") {
+        if part
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case("name="))
+        {
             if name.is_some() {
                 return Err(
                     "Invalid metadata value, name argument was given multiple times".into(),
@@ -355,7 +355,7 @@ fn library_metadata(code: &[u8]) -> Result<(String, &[u8]), String> {
     if !engine.eq_ignore_ascii_case("lua") {
         return Err(format!("Engine '{engine}' not found"));
     }
-    Ok((name, &code[end..]))
+    Ok((name, rest))
 }
 
 impl Functions {

@@ -132,10 +132,7 @@ pub(super) fn string_to_number(text: &str) -> Option<f64> {
         let v = u64::from_str_radix(hex, 16).ok()? as f64;
         return Some(if negative { -v } else { v });
     }
-    if t.is_empty() || t.eq_ignore_ascii_case("nan") || t.to_ascii_lowercase().contains("inf") {
-        // strtod accepts these, and Lua 5.1 keeps them.
-        return t.parse::<f64>().ok();
-    }
+    // Decimal, and strtod's inf and nan, which Lua 5.1 keeps.
     t.parse::<f64>().ok()
 }
 

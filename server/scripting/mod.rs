@@ -356,7 +356,7 @@ impl Engine {
                     };
                     error_table(lua, &text)
                 }
-                None => error_table(lua, "ERR wrong number or type of arguments"),
+                None => error_table(lua, "wrong number or type of arguments"),
             })?,
         )?;
         api.set(
@@ -367,7 +367,7 @@ impl Engine {
                     t.set("ok", text)?;
                     Ok(t)
                 }
-                None => error_table(lua, "ERR wrong number or type of arguments"),
+                None => error_table(lua, "wrong number or type of arguments"),
             })?,
         )?;
         api.set(
@@ -550,11 +550,10 @@ fn split_shebang(body: &[u8]) -> Result<(Option<ShebangFlags>, &[u8]), Reply> {
     if !body.starts_with(b"#!") {
         return Ok((None, body));
     }
-    let Some(end) = body.iter().position(|&b| b == b'\n') else {
+    let Some((words, rest)) = shebang_words(body) else {
         return Err(Reply::error("ERR Invalid script shebang"));
     };
-    let line = String::from_utf8_lossy(&body[..end]).into_owned();
-    let mut parts = line.split([' ', '\t', '\r']).filter(|p| !p.is_empty());
+    let mut parts = words.iter().map(String::as_str);
     let engine = parts.next().unwrap_or("");
     if engine != "#!lua" {
         return Err(Reply::error(format!(
@@ -580,7 +579,20 @@ fn split_shebang(body: &[u8]) -> Result<(Option<ShebangFlags>, &[u8]), Reply> {
             }
         }
     }
-    Ok((Some(flags), &body[end..]))
+    Ok((Some(flags), rest))
+}
+
+/// The words of a `#!` first line (split at blanks, as Redis's
+/// `sdssplitargs` does for shebangs) and the code after it, which keeps the
+/// line's newline so line numbers stay the user's. `None` without a newline.
+pub(crate) fn shebang_words(code: &[u8]) -> Option<(Vec<String>, &[u8])> {
+    let end = code.iter().position(|&b| b == b'\n')?;
+    let words = String::from_utf8_lossy(&code[..end])
+        .split([' ', '\t', '\r'])
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect();
+    Some((words, &code[end..]))
 }
 
 /// What one running script's `redis.call` needs.
@@ -622,8 +634,6 @@ pub(crate) fn numkeys(
 /// EVAL, EVALSHA, EVAL_RO, EVALSHA_RO: `argv` is `[name, script-or-sha,
 /// numkeys, keys..., args...]`.
 pub fn eval(ctx: &mut ExecCtx<'_>, argv: &[Bytes], by_sha: bool, read_only: bool) -> Reply {
-    // Only the script's effects replicate (recorded by its commands).
-    ctx.propagate_none();
     let numkeys = match numkeys(argv, Reply::not_integer) {
         Ok(n) => n,
         Err(reply) => return reply,
@@ -1064,7 +1074,7 @@ fn resp_to_lua(lua: &Lua, buf: &[u8], pos: &mut usize, depth: usize) -> mlua::Re
         b'+' => single("ok", Value::String(lua.create_string(line)?))?,
         b'-' => {
             let t = lua.create_table()?;
-            t.set("err", lua.create_string(error_text(&text()))?)?;
+            t.set("err", lua_error_message(&format!("-{}", text())))?;
             t.set("ignore_error_stats_update", true)?;
             Value::Table(t)
         }
@@ -1140,40 +1150,24 @@ fn resp_to_lua(lua: &Lua, buf: &[u8], pos: &mut usize, depth: usize) -> mlua::Re
 }
 
 /// A command error as a script sees it: `CODE message` (Redis prefixes `ERR`
-/// when the text has no space, i.e. no code).
-fn error_text(text: &str) -> String {
-    let text = text.trim_end_matches(['\r', '\n']);
-    if text.contains(' ') {
-        text.to_string()
-    } else {
-        format!("ERR {text}")
+/// An error's text as a script sees it, built as Redis's `luaPushErrorBuff`
+/// builds it: from `-CODE message` the code and message (a text with no
+/// space gets `ERR`), and from a bare message `ERR message`.
+fn lua_error_message(text: &str) -> String {
+    match text.strip_prefix('-') {
+        Some(rest) => match rest.split_once(' ') {
+            Some((code, msg)) => format!("{code} {}", msg.trim_end_matches(['\r', '\n'])),
+            None => format!("ERR {}", rest.trim_end_matches(['\r', '\n'])),
+        },
+        None => format!("ERR {}", text.trim_end_matches(['\r', '\n'])),
     }
 }
 
-/// `{err = text}` where `text` is `-CODE msg` or a bare message (`ERR` added).
+/// `{err = ...}` for `text`, as [`lua_error_message`] reads it.
 fn error_table(lua: &Lua, text: &str) -> mlua::Result<Table> {
-    let full = match text.strip_prefix('-') {
-        Some(rest) => match rest.split_once(' ') {
-            Some((code, msg)) => format!("{code} {}", msg.trim_end_matches(['\r', '\n'])),
-            None => format!("ERR {rest}"),
-        },
-        None => {
-            if text.starts_with("ERR ") || looks_coded(text) {
-                text.to_string()
-            } else {
-                format!("ERR {text}")
-            }
-        }
-    };
     let t = lua.create_table()?;
-    t.set("err", full)?;
+    t.set("err", lua_error_message(text))?;
     Ok(t)
-}
-
-/// Messages written here with their code already (`ERR ...`).
-fn looks_coded(text: &str) -> bool {
-    text.split_once(' ')
-        .is_some_and(|(code, _)| !code.is_empty() && code.bytes().all(|b| b.is_ascii_uppercase()))
 }
 
 fn single_string(args: &MultiValue) -> Option<String> {
@@ -1283,7 +1277,11 @@ mod tests {
 
     #[test]
     fn error_texts_get_a_code() {
-        assert_eq!(error_text("WRONGTYPE Operation"), "WRONGTYPE Operation");
-        assert_eq!(error_text("BUSYKEY"), "ERR BUSYKEY");
+        assert_eq!(
+            lua_error_message("-WRONGTYPE Operation\r\n"),
+            "WRONGTYPE Operation"
+        );
+        assert_eq!(lua_error_message("-BUSYKEY"), "ERR BUSYKEY");
+        assert_eq!(lua_error_message("Unknown command"), "ERR Unknown command");
     }
 }
