@@ -145,7 +145,9 @@ fn serve_one(server: &Server, data: &mut Data, id: u64, now_ms: u64) {
     let mut ops = Vec::new();
     let reply = run_command(server, data, &mut client, &argv, now_ms, true, &mut ops);
     data.repl.feed_call(&ops);
-    if client.blocked {
+    // A key that became another type is not ready for this waiter: Redis
+    // serves a blocked pop only from a key of the type it waits on.
+    if client.blocked || reply == Reply::wrong_type() {
         return;
     }
     if let Some(waiter) = data.blocked.remove(id) {

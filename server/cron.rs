@@ -40,9 +40,13 @@ pub async fn run(server: Arc<Server>) {
 fn active_expire(server: &Server, budget: Duration) {
     let started = Instant::now();
     let mut data = server.data.lock();
+    if data.replica_of && data.active_expire_enabled && !data.debug.cron_paused {
+        expire_replica_own_keys(&mut data);
+    }
     // A replica never expires keys itself: its primary's DELs do. A FAILOVER
     // keeps the dataset still until the switch.
     if !data.active_expire_enabled
+        || data.debug.cron_paused
         || data.replica_of
         || data.failover.is_active()
         || data.expiry_paused_until_ms > unix_ms()
@@ -75,6 +79,31 @@ fn active_expire(server: &Server, budget: Duration) {
     if data.repl.enabled {
         drop(data);
         server.repl_notify.notify_waiters();
+    }
+}
+
+/// A writable replica's own keys whose TTL has passed are deleted here (not
+/// propagated: a replica's local writes reach no one). Keys that lost their
+/// TTL, or were deleted or rewritten by the primary, are forgotten.
+fn expire_replica_own_keys(data: &mut crate::state::Data) {
+    if data.replica_own_expires.is_empty() {
+        return;
+    }
+    let now = unix_ms();
+    let tracked: Vec<(usize, bytes::Bytes)> = data.replica_own_expires.iter().cloned().collect();
+    for (db, key) in tracked {
+        let due = match data.keyspace.db(db).peek(&key, 0).map(|e| e.expire_at()) {
+            Some(Some(at)) => at <= now,
+            // Gone, or persistent now: nothing left to expire.
+            _ => {
+                data.replica_own_expires.remove(&(db, key));
+                continue;
+            }
+        };
+        if due {
+            data.keyspace.db(db).remove(&key, 0);
+            data.replica_own_expires.remove(&(db, key));
+        }
     }
 }
 

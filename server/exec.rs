@@ -113,7 +113,9 @@ impl ReplFeed {
         }
         let wrap = ops.len() > 1;
         if wrap {
-            self.feed_raw(&[b"MULTI"]);
+            // MULTI takes the first operation's database, as Redis's does, so
+            // a SELECT goes before it rather than inside the transaction.
+            self.feed(ops[0].0, &[b"MULTI"]);
         }
         for (db, argv) in ops {
             let args: Vec<&[u8]> = argv.iter().map(|a| a.as_ref()).collect();
@@ -672,7 +674,7 @@ pub fn run_command(
     let elapsed_us = ended.duration_since(started).as_micros() as u64;
 
     let db = client.db;
-    let expired = collect_expired(data, ops);
+    collect_expired(data, ops);
     let changed = data.keyspace.dirty() != dirty_before;
     // What the primary sent is proxied verbatim by the replica link: a
     // command it applies records nothing of its own.
@@ -685,8 +687,13 @@ pub fn run_command(
             Some(commands) => ops.extend(commands.into_iter().map(|c| (db, c))),
         }
     }
-    if changed || expired {
+    // Keys the command deleted by expiry were touched as they went (in
+    // `collect_expired`, with the stale-key rule); only its own changes here.
+    if changed {
         crate::multi::touch_watched(data, spec, argv, db);
+    }
+    if changed && data.replica_of && !client.is_master {
+        remember_own_expires(data, spec, argv, db);
     }
     if let Some(request) = blocked {
         crate::blocking::register(data, client, argv, request);
@@ -709,6 +716,21 @@ pub fn run_command(
     }
     record_slowlog(data, client, argv, spec, elapsed_us);
     reply
+}
+
+/// On a writable replica, notes the keys a local write left with a TTL: the
+/// replica's cron expires them (see `Data::replica_own_expires`).
+fn remember_own_expires(data: &mut Data, spec: &CommandSpec, argv: &[Bytes], db: usize) {
+    for key in spec.keys.keys(argv) {
+        let has_ttl = data
+            .keyspace
+            .db(db)
+            .peek(key, 0)
+            .is_some_and(|e| e.expire_at().is_some());
+        if has_ttl {
+            data.replica_own_expires.insert((db, key.clone()));
+        }
+    }
 }
 
 /// Replicas that acknowledged within `max_lag` seconds (min-replicas-to-write).
@@ -814,6 +836,19 @@ mod tests {
 *2\r\n$3\r\nDEL\r\n$1\r\nk\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n";
         assert_eq!(&feed.buf[..], expected);
         assert_eq!(feed.offset, expected.len() as u64);
+    }
+
+    #[test]
+    fn a_wrapped_call_selects_its_database_before_multi() {
+        let mut feed = ReplFeed {
+            enabled: true,
+            ..ReplFeed::default()
+        };
+        let op = |k: &'static [u8]| (2, vec![Bytes::from_static(b"DEL"), Bytes::from_static(k)]);
+        feed.feed_call(&[op(b"a"), op(b"b")]);
+        let expected: &[u8] = b"*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*1\r\n$5\r\nMULTI\r\n\
+*2\r\n$3\r\nDEL\r\n$1\r\na\r\n*2\r\n$3\r\nDEL\r\n$1\r\nb\r\n*1\r\n$4\r\nEXEC\r\n";
+        assert_eq!(&feed.buf[..], expected);
     }
 
     #[test]

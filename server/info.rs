@@ -113,7 +113,7 @@ pub fn generate(server: &Server, data: &Data, sel: &Selection) -> String {
     }
     if sel.wants("persistence") {
         begin(&mut out, "Persistence");
-        persistence_section(&mut out, data);
+        persistence_section(&mut out, server, data);
     }
     if sel.wants("stats") {
         begin(&mut out, "Stats");
@@ -595,7 +595,7 @@ fn memory_section(out: &mut String, server: &Server, data: &Data) {
 // Persistence
 // ---------------------------------------------------------------------------
 
-fn persistence_section(out: &mut String, data: &Data) {
+fn persistence_section(out: &mut String, server: &Server, data: &Data) {
     let changes = data
         .keyspace
         .dirty()
@@ -614,7 +614,7 @@ fn persistence_section(out: &mut String, data: &Data) {
         out,
         "rdb_bgsave_in_progress",
         "{}",
-        u8::from(p.bgsave_started.is_some())
+        u8::from(p.bgsave_started.is_some() || server.snapshot_writers.load(Ordering::Relaxed) > 0)
     );
     field!(out, "rdb_last_save_time", "{}", data.last_save_unix);
     field!(

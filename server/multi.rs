@@ -8,6 +8,10 @@
 //! in both databases, COPY only its destination), an expiry touches the
 //! expired key, and FLUSHDB / FLUSHALL / SWAPDB touch only watched keys that
 //! hold a live value in a database they empty or swap in.
+//!
+//! A key that was already expired (stale) when WATCHed is logically absent:
+//! its lazy deletion changes nothing and does not break the watch, while a
+//! key that was live at WATCH time and has expired by EXEC does.
 
 use std::collections::{HashMap, HashSet};
 
@@ -21,7 +25,9 @@ use crate::state::Data;
 /// Who watches what, and whose watch has been broken.
 #[derive(Debug, Default)]
 pub struct Watches {
-    by_key: HashMap<(usize, Bytes), HashSet<u64>>,
+    /// Watchers of each key, each with whether the key was stale (present
+    /// but expired) when it watched.
+    by_key: HashMap<(usize, Bytes), HashMap<u64, bool>>,
     /// Clients whose EXEC must fail.
     pub dirty: HashSet<u64>,
 }
@@ -31,8 +37,21 @@ impl Watches {
         self.by_key.is_empty()
     }
 
-    pub fn watch(&mut self, client: u64, db: usize, key: Bytes) {
-        self.by_key.entry((db, key)).or_default().insert(client);
+    pub fn watch(&mut self, client: u64, db: usize, key: Bytes, stale: bool) {
+        self.by_key
+            .entry((db, key))
+            .or_default()
+            .insert(client, stale);
+    }
+
+    /// Whether `client` watched `key` while it was stale (and still counts
+    /// it so).
+    pub fn watched_stale(&self, client: u64, db: usize, key: &Bytes) -> bool {
+        self.by_key
+            .get(&(db, key.clone()))
+            .and_then(|w| w.get(&client))
+            .copied()
+            .unwrap_or(false)
     }
 
     /// Forgets every watch of `client` (EXEC, DISCARD, UNWATCH, disconnect).
@@ -48,9 +67,18 @@ impl Watches {
         self.dirty.remove(&client);
     }
 
-    fn touch(&mut self, db: usize, key: &Bytes) {
-        if let Some(clients) = self.by_key.get(&(db, key.clone())) {
-            self.dirty.extend(clients.iter().copied());
+    /// Marks the watchers of a changed key; `present` says whether the key is
+    /// still in the table. A stale key's deletion is no change: its watchers
+    /// only forget that it was stale.
+    fn touch(&mut self, db: usize, key: &Bytes, present: bool) {
+        if let Some(clients) = self.by_key.get_mut(&(db, key.clone())) {
+            for (client, stale) in clients.iter_mut() {
+                if *stale && !present {
+                    *stale = false;
+                } else {
+                    self.dirty.insert(*client);
+                }
+            }
         }
     }
 }
@@ -76,7 +104,7 @@ pub fn touch_before_flush(
         let live = keyspace.db_ref(emptied).holds(key, now_ms)
             || replaced_with.is_some_and(|r| keyspace.db_ref(r).holds(key, now_ms));
         if live {
-            marked.extend(clients.iter().copied());
+            marked.extend(clients.keys().copied());
         }
     }
     data.watches.dirty.extend(marked);
@@ -85,7 +113,8 @@ pub fn touch_before_flush(
 /// Marks watchers of one key.
 pub fn touch_key(data: &mut Data, db: usize, key: &Bytes) {
     if !data.watches.is_empty() {
-        data.watches.touch(db, key);
+        let present = data.keyspace.db_ref(db).present(key);
+        data.watches.touch(db, key, present);
     }
 }
 
@@ -105,12 +134,12 @@ pub fn touch_watched(data: &mut Data, spec: &CommandSpec, argv: &[Bytes], db: us
         | b"geosearchstore" | b"sort" | b"sort_ro" => {}
         // Only the destination of a *STORE changes.
         b"sinterstore" | b"sunionstore" | b"sdiffstore" | b"zrangestore" | b"zunionstore"
-        | b"zinterstore" | b"zdiffstore" => data.watches.touch(db, &argv[1]),
-        b"bitop" => data.watches.touch(db, &argv[2]),
+        | b"zinterstore" | b"zdiffstore" => touch_key(data, db, &argv[1]),
+        b"bitop" => touch_key(data, db, &argv[2]),
         b"move" => {
-            data.watches.touch(db, &argv[1]);
+            touch_key(data, db, &argv[1]);
             if let Some(target) = db_arg(argv.get(2)) {
-                data.watches.touch(target, &argv[1]);
+                touch_key(data, target, &argv[1]);
             }
         }
         b"copy" => {
@@ -120,11 +149,11 @@ pub fn touch_watched(data: &mut Data, spec: &CommandSpec, argv: &[Bytes], db: us
                 .position(|a| a.eq_ignore_ascii_case(b"db"))
                 .and_then(|i| db_arg(argv.get(i + 1)))
                 .unwrap_or(db);
-            data.watches.touch(target, &argv[2]);
+            touch_key(data, target, &argv[2]);
         }
         _ => {
             for key in spec.keys.keys(argv) {
-                data.watches.touch(db, key);
+                touch_key(data, db, key);
             }
         }
     }

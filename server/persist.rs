@@ -16,6 +16,7 @@
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,9 @@ pub struct PersistState {
     pub saves: u64,
     pub keys_loaded: u64,
     pub keys_expired_on_load: u64,
+    /// Keys the startup load dropped as expired, until a restarted primary
+    /// replicates their DELs (`recovery::restore_replication`).
+    pub expired_on_load: Vec<(usize, Vec<u8>)>,
 }
 
 impl Default for PersistState {
@@ -56,6 +60,7 @@ impl Default for PersistState {
             saves: 0,
             keys_loaded: 0,
             keys_expired_on_load: 0,
+            expired_on_load: Vec::new(),
         }
     }
 }
@@ -327,6 +332,15 @@ fn write_snapshot<W: Write>(
     sink: W,
     s: &SaveSettings,
 ) -> std::io::Result<W> {
+    /// Counts this writer in `Server::snapshot_writers` while it lives.
+    struct Writing<'a>(&'a AtomicUsize);
+    impl Drop for Writing<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    server.snapshot_writers.fetch_add(1, Ordering::Relaxed);
+    let _writing = Writing(&server.snapshot_writers);
     let mut w = RdbWriter::new(sink, s.options);
     let fail = |w: std::io::Error| {
         server.data.lock().keyspace.cancel_snapshot(id);
@@ -479,6 +493,7 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
             }
             data.persist.keys_loaded = summary.keys_loaded;
             data.persist.keys_expired_on_load = summary.keys_expired;
+            data.persist.expired_on_load = summary.expired_keys;
             data.dirty_at_last_save = data.keyspace.dirty();
             Ok(())
         }
@@ -500,7 +515,7 @@ pub fn debug_reload(server: &Server, data: &mut Data) -> Result<(), String> {
     let opts = LoadOptions {
         read: ReadOptions {
             limits: server.config.read().limits(),
-            verify_checksum: true,
+            verify_checksum: !data.debug.skip_checksum_validation,
         },
         now_ms: unix_ms(),
         drop_expired: false,

@@ -43,6 +43,7 @@ pub fn restore_replication(server: &Server) {
         data.repl.backlog_file = Some(path.clone());
         restore_backlog_file(server, &mut data, &path, backlog_size);
     }
+    let expired_on_load = std::mem::take(&mut data.persist.expired_on_load);
     if is_replica || !data.repl.cached_master {
         return;
     }
@@ -71,6 +72,18 @@ pub fn restore_replication(server: &Server) {
         repl.lineage.current(),
         repl.offset
     );
+    // Keys that expired while we were down were dropped by the load; the
+    // replicas that continue this history hold them still. Their DELs go
+    // first in the new id's stream, as Redis feeds them during its load.
+    for (db, key) in &expired_on_load {
+        repl.feed(*db, &[b"DEL", key]);
+    }
+    if !expired_on_load.is_empty() {
+        info!(
+            "Replicating the deletion of {} keys that expired while the server was down",
+            expired_on_load.len()
+        );
+    }
 }
 
 /// Reopens the file-backed ring and, when it continues the RDB's history,
@@ -190,7 +203,7 @@ fn replay(
         return (0, from);
     };
     let mut tracker = StreamTracker::new(from);
-    let mut client = crate::replica::master_client(server);
+    let mut client = crate::replica::master_client(server, None);
     client.db = data.repl.master_db;
     let mut ops = Vec::new();
     let mut applied = 0u64;

@@ -102,8 +102,10 @@ async fn run(server: Arc<Server>, host: String, port: u16, generation: u64) {
                 }
             }
         }
+        let mut was_up = false;
         set_link(&server, |l| {
             if l.generation == generation {
+                was_up = l.up;
                 if l.up {
                     l.down_since_ms = unix_ms();
                 }
@@ -112,6 +114,11 @@ async fn run(server: Arc<Server>, host: String, port: u16, generation: u64) {
                 l.sync_in_progress = false;
             }
         });
+        // A link that was up starts the backoff over: the drop of a working
+        // link (a primary restart, a new id) is retried at once.
+        if was_up {
+            backoff = Duration::from_millis(100);
+        }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(1));
     }
@@ -143,7 +150,7 @@ async fn read_line(
         }
         let read = tokio::time::timeout_at(deadline, stream.read_buf(buf))
             .await
-            .map_err(|_| protocol("Timeout waiting for the master's reply"))??;
+            .map_err(|_| protocol("Timeout connecting to the MASTER..."))??;
         if read == 0 {
             return Err(protocol("master closed the connection"));
         }
@@ -158,14 +165,23 @@ async fn send(stream: &mut TcpStream, args: &[&[u8]]) -> IoResult<()> {
 
 async fn link_once(server: &Arc<Server>, host: &str, port: u16, generation: u64) -> IoResult<()> {
     set_link(server, |l| l.state = "connecting");
-    let mut stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect((host, port)))
+    // Every step of the handshake waits at most repl-timeout, as Redis's
+    // replicationCron cancels a handshake silent for that long.
+    let io_timeout = Duration::from_secs(
+        server
+            .config
+            .read()
+            .number("repl-timeout")
+            .unwrap_or(60)
+            .max(1) as u64,
+    );
+    let mut stream = tokio::time::timeout(io_timeout, TcpStream::connect((host, port)))
         .await
-        .map_err(|_| protocol("Timeout connecting to the MASTER"))??;
+        .map_err(|_| protocol("Timeout connecting to the MASTER..."))??;
     let _ = stream.set_nodelay(true);
     info!("MASTER <-> REPLICA sync started");
     set_link(server, |l| l.state = "handshake");
     let mut buf = BytesMut::with_capacity(16 * 1024);
-    let io_timeout = Duration::from_secs(5);
 
     send(&mut stream, &[b"PING"]).await?;
     let pong = read_line(&mut stream, &mut buf, io_timeout).await?;
@@ -262,7 +278,7 @@ async fn link_once(server: &Arc<Server>, host: &str, port: u16, generation: u64)
     };
     let write_failed = sent.is_err();
     let reply = match sent {
-        Ok(()) => read_line(&mut stream, &mut buf, Duration::from_secs(60)).await,
+        Ok(()) => read_line(&mut stream, &mut buf, io_timeout).await,
         Err(e) => Err(e),
     };
     if failover {
@@ -530,18 +546,28 @@ async fn full_sync(
     Ok(())
 }
 
-/// A master client for applying the stream (also the backlog replay's).
-pub(crate) fn master_client(server: &Server) -> ClientState {
+/// A master client for applying the stream (also the backlog replay's, which
+/// has no socket). With the link's socket it shows in CLIENT LIST as Redis's
+/// does: the primary's address, ours, and the descriptor, so `CLIENT KILL
+/// <primary ip:port>` finds it.
+pub(crate) fn master_client(server: &Server, link: Option<&TcpStream>) -> ClientState {
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let id = server.next_client_id.fetch_add(1, Ordering::Relaxed);
-    let handle = Arc::new(ClientHandle::new(
-        id,
-        "master".into(),
-        String::new(),
-        -1,
-        unix_ms(),
-        tx,
-    ));
+    let (addr, laddr, fd) = match link {
+        Some(stream) => {
+            use std::os::fd::AsRawFd;
+            let show = |a: std::io::Result<std::net::SocketAddr>| {
+                a.map_or_else(|_| String::from("?:0"), |a| a.to_string())
+            };
+            (
+                show(stream.peer_addr()),
+                show(stream.local_addr()),
+                stream.as_raw_fd(),
+            )
+        }
+        None => ("master".into(), String::new(), -1),
+    };
+    let handle = Arc::new(ClientHandle::new(id, addr, laddr, fd, unix_ms(), tx));
     handle.info.lock().kind = ClientKind::Master;
     let mut client = ClientState::new(handle, true);
     client.is_master = true;
@@ -556,7 +582,7 @@ async fn stream_commands(
     generation: u64,
 ) -> IoResult<()> {
     let mut tracker = StreamTracker::new(ReplOffset(offset));
-    let mut client = master_client(server);
+    let mut client = master_client(server, Some(stream));
     // A resumed stream goes on in the database it was in.
     client.db = server.data.lock().repl.master_db;
     server.clients.lock().add(client.handle.clone());

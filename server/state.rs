@@ -71,6 +71,21 @@ pub struct Slowlog {
 }
 
 /// Everything guarded by the data lock.
+/// What `DEBUG` subcommands set: test hooks, all off by default.
+#[derive(Debug, Default)]
+pub struct DebugSwitches {
+    /// `DEBUG SET-SKIP-CHECKSUM-VALIDATION`: RESTORE and DEBUG RELOAD accept
+    /// a payload whose CRC does not match.
+    pub skip_checksum_validation: bool,
+    /// `DEBUG PAUSE-CRON`: the periodic jobs (active expiry, ...) stand still.
+    pub cron_paused: bool,
+    /// `DEBUG SET-DISABLE-DENY-SCRIPTS`: scripts may call `noscript` commands.
+    pub deny_scripts_disabled: bool,
+    /// `DEBUG QUICKLIST-PACKED-THRESHOLD`: accepted and kept; tandem's lists
+    /// have no packed/plain node split for it to move.
+    pub quicklist_packed_threshold: u64,
+}
+
 #[derive(Debug)]
 pub struct Data {
     pub keyspace: Keyspace,
@@ -81,6 +96,12 @@ pub struct Data {
     pub keyspace_misses: u64,
     pub total_commands: u64,
     pub active_expire_enabled: bool,
+    /// Switches that only DEBUG turns (for Redis's own test suite).
+    pub debug: DebugSwitches,
+    /// Keys that clients of a writable replica gave a TTL (Redis's
+    /// `slaveKeysWithExpire`): the primary's DELs never cover them, so the
+    /// replica's cron expires them itself.
+    pub replica_own_expires: std::collections::HashSet<(usize, Bytes)>,
     pub last_save_unix: u64,
     pub dirty_at_last_save: u64,
     /// Keys signalled ready by the current command for blocked clients: (db, key).
@@ -197,6 +218,9 @@ pub struct Server {
     pub unpaused: Notify,
     /// Connections in MONITOR mode (checked without a lock on the hot path).
     pub monitor_count: AtomicUsize,
+    /// Snapshots being serialized now (BGSAVE, full syncs): Redis's
+    /// `rdb_bgsave_in_progress` counts its RDB child for either.
+    pub snapshot_writers: AtomicUsize,
     pub monitors: Mutex<Vec<Arc<ClientHandle>>>,
     pub pubsub: Mutex<crate::pubsub::PubSub>,
     /// Connected replicas (INFO, ROLE, WAIT).
@@ -245,6 +269,8 @@ impl Server {
                 keyspace_misses: 0,
                 total_commands: 0,
                 active_expire_enabled: true,
+                debug: DebugSwitches::default(),
+                replica_own_expires: Default::default(),
                 last_save_unix: now / 1000,
                 dirty_at_last_save: 0,
                 ready_keys: Vec::new(),
@@ -276,6 +302,7 @@ impl Server {
             pause: Mutex::new(Pause::default()),
             unpaused: Notify::new(),
             monitor_count: AtomicUsize::new(0),
+            snapshot_writers: AtomicUsize::new(0),
             monitors: Mutex::new(Vec::new()),
             pubsub: Mutex::new(Default::default()),
             replicas: Mutex::new(Default::default()),

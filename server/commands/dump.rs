@@ -22,7 +22,7 @@
 
 use bytes::Bytes;
 use tandem_storage::num;
-use tandem_storage::rdb::dump::{check_payload, dump_payload, load_payload};
+use tandem_storage::rdb::dump::{check_payload_with, dump_payload, load_payload};
 use tandem_storage::rdb::ReadOptions;
 
 use crate::client::ClientKind;
@@ -118,7 +118,7 @@ fn restore(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if ttl < 0 {
         return Reply::error("ERR Invalid TTL value, must be >= 0");
     }
-    if check_payload(&argv[3]).is_err() {
+    if check_payload_with(&argv[3], !ctx.data.debug.skip_checksum_validation).is_err() {
         return Reply::error("ERR DUMP payload version or checksum are wrong");
     }
     let read = ReadOptions {

@@ -839,6 +839,12 @@ fn flushall(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         ctx.db().mark_dirty();
     }
     ctx.data.keyspace.clear();
+    // With save points configured, Redis saves the empty dataset at once, so
+    // the flush is on disk and no change counts toward the next save.
+    let saving = !ctx.server.config.read().save_points.is_empty();
+    if saving {
+        let _ = crate::persist::save_locked(ctx.server, ctx.data);
+    }
     purge_unless_async(argv);
     Reply::ok()
 }

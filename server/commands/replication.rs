@@ -247,4 +247,7 @@ pub(crate) fn disconnect_replicas(server: &crate::state::Server) {
             client.kill();
         }
     }
+    // Streaming senders wait on the feed, not on their kill events: wake
+    // them so each sees its kill now and closes its socket at once.
+    server.repl_notify.notify_waiters();
 }

@@ -733,6 +733,7 @@ fn config_resetstat(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
     for i in 0..data.keyspace.db_count() {
         data.keyspace.db(i).expired_total = 0;
     }
+    data.persist.saves = 0;
     let s = &ctx.server.stats;
     for counter in [
         &s.connections_received,
@@ -743,6 +744,9 @@ fn config_resetstat(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
         &s.unexpected_error_replies,
         &s.client_query_buffer_limit_disconnections,
         &s.ops_per_sec,
+        &s.sync_full,
+        &s.sync_partial_ok,
+        &s.sync_partial_err,
     ] {
         counter.store(0, Ordering::Relaxed);
     }
@@ -1284,6 +1288,56 @@ fn debug(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             ctx.data.active_expire_enabled = atoi(&argv[2]) != 0;
             Reply::ok()
         }
+        (b"set-skip-checksum-validation", 3) => {
+            ctx.data.debug.skip_checksum_validation = atoi(&argv[2]) != 0;
+            Reply::ok()
+        }
+        (b"pause-cron", 3) => {
+            ctx.data.debug.cron_paused = atoi(&argv[2]) != 0;
+            Reply::ok()
+        }
+        (b"set-disable-deny-scripts", 3) => {
+            ctx.data.debug.deny_scripts_disabled = atoi(&argv[2]) != 0;
+            Reply::ok()
+        }
+        (b"quicklist-packed-threshold", 3) => match crate::config::mem_to_u64(&lossy(&argv[2])) {
+            Some(bytes) if bytes < 1 << 32 => {
+                ctx.data.debug.quicklist_packed_threshold = bytes;
+                Reply::ok()
+            }
+            _ => Reply::error(
+                "ERR argument must be a memory value bigger than 1 and smaller than 4gb",
+            ),
+        },
+        // Reply-buffer tuning knobs: tandem's buffers have none to turn.
+        (b"replybuffer", 4) => match argv[2].to_ascii_lowercase().as_slice() {
+            b"peak-reset-time" | b"resizing" => Reply::ok(),
+            _ => Reply::error("ERR unknown subcommand or wrong number of arguments"),
+        },
+        (b"htstats", 3..=4) => match std::str::from_utf8(&argv[2])
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&db| db < ctx.data.keyspace.db_count())
+        {
+            Some(db) => {
+                let keys = ctx.data.keyspace.db(db).len();
+                let expires = ctx.data.keyspace.db(db).volatile_len();
+                Reply::Bulk(Bytes::from(format!(
+                    "[Dictionary HT]\nHash table 0 stats (main hash table):\n table size: {}\n number of elements: {keys}\n[Expires HT]\nHash table 0 stats (main hash table):\n table size: {}\n number of elements: {expires}\n",
+                    keys.next_power_of_two(),
+                    expires.next_power_of_two()
+                )))
+            }
+            None => Reply::error("ERR Out of range database"),
+        },
+        (b"htstats-key", 3..=4) => debug_htstats_key(ctx, &argv[2]),
+        (b"listpack" | b"quicklist" | b"ziplist", 3..=4) => {
+            let now = ctx.now_ms;
+            with_expired_visible(ctx, |ctx| match ctx.db().peek(&argv[2], now) {
+                None => Reply::no_such_key(),
+                Some(_) => status("Listpack structure printed on stdout"),
+            })
+        }
         (b"populate", 3..=5) => debug_populate(ctx, argv),
         (b"reload", _) => match crate::persist::debug_reload(ctx.server, ctx.data) {
             Ok(()) => Reply::ok(),
@@ -1438,6 +1492,33 @@ fn debug_object(ctx: &mut ExecCtx<'_>, key: &Bytes) -> Reply {
             serialized_len(bytes),
             info::lru_clock(access * 1000),
         ))
+    })
+}
+
+/// DEBUG HTSTATS-KEY: the hash table behind a set, hash or sorted set. tandem
+/// grows its tables in one step, so no table is ever caught rehashing.
+fn debug_htstats_key(ctx: &mut ExecCtx<'_>, key: &Bytes) -> Reply {
+    let now = ctx.now_ms;
+    with_expired_visible(ctx, |ctx| {
+        let Some(entry) = ctx.db().peek(key, now) else {
+            return Reply::no_such_key();
+        };
+        let encoding = entry.value.encoding();
+        if !matches!(encoding, "hashtable" | "skiplist") {
+            return Reply::error(
+                "ERR The value stored at the specified key is not represented using an hash table",
+            );
+        }
+        let len = match &entry.value {
+            Value::Set(s) => s.len(),
+            Value::Hash(h) => h.len(),
+            Value::ZSet(z) => z.len(),
+            _ => 0,
+        };
+        Reply::Bulk(Bytes::from(format!(
+            "Hash table 0 stats (main hash table):\n table size: {}\n number of elements: {len}\n",
+            len.next_power_of_two()
+        )))
     })
 }
 
@@ -1851,12 +1932,31 @@ fn movable_keys<'a>(name: &str, argv: &'a [Bytes]) -> Option<Option<Vec<&'a Byte
         "zunionstore" | "zinterstore" | "zdiffstore" => (2, &[1]),
         "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => (1, &[]),
         "blmpop" | "bzmpop" => (2, &[]),
-        "sort" | "sort_ro" | "georadius" | "georadiusbymember" => {
+        // The last STORE names the one destination; SORT's LIMIT, GET and BY
+        // arguments are skipped over (Redis's sortGetKeys).
+        "sort" | "sort_ro" => {
+            let mut store = None;
+            let mut i = 2;
+            while i < argv.len() {
+                let word = &argv[i];
+                if is(word, "limit") {
+                    i += 2;
+                } else if is(word, "get") || is(word, "by") {
+                    i += 1;
+                } else if is(word, "store") && i + 1 < argv.len() {
+                    store = Some(&argv[i + 1]);
+                }
+                i += 1;
+            }
+            return Some(Some(std::iter::once(argv.get(1)?).chain(store).collect()));
+        }
+        // Redis 7.0 finds GEORADIUS's keys by its key specs: every STORE and
+        // STOREDIST names one.
+        "georadius" | "georadiusbymember" => {
             let mut keys = vec![argv.get(1)?];
             let mut i = 2;
             while i + 1 < argv.len() {
-                let word = &argv[i];
-                if is(word, "store") || is(word, "storedist") {
+                if is(&argv[i], "store") || is(&argv[i], "storedist") {
                     keys.push(&argv[i + 1]);
                     i += 1;
                 }

@@ -237,7 +237,19 @@ fn set(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     } else {
         None
     };
-    set_generic(ctx, key, value, nx, xx, expiry, old, get)
+    let timed = matches!(expiry, Expiry::At(_));
+    let reply = set_generic(ctx, key, value, nx, xx, expiry, old, get);
+    // Replicas need no GET (a timed SET was already rewritten whole).
+    if get && !timed {
+        let without_get = argv
+            .iter()
+            .enumerate()
+            .filter(|(j, a)| *j < 3 || !is(a, "get"))
+            .map(|(_, a)| a.clone())
+            .collect();
+        ctx.propagate_as(without_get);
+    }
+    reply
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -367,6 +379,12 @@ fn getset(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         None,
         now,
     );
+    // Replicated as the SET it is, as Redis does.
+    ctx.propagate_as(vec![
+        Bytes::from_static(b"SET"),
+        argv[1].clone(),
+        argv[2].clone(),
+    ]);
     bulk_or_null(old)
 }
 
@@ -648,4 +666,31 @@ fn incrbyfloat(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         Bytes::from_static(b"KEEPTTL"),
     ]);
     Reply::Bulk(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::testing::{bulk, Harness};
+    use crate::reply::Reply;
+
+    #[test]
+    fn getset_and_set_get_replicate_as_plain_sets() {
+        let mut h = Harness::new();
+        h.run(&["SET", "k", "a"]);
+        h.repl();
+        assert_eq!(h.run(&["GETSET", "k", "b"]), bulk("a"));
+        assert_eq!(h.repl(), ["SET k b"]);
+        assert_eq!(h.run(&["SET", "k", "c", "GET", "XX", "get"]), bulk("b"));
+        assert_eq!(h.repl(), ["SET k c XX"]);
+        // A timed SET ... GET was already rewritten whole (PXAT).
+        assert_eq!(h.run(&["SET", "k", "d", "GET", "EX", "10"]), bulk("c"));
+        let ops = h.repl();
+        assert_eq!(ops.len(), 1);
+        assert!(ops[0].starts_with("SET k d PXAT "), "{ops:?}");
+        // Nothing written: nothing replicated.
+        assert_eq!(h.run(&["SET", "k", "e", "GET", "NX"]), bulk("d"));
+        assert!(h.repl().is_empty());
+        assert_eq!(h.run(&["GET", "k"]), bulk("d"));
+        assert_eq!(h.run(&["GETSET", "missing", "x"]), Reply::Null);
+    }
 }

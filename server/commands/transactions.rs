@@ -73,7 +73,7 @@ fn exec(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
         return Reply::error("ERR EXEC without MULTI");
     };
     let aborted = std::mem::take(&mut ctx.client.multi_error);
-    let watch_broken = ctx.data.watches.dirty.contains(&ctx.client.id);
+    let watch_broken = ctx.data.watches.dirty.contains(&ctx.client.id) || watched_key_expired(ctx);
     forget_watches(ctx);
     if aborted {
         return Reply::error("EXECABORT Transaction discarded because of previous errors.");
@@ -88,6 +88,17 @@ fn exec(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
         ));
     }
     Reply::Array(replies)
+}
+
+/// Whether a key that was live when WATCHed has expired since (it may not
+/// have been deleted yet: nothing touched it).
+fn watched_key_expired(ctx: &ExecCtx<'_>) -> bool {
+    ctx.client.watched.iter().any(|(db, key)| {
+        let keys = ctx.data.keyspace.db_ref(*db);
+        !ctx.data.watches.watched_stale(ctx.client.id, *db, key)
+            && keys.present(key)
+            && !keys.holds(key, ctx.now_ms)
+    })
 }
 
 fn discard(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
@@ -109,7 +120,11 @@ fn watch(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             continue;
         }
         ctx.client.watched.push((db, key.clone()));
-        ctx.data.watches.watch(ctx.client.id, db, key.clone());
+        let keys = ctx.data.keyspace.db_ref(db);
+        let stale = keys.present(key) && !keys.holds(key, ctx.now_ms);
+        ctx.data
+            .watches
+            .watch(ctx.client.id, db, key.clone(), stale);
     }
     Reply::ok()
 }

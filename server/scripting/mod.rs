@@ -891,7 +891,8 @@ fn script_call(
     } else {
         Proto::Resp2
     };
-    if let Err(message) = script_may_run(&argv, run.read_only) {
+    let deny_noscript = !run.data.debug.deny_scripts_disabled;
+    if let Err(message) = script_may_run(&argv, run.read_only, deny_noscript) {
         return Ok((raise, Value::Table(error_table(lua, message)?)));
     }
     if let Ok(spec) = crate::exec::resolve(&argv) {
@@ -918,7 +919,11 @@ fn script_call(
 
 /// Redis's checks before a script's command runs (`scriptCall`): arity,
 /// commands scripts may not call, writes from read-only scripts.
-fn script_may_run(argv: &[Bytes], read_only: bool) -> Result<(), &'static str> {
+fn script_may_run(
+    argv: &[Bytes],
+    read_only: bool,
+    deny_noscript: bool,
+) -> Result<(), &'static str> {
     const UNKNOWN: &str = "Unknown Redis command called from script";
     const ARITY: &str = "Wrong number of args calling Redis command from script";
     let Some(spec) = table().lookup(&argv[0]) else {
@@ -932,7 +937,7 @@ fn script_may_run(argv: &[Bytes], read_only: bool) -> Result<(), &'static str> {
     if !spec.arity_ok(argv.len()) {
         return Err(ARITY);
     }
-    if spec.has(flags::NOSCRIPT) {
+    if deny_noscript && spec.has(flags::NOSCRIPT) {
         return Err("This Redis command is not allowed from script");
     }
     if read_only && (spec.is_write() || spec.has(flags::MAY_REPLICATE)) {

@@ -439,6 +439,12 @@ impl Db {
             .is_some_and(|e| !e.is_expired(now_ms))
     }
 
+    /// Whether `key` is in the table at all, expired or not, with no side
+    /// effect (WATCH tells a stale key from a missing one).
+    pub fn present(&self, key: &[u8]) -> bool {
+        self.holds(key, 0)
+    }
+
     /// Starts bringing `key`'s table slot and entry into the cache, with no
     /// effect on the data. Callers that know the next keys of a batch call
     /// this for each of them first: the table probes, which compare no key,

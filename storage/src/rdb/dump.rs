@@ -107,6 +107,12 @@ fn push_trailer(out: &mut Vec<u8>) {
 /// Checks a payload's trailer as Redis's `verifyDumpPayload` does, and
 /// returns its RDB version.
 pub fn check_payload(payload: &[u8]) -> Result<u16, PayloadError> {
+    check_payload_with(payload, true)
+}
+
+/// [`check_payload`], skipping the CRC when `verify_crc` is false (Redis's
+/// `DEBUG SET-SKIP-CHECKSUM-VALIDATION 1`); the version is always checked.
+pub fn check_payload_with(payload: &[u8], verify_crc: bool) -> Result<u16, PayloadError> {
     let Some(body_len) = payload.len().checked_sub(TRAILER_LEN) else {
         return Err(PayloadError::VersionOrChecksum);
     };
@@ -114,6 +120,9 @@ pub fn check_payload(payload: &[u8]) -> Result<u16, PayloadError> {
     let version = u16::from_le_bytes([footer[0], footer[1]]);
     if u32::from(version) > RDB_VERSION {
         return Err(PayloadError::VersionOrChecksum);
+    }
+    if !verify_crc {
+        return Ok(version);
     }
     let mut crc = Crc64::new();
     crc.update(&payload[..body_len + 2]);

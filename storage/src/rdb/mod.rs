@@ -212,6 +212,10 @@ pub struct LoadSummary {
     pub keys_loaded: u64,
     /// Keys skipped because they had expired (with `drop_expired`).
     pub keys_expired: u64,
+    /// Those keys, as (database, key): a restarted primary replicates their
+    /// deletion, as Redis does, so replicas that continue its history drop
+    /// them too.
+    pub expired_keys: Vec<(usize, Vec<u8>)>,
     /// Empty aggregates skipped, as Redis skips them.
     pub empty_keys_skipped: u64,
     /// Every AUX field, in file order (integer values as decimal text).
@@ -267,6 +271,9 @@ pub fn load<R: Read>(
                 let expire = entry.expire_at_ms.map(|t| t.max(1));
                 if opts.drop_expired && expire.is_some_and(|t| t <= opts.now_ms) {
                     summary.keys_expired += 1;
+                    if let Ok(db) = usize::try_from(entry.db) {
+                        summary.expired_keys.push((db, entry.key.to_vec()));
+                    }
                 } else {
                     let db_count = ks.db_count();
                     let index = usize::try_from(entry.db).unwrap_or(usize::MAX);

@@ -63,8 +63,11 @@ pub mod chain {
     /// parse cursors as signed 64-bit numbers never see a negative one).
     pub const POS_LIMIT: u64 = 1 << 63;
     const MIN_BUCKETS: usize = 4;
-    /// Failed random bucket probes before falling back to a uniform walk.
-    const RANDOM_PROBES: usize = 64;
+    /// Random draws before settling for a less fair pick (expected draws:
+    /// `RANDOM_DEPTH / load factor`).
+    const RANDOM_PROBES: usize = 256;
+    /// The chain depth a random draw picks below; see `ChainTable::random`.
+    const RANDOM_DEPTH: usize = 4;
 
     /// What a table stores: something with a byte-string key.
     pub trait Keyed {
@@ -227,21 +230,37 @@ pub mod chain {
             }
         }
 
-        /// A random item: a random non-empty bucket, then a random item of
-        /// its chain (not perfectly uniform, like Redis's `dictGetRandomKey`).
+        /// A uniformly random item, by rejection: a random bucket and a random
+        /// depth below [`RANDOM_DEPTH`]; a miss (the chain is shorter) draws
+        /// again. Every item of a chain no longer than that bound has the
+        /// same chance, `1 / (buckets * RANDOM_DEPTH)` per draw; picking a
+        /// non-empty bucket first would favour items of short chains (the
+        /// test suite's chi-square check on SRANDMEMBER sees that).
         pub fn random(&self) -> Option<&T> {
             if self.len == 0 {
                 return None;
             }
             for _ in 0..RANDOM_PROBES {
                 let head = self.buckets[fastrand::usize(..self.buckets.len())].as_deref();
-                let chain = std::iter::successors(head, |n| n.next.as_deref());
-                let len = chain.clone().count();
-                if len > 0 {
-                    return chain.map(|n| &n.item).nth(fastrand::usize(..len));
+                let mut chain = std::iter::successors(head, |n| n.next.as_deref());
+                // A chain past the bound (rare at load factor <= 1) gives
+                // each of its items the bound's chance spread over them.
+                let depth = match chain.clone().count() {
+                    0 => continue,
+                    len if len > RANDOM_DEPTH => fastrand::usize(..len),
+                    _ => fastrand::usize(..RANDOM_DEPTH),
+                };
+                if let Some(node) = chain.nth(depth) {
+                    return Some(&node.item);
                 }
             }
-            self.iter().nth(fastrand::usize(..self.len))
+            // Unlucky on a sparse table: any item of a non-empty bucket.
+            let start = fastrand::usize(..self.buckets.len());
+            let head = (0..self.buckets.len())
+                .find_map(|i| self.buckets[(start + i) % self.buckets.len()].as_deref())?;
+            let chain = std::iter::successors(Some(head), |n| n.next.as_deref());
+            let len = chain.clone().count();
+            chain.map(|n| &n.item).nth(fastrand::usize(..len))
         }
 
         /// One SCAN step from position `cursor`: calls `f` for every item at

@@ -538,6 +538,29 @@ mod tests {
     }
 
     #[test]
+    fn random_members_of_a_table_are_uniform() {
+        // A chi-square check like Redis's SRANDMEMBER test: ten members,
+        // 20,000 draws; 40 is far past any fair outcome (df = 9).
+        let mut s = SetValue::new();
+        for v in 0..10 {
+            s.add(format!("member-{v}").as_bytes(), &limits(0));
+        }
+        let mut counts = std::collections::HashMap::new();
+        for _ in 0..20_000 {
+            *counts
+                .entry(s.random().expect("non-empty").to_vec())
+                .or_insert(0u32) += 1;
+        }
+        let expected = 2_000.0;
+        let chi: f64 = counts
+            .values()
+            .map(|&c| (f64::from(c) - expected).powi(2) / expected)
+            .sum();
+        assert_eq!(counts.len(), 10);
+        assert!(chi < 40.0, "chi-square {chi}: {counts:?}");
+    }
+
+    #[test]
     fn random_and_scan_cover_everything() {
         for l in [limits(512), limits(0)] {
             let mut s = SetValue::new();

@@ -1,0 +1,295 @@
+//! Behaviours that Redis's own test suite (tests/unit, tests/integration of
+//! redis 7.0) checks and tandem once got wrong, each shown here against real
+//! processes, and compared live with redis-server where the answer is
+//! deterministic.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{info_field, render, wait_until, Client, Flavor, ServerProcess, TempDir};
+use tandem_server::resp::Frame;
+
+fn stat(c: &mut Client, field: &str) -> u64 {
+    info_field(c, "stats", field)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
+/// WATCH of keys with a TTL: a key live at WATCH and expired by EXEC breaks
+/// the transaction even if nothing deleted it yet; a key already stale at
+/// WATCH does not, even when a lookup deletes it meanwhile.
+fn expiring_watch_scenarios(s: &ServerProcess) -> Vec<(&'static str, String)> {
+    let mut c = s.client();
+    c.q(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    let mut out = Vec::new();
+
+    c.q(&["SET", "live", "1", "PX", "60"]);
+    c.q(&["WATCH", "live"]);
+    std::thread::sleep(Duration::from_millis(120));
+    c.q(&["MULTI"]);
+    c.q(&["INCR", "live"]);
+    out.push(("expired after WATCH", c.q(&["EXEC"])));
+
+    c.q(&["SET", "stale", "1", "PX", "1"]);
+    std::thread::sleep(Duration::from_millis(20));
+    c.q(&["WATCH", "stale"]);
+    out.push(("lookup of the stale key", c.q(&["EXISTS", "stale"])));
+    c.q(&["MULTI"]);
+    c.q(&["PING"]);
+    out.push(("stale key deleted by a lookup", c.q(&["EXEC"])));
+
+    c.q(&["SET", "stale2", "1", "PX", "1"]);
+    std::thread::sleep(Duration::from_millis(20));
+    c.q(&["WATCH", "stale2"]);
+    c.q(&["SET", "stale2", "again"]);
+    c.q(&["MULTI"]);
+    c.q(&["PING"]);
+    out.push(("stale key written again", c.q(&["EXEC"])));
+    c.q(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
+    out
+}
+
+#[test]
+fn watch_of_expiring_keys_matches_redis() {
+    let tandem = ServerProcess::tandem(&[]);
+    let ours = expiring_watch_scenarios(&tandem);
+    assert_eq!(
+        ours,
+        vec![
+            ("expired after WATCH", "(nil)".to_string()),
+            ("lookup of the stale key", ":0".to_string()),
+            ("stale key deleted by a lookup", "[+PONG]".to_string()),
+            ("stale key written again", "(nil)".to_string()),
+        ]
+    );
+    if let Some(redis) = ServerProcess::redis(&[]) {
+        assert_eq!(expiring_watch_scenarios(&redis), ours);
+    }
+}
+
+#[test]
+fn a_blocked_pop_ignores_a_key_that_became_another_type() {
+    let s = ServerProcess::tandem(&[]);
+    let mut waiter = s.client();
+    waiter.send(&["BZPOPMIN", "z", "5"]).expect("send");
+    let mut c = s.client();
+    assert!(wait_until(Duration::from_secs(5), || c
+        .q(&["INFO", "clients"])
+        .contains("blocked_clients:1")));
+    c.q(&["MULTI"]);
+    c.q(&["ZADD", "z", "0", "foo"]);
+    c.q(&["DEL", "z"]);
+    c.q(&["SET", "z", "a string now"]);
+    c.q(&["EXEC"]);
+    // Still waiting: the key holds a string, not a sorted set.
+    assert!(c.q(&["INFO", "clients"]).contains("blocked_clients:1"));
+    c.q(&["DEL", "z"]);
+    c.q(&["ZADD", "z", "1", "bar"]);
+    assert_eq!(
+        render(&waiter.read().expect("served")),
+        "[\"z\", \"bar\", \"1\"]"
+    );
+}
+
+#[test]
+fn command_getkeys_follows_sort_and_georadius_rules() {
+    let s = ServerProcess::tandem(&[]);
+    let mut c = s.client();
+    let cases: &[&[&str]] = &[
+        &[
+            "SORT", "abc", "STORE", "invalid", "STORE", "stillbad", "STORE", "def",
+        ],
+        &[
+            "SORT", "abc", "LIMIT", "0", "1", "BY", "store", "GET", "store", "STORE", "d",
+        ],
+        &[
+            "GEORADIUS",
+            "g",
+            "0",
+            "0",
+            "1",
+            "km",
+            "STORE",
+            "a",
+            "STOREDIST",
+            "b",
+        ],
+    ];
+    let mut ours = Vec::new();
+    for args in cases {
+        let mut full = vec!["COMMAND", "GETKEYS"];
+        full.extend_from_slice(args);
+        ours.push(c.q(&full));
+    }
+    assert_eq!(ours[0], "[\"abc\", \"def\"]");
+    assert_eq!(ours[1], "[\"abc\", \"d\"]");
+    assert_eq!(ours[2], "[\"g\", \"a\", \"b\"]");
+    if let Some(redis) = ServerProcess::redis(&[]) {
+        let mut r = redis.client();
+        for (args, mine) in cases.iter().zip(&ours) {
+            let mut full = vec!["COMMAND", "GETKEYS"];
+            full.extend_from_slice(args);
+            assert_eq!(&r.q(&full), mine, "{args:?}");
+        }
+    }
+}
+
+#[test]
+fn debug_test_hooks_act_as_in_redis() {
+    let s = ServerProcess::tandem(&[]);
+    let mut c = s.client();
+    c.q(&["SET", "k", "v"]);
+    let Ok(Frame::Bulk(payload)) = c.cmd(&["DUMP", "k"]) else {
+        panic!("DUMP gave no payload");
+    };
+    // Flip one CRC byte: refused, until checksum validation is off.
+    let mut bad = payload.to_vec();
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    let restore = |c: &mut Client| {
+        let mut frame = Vec::new();
+        frame.extend_from_slice(b"*4\r\n$7\r\nRESTORE\r\n$2\r\nk2\r\n$1\r\n0\r\n");
+        frame.extend_from_slice(format!("${}\r\n", bad.len()).as_bytes());
+        frame.extend_from_slice(&bad);
+        frame.extend_from_slice(b"\r\n");
+        c.send_raw(&frame).expect("send");
+        render(&c.read().expect("reply"))
+    };
+    assert_eq!(
+        restore(&mut c),
+        "-ERR DUMP payload version or checksum are wrong"
+    );
+    assert_eq!(c.q(&["DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "1"]), "+OK");
+    assert_eq!(restore(&mut c), "+OK");
+    assert_eq!(c.q(&["GET", "k2"]), "\"v\"");
+    assert_eq!(c.q(&["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "1b"]), "+OK");
+    assert!(c
+        .q(&["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "5gb"])
+        .starts_with("-ERR argument must be a memory value"));
+    c.q(&["RPUSH", "list", "a", "b"]);
+    assert!(c.q(&["DEBUG", "HTSTATS-KEY", "list"]).starts_with(
+        "-ERR The value stored at the specified key is not represented using an hash table"
+    ));
+    for i in 0..200 {
+        c.q(&["SADD", "set", &format!("m{i}")]);
+    }
+    assert!(c
+        .q(&["DEBUG", "HTSTATS-KEY", "set"])
+        .contains("number of elements: 200"));
+}
+
+#[test]
+fn client_kill_by_address_drops_the_master_link_and_psync_resumes() {
+    let primary = ServerProcess::tandem(&[]);
+    let port = primary.port.to_string();
+    let replica = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &port]);
+    let mut p = primary.client();
+    let mut r = replica.client();
+    p.q(&["SET", "a", "1"]);
+    common::assert_converged(&mut p, &mut r);
+    let addr = format!("127.0.0.1:{port}");
+    let list = r.q(&["CLIENT", "LIST"]);
+    assert!(
+        list.lines()
+            .any(|l| l.contains(&format!("addr={addr} ")) && l.contains("flags=M")),
+        "{list}"
+    );
+    assert_eq!(r.q(&["CLIENT", "KILL", &addr]), "+OK");
+    p.q(&["SET", "b", "2"]);
+    common::assert_converged(&mut p, &mut r);
+    assert!(wait_until(Duration::from_secs(10), || stat(
+        &mut p,
+        "sync_partial_ok"
+    ) == 1));
+    assert_eq!(stat(&mut p, "sync_full"), 1);
+    // CONFIG RESETSTAT clears the sync counters too, as Redis's does.
+    assert_eq!(p.q(&["CONFIG", "RESETSTAT"]), "+OK");
+    assert_eq!(stat(&mut p, "sync_full"), 0);
+    assert_eq!(stat(&mut p, "sync_partial_ok"), 0);
+}
+
+#[test]
+fn a_writable_replica_expires_the_keys_its_clients_gave_a_ttl() {
+    let primary = ServerProcess::tandem(&[]);
+    let port = primary.port.to_string();
+    let replica = ServerProcess::tandem(&[
+        "--replicaof",
+        "127.0.0.1",
+        &port,
+        "--replica-read-only",
+        "no",
+    ]);
+    let mut p = primary.client();
+    let mut r = replica.client();
+    p.q(&["SET", "from-primary", "1"]);
+    common::assert_converged(&mut p, &mut r);
+    r.q(&["SELECT", "5"]);
+    for k in ["k1", "k2", "k3"] {
+        assert_eq!(r.q(&["SET", k, "v", "PX", "200"]), "+OK");
+    }
+    assert_eq!(r.q(&["DBSIZE"]), ":3");
+    assert!(
+        wait_until(Duration::from_secs(5), || r.q(&["DBSIZE"]) == ":0"),
+        "the replica's own keys were never expired"
+    );
+    r.q(&["SELECT", "0"]);
+    assert_eq!(r.q(&["GET", "from-primary"]), "\"1\"");
+}
+
+#[test]
+fn a_restarted_primary_replicates_the_deletion_of_keys_that_expired_while_down() {
+    let data = TempDir::new("expired-while-down");
+    let port = common::free_port();
+    let start = || {
+        ServerProcess::start_at(Flavor::Tandem, port, data.path(), &["--save", "3600 1"])
+            .expect("primary starts")
+    };
+    let mut primary = start();
+    let port_s = port.to_string();
+    let mut replicas = vec![ServerProcess::tandem(&[
+        "--replicaof",
+        "127.0.0.1",
+        &port_s,
+    ])];
+    replicas.extend(ServerProcess::redis(&["--replicaof", "127.0.0.1", &port_s]));
+    let mut p = primary.client();
+    p.q(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    for i in 0..50 {
+        p.q(&["SELECT", &(i % 3).to_string()]);
+        p.q(&["SET", &format!("short{i}"), "v", "PX", "300"]);
+        p.q(&["SET", &format!("kept{i}"), "v"]);
+    }
+    for r in &replicas {
+        common::assert_converged(&mut p, &mut r.client());
+    }
+    let offset_before: u64 = info_field(&mut p, "replication", "master_repl_offset")
+        .and_then(|v| v.parse().ok())
+        .expect("offset");
+    let _ = p.send(&["SHUTDOWN", "SAVE"]);
+    assert!(primary.wait_exit(Duration::from_secs(10)).is_some());
+    std::thread::sleep(Duration::from_millis(400));
+    primary = start();
+    let mut p = primary.client();
+    assert_eq!(
+        info_field(&mut p, "persistence", "rdb_last_load_keys_expired").as_deref(),
+        Some("50")
+    );
+    for r in &replicas {
+        common::assert_converged(&mut p, &mut r.client());
+        let mut rc = r.client();
+        let keys: u64 = (0..3)
+            .map(|db| {
+                rc.q(&["SELECT", &db.to_string()]);
+                rc.q(&["DBSIZE"])[1..].parse::<u64>().unwrap_or(0)
+            })
+            .sum();
+        assert_eq!(keys, 50, "{:?} still holds expired keys", r.flavor);
+    }
+    let offset_after: u64 = info_field(&mut p, "replication", "master_repl_offset")
+        .and_then(|v| v.parse().ok())
+        .expect("offset");
+    assert!(offset_after > offset_before, "the DELs were replicated");
+    assert_eq!(stat(&mut p, "sync_full"), 0, "{}", primary.log());
+    assert_eq!(stat(&mut p, "sync_partial_ok"), replicas.len() as u64);
+}
