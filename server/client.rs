@@ -240,6 +240,8 @@ pub struct ClientState {
     /// Set by CLIENT REPLY OFF/SKIP.
     pub reply_off: bool,
     pub reply_skip_next: bool,
+    /// Set by CLIENT REPLY ON: its own OK is written even under SKIP.
+    pub reply_on_now: bool,
     /// Commands queued since MULTI; `None` outside a transaction.
     pub multi: Option<Vec<Vec<Bytes>>>,
     /// A queued command was refused: EXEC will abort.
@@ -315,6 +317,7 @@ impl ClientState {
             monitor: false,
             reply_off: false,
             reply_skip_next: false,
+            reply_on_now: false,
             multi: None,
             multi_error: false,
             watched: Vec::new(),

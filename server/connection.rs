@@ -271,6 +271,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let writes = |argv: &Vec<Bytes>| {
             resolve(argv).is_ok_and(|spec| spec.has(flags::WRITE) || spec.has(flags::MAY_REPLICATE))
         };
+        /// Counts this connection in `Server::paused_clients` while it waits.
+        struct Held<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Held<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        let mut held: Option<Held<'_>> = None;
         loop {
             let pause = *self.server.pause.lock();
             let now = unix_ms();
@@ -289,6 +297,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 if !any_write {
                     return;
                 }
+            }
+            if held.is_none() {
+                // A held client counts as blocked in INFO, as in Redis.
+                self.server.paused_clients.fetch_add(1, Ordering::Relaxed);
+                held = Some(Held(&self.server.paused_clients));
             }
             let left = if client_pause {
                 pause.until_ms - now
@@ -416,7 +429,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         .total_error_replies
                         .fetch_add(1, Ordering::Relaxed);
                 }
-                if !skip && !client.reply_off {
+                // CLIENT REPLY ON answers even the command SKIP covered; in
+                // RESP3 (un)subscribe confirmations are pushes, which Redis
+                // delivers whatever CLIENT REPLY says.
+                let forced = std::mem::take(&mut client.reply_on_now)
+                    || (client.proto == crate::reply::Proto::Resp3
+                        && crate::commands::pubsub::is_subscription_command(&argv[0]));
+                if forced || (!skip && !client.reply_off) {
                     reply.encode(client.proto, &mut self.wbuf);
                 }
                 last_cmd = Some(argv);

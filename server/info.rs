@@ -317,7 +317,12 @@ fn clients_section(out: &mut String, server: &Server, data: &Data) {
     field!(out, "maxclients", "{maxclients}");
     field!(out, "client_recent_max_input_buffer", "{max_in}");
     field!(out, "client_recent_max_output_buffer", "{max_out}");
-    field!(out, "blocked_clients", "{}", data.blocked.len());
+    field!(
+        out,
+        "blocked_clients",
+        "{}",
+        data.blocked.len() + server.paused_clients.load(Ordering::Relaxed)
+    );
     field!(out, "tracking_clients", "0");
     field!(out, "clients_in_timeout_table", "0");
 }

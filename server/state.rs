@@ -221,6 +221,8 @@ pub struct Server {
     /// Snapshots being serialized now (BGSAVE, full syncs): Redis's
     /// `rdb_bgsave_in_progress` counts its RDB child for either.
     pub snapshot_writers: AtomicUsize,
+    /// Connections held by CLIENT PAUSE (or a FAILOVER's pause) right now.
+    pub paused_clients: AtomicUsize,
     pub monitors: Mutex<Vec<Arc<ClientHandle>>>,
     pub pubsub: Mutex<crate::pubsub::PubSub>,
     /// Connected replicas (INFO, ROLE, WAIT).
@@ -303,6 +305,7 @@ impl Server {
             unpaused: Notify::new(),
             monitor_count: AtomicUsize::new(0),
             snapshot_writers: AtomicUsize::new(0),
+            paused_clients: AtomicUsize::new(0),
             monitors: Mutex::new(Vec::new()),
             pubsub: Mutex::new(Default::default()),
             replicas: Mutex::new(Default::default()),

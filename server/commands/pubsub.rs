@@ -441,6 +441,20 @@ pub fn allowed_while_subscribed(argv0: &Bytes) -> bool {
     .any(|c| is(argv0, c))
 }
 
+/// The commands whose replies are subscription confirmations (pushes in
+/// RESP3).
+pub fn is_subscription_command(name: &[u8]) -> bool {
+    const NAMES: [&[u8]; 6] = [
+        b"subscribe",
+        b"unsubscribe",
+        b"psubscribe",
+        b"punsubscribe",
+        b"ssubscribe",
+        b"sunsubscribe",
+    ];
+    NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

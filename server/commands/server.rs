@@ -1052,6 +1052,7 @@ fn client_reply(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if is(mode, "on") {
         ctx.client.reply_off = false;
         ctx.client.reply_skip_next = false;
+        ctx.client.reply_on_now = true;
         Reply::ok()
     } else if is(mode, "off") {
         ctx.client.reply_off = true;

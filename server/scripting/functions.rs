@@ -494,7 +494,7 @@ impl Functions {
             .libraries
             .values()
             .flat_map(|l| l.functions.iter())
-            .find(|f| f.name.as_bytes() == name)?
+            .find(|f| f.name.as_bytes().eq_ignore_ascii_case(name))?
             .clone();
         let engine = self.engine.as_ref()?;
         let callback = engine
