@@ -242,6 +242,8 @@ pub struct ClientState {
     pub reply_skip_next: bool,
     /// Set by CLIENT REPLY ON: its own OK is written even under SKIP.
     pub reply_on_now: bool,
+    /// The client a script's `redis.call` runs as (MONITOR shows it as `lua`).
+    pub in_script: bool,
     /// Commands queued since MULTI; `None` outside a transaction.
     pub multi: Option<Vec<Vec<Bytes>>>,
     /// A queued command was refused: EXEC will abort.
@@ -318,6 +320,7 @@ impl ClientState {
             reply_off: false,
             reply_skip_next: false,
             reply_on_now: false,
+            in_script: false,
             multi: None,
             multi_error: false,
             watched: Vec::new(),

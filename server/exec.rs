@@ -467,12 +467,30 @@ fn monitor_line(now_us: u64, db: usize, addr: &str, argv: &[Bytes]) -> Bytes {
 }
 
 fn feed_monitors(server: &Server, client: &ClientState, argv: &[Bytes]) {
-    let line = monitor_line(unix_us(), client.db, &client.handle.addr, argv);
+    let addr = if client.in_script {
+        "lua"
+    } else {
+        client.handle.addr.as_str()
+    };
+    let line = monitor_line(unix_us(), client.db, addr, argv);
     let mut monitors = server.monitors.lock();
     monitors.retain(|m| m.send(line.clone()));
     server
         .monitor_count
         .store(monitors.len(), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Shows a script-running command (EVAL, EVALSHA, FCALL and their _RO forms,
+/// which skip the usual MONITOR feed) before the commands its script runs,
+/// as Redis does.
+pub fn feed_monitors_explicitly(server: &Server, client: &ClientState, argv: &[Bytes]) {
+    if server
+        .monitor_count
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
+    {
+        feed_monitors(server, client, argv);
+    }
 }
 
 /// Resolves `argv` to a spec (descending into subcommands), or the error reply.

@@ -507,9 +507,24 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
     }
 }
 
-/// DEBUG RELOAD: save, empty the dataset, load the file again.
-pub fn debug_reload(server: &Server, data: &mut Data) -> Result<(), String> {
-    save_locked(server, data)?;
+/// What DEBUG RELOAD's options ask for.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReloadOptions {
+    /// NOSAVE: load the file as it is, without saving first.
+    pub nosave: bool,
+    /// NOFLUSH: keep the current data and add the file's to it.
+    pub noflush: bool,
+    /// MERGE: with NOFLUSH, the file's keys and libraries replace ours.
+    pub merge: bool,
+}
+
+/// DEBUG RELOAD: save (unless NOSAVE), empty the dataset (unless NOFLUSH),
+/// load the file again. Under NOFLUSH without MERGE a key or library the
+/// file shares with the dataset is an error and nothing changes.
+pub fn debug_reload(server: &Server, data: &mut Data, o: ReloadOptions) -> Result<(), String> {
+    if !o.nosave {
+        save_locked(server, data)?;
+    }
     let s = settings(server);
     let file = File::open(&s.path).map_err(|e| e.to_string())?;
     let opts = LoadOptions {
@@ -520,8 +535,38 @@ pub fn debug_reload(server: &Server, data: &mut Data) -> Result<(), String> {
         now_ms: unix_ms(),
         drop_expired: false,
     };
-    data.keyspace.clear();
-    rdb::load(BufReader::new(file), &mut data.keyspace, &opts).map_err(|e| e.to_string())?;
+    let mut fresh = tandem_storage::Keyspace::new(data.keyspace.db_count());
+    let summary =
+        rdb::load(BufReader::new(file), &mut fresh, &opts).map_err(|e| e.to_string())?;
+    if !o.noflush {
+        data.keyspace.clear();
+        load_functions(data, &summary.functions);
+    } else if !o.merge {
+        let shared_key = (0..fresh.db_count()).any(|db| {
+            fresh
+                .db_ref(db)
+                .iter()
+                .any(|e| data.keyspace.db_ref(db).present(e.key()))
+        });
+        if shared_key {
+            return Err("a key of the file is already in the dataset".into());
+        }
+    }
+    if o.noflush {
+        for code in &summary.functions {
+            let code = bytes::Bytes::copy_from_slice(code);
+            if let Err(e) = data.scripts.functions.load(&code, o.merge) {
+                return Err(e.to_string());
+            }
+        }
+    }
+    let now = unix_ms();
+    for db in 0..fresh.db_count() {
+        for e in fresh.db_ref(db).iter() {
+            let (key, value, at) = (e.key().clone(), e.value.clone(), e.expire_at());
+            data.keyspace.db(db).insert(&key, value, at, now);
+        }
+    }
     data.dirty_at_last_save = data.keyspace.dirty();
     Ok(())
 }

@@ -225,18 +225,22 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 fn eval(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+    crate::exec::feed_monitors_explicitly(ctx.server, ctx.client, argv);
     scripting::eval(ctx, argv, false, false)
 }
 
 fn evalsha(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+    crate::exec::feed_monitors_explicitly(ctx.server, ctx.client, argv);
     scripting::eval(ctx, argv, true, false)
 }
 
 fn eval_ro(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+    crate::exec::feed_monitors_explicitly(ctx.server, ctx.client, argv);
     scripting::eval(ctx, argv, false, true)
 }
 
 fn evalsha_ro(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+    crate::exec::feed_monitors_explicitly(ctx.server, ctx.client, argv);
     scripting::eval(ctx, argv, true, true)
 }
 
@@ -313,6 +317,7 @@ fn fcall_ro(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn fcall_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], read_only: bool) -> Reply {
+    crate::exec::feed_monitors_explicitly(ctx.server, ctx.client, argv);
     let Some((def, callback, engine)) = ctx.data.scripts.functions.find(&argv[1]) else {
         return Reply::error("ERR Function not found");
     };
@@ -373,7 +378,8 @@ fn function_flush(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     match argv.len() {
         2 => {}
         3 if is(&argv[2], "sync") || is(&argv[2], "async") => {}
-        _ => return Reply::error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option"),
+        3 => return Reply::error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option"),
+        _ => return crate::commands::server::subcommand_syntax_error("function", &argv[1]),
     }
     ctx.data.scripts.functions.flush();
     ctx.force_propagation();

@@ -1340,10 +1340,27 @@ fn debug(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             })
         }
         (b"populate", 3..=5) => debug_populate(ctx, argv),
-        (b"reload", _) => match crate::persist::debug_reload(ctx.server, ctx.data) {
-            Ok(()) => Reply::ok(),
-            Err(e) => Reply::error(format!("ERR Error trying to load the RDB dump: {e}")),
-        },
+        (b"reload", _) => {
+            let mut o = crate::persist::ReloadOptions::default();
+            for a in &argv[2..] {
+                if is(a, "nosave") {
+                    o.nosave = true;
+                } else if is(a, "noflush") {
+                    o.noflush = true;
+                } else if is(a, "merge") {
+                    o.merge = true;
+                } else {
+                    return Reply::error("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.");
+                }
+            }
+            match crate::persist::debug_reload(ctx.server, ctx.data, o) {
+                Ok(()) => Reply::ok(),
+                Err(e) => {
+                    tracing::warn!("DEBUG RELOAD failed: {e}");
+                    Reply::error("ERR Error trying to load the RDB dump, check server logs.")
+                }
+            }
+        }
         (b"object", 3) => debug_object(ctx, &argv[2]),
         (b"log", 3) => {
             tracing::warn!("DEBUG LOG: {}", lossy(&argv[2]));

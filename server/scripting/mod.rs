@@ -722,8 +722,10 @@ pub(crate) fn refuse_by_flags(
             .flag("replica-read-only")
             .unwrap_or(true)
     {
+        // Redis counts such a script as a write command, so the generic
+        // read-only check refuses it before the script is looked at.
         return Some(Reply::error(
-            "READONLY Can not run script with write flag on readonly replica",
+            "READONLY You can't write against a read only replica.",
         ));
     }
     None
@@ -758,6 +760,7 @@ pub(crate) fn run_script(
     resp.store(2, Ordering::Relaxed);
     let mut client = ClientState::new(ctx.client.handle.clone(), true);
     client.db = ctx.client.db;
+    client.in_script = true;
     let run = RefCell::new(ScriptRun {
         server: ctx.server,
         data: &mut *ctx.data,
