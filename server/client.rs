@@ -244,6 +244,9 @@ pub struct ClientState {
     pub reply_on_now: bool,
     /// The client a script's `redis.call` runs as (MONITOR shows it as `lua`).
     pub in_script: bool,
+    /// The error the current command replies was already counted in the
+    /// error stats (a script passing on its `redis.call`'s error).
+    pub error_already_counted: bool,
     /// Commands queued since MULTI; `None` outside a transaction.
     pub multi: Option<Vec<Vec<Bytes>>>,
     /// A queued command was refused: EXEC will abort.
@@ -321,6 +324,7 @@ impl ClientState {
             reply_skip_next: false,
             reply_on_now: false,
             in_script: false,
+            error_already_counted: false,
             multi: None,
             multi_error: false,
             watched: Vec::new(),

@@ -240,8 +240,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     client.id,
                     client.handle.addr
                 );
-                Reply::error(format!("ERR Protocol error: {e}"))
-                    .encode(client.proto, &mut self.wbuf);
+                let text = format!("ERR Protocol error: {e}");
+                crate::exec::count_error(&self.server, &mut self.server.data.lock(), &text);
+                Reply::error(text).encode(client.proto, &mut self.wbuf);
                 return Ok(Next::Close);
             }
             if self.rbuf.len() as u64 > qbuf_limit {
@@ -423,12 +424,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             for argv in batch {
                 let skip = std::mem::take(&mut client.reply_skip_next);
                 let reply = execute(&self.server, &mut data, client, argv, now_ms);
-                if reply.is_error() {
-                    self.server
-                        .stats
-                        .total_error_replies
-                        .fetch_add(1, Ordering::Relaxed);
-                }
                 // CLIENT REPLY ON answers even the command SKIP covered; in
                 // RESP3 (un)subscribe confirmations are pushes, which Redis
                 // delivers whatever CLIENT REPLY says.

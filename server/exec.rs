@@ -561,7 +561,48 @@ pub fn prefetch_first_keys<'a>(data: &Data, db: usize, batch: impl Iterator<Item
 
 /// Runs one command without propagating: its replication operations are
 /// appended to `ops`. MULTI queueing, authentication and arity are checked here.
+/// An error reply is counted in the error stats here, once, where it arises
+/// (a command inside EXEC or a script counts as it replies).
 pub fn run_command(
+    server: &Server,
+    data: &mut Data,
+    client: &mut ClientState,
+    argv: &[Bytes],
+    now_ms: u64,
+    may_block: bool,
+    ops: &mut Vec<Op>,
+) -> Reply {
+    let reply = run_command_uncounted(server, data, client, argv, now_ms, may_block, ops);
+    if let Reply::Error(text) = &reply {
+        if !std::mem::take(&mut client.error_already_counted) {
+            count_error(server, data, text);
+        }
+    }
+    reply
+}
+
+/// Counts one error reply: `total_error_replies` and the `errorstat_<CODE>`
+/// of INFO errorstats, whose code is the text's first word (within 32 bytes,
+/// else `ERR`), as Redis's afterErrorReply takes it.
+pub fn count_error(server: &Server, data: &mut Data, text: &str) {
+    server
+        .stats
+        .total_error_replies
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let head = &text.as_bytes()[..text.len().min(32)];
+    let code = match head.iter().position(|&b| b == b' ') {
+        Some(end) => &text[..end],
+        None => "ERR",
+    };
+    match data.error_stats.get_mut(code) {
+        Some(n) => *n += 1,
+        None => {
+            data.error_stats.insert(code.to_string(), 1);
+        }
+    }
+}
+
+fn run_command_uncounted(
     server: &Server,
     data: &mut Data,
     client: &mut ClientState,

@@ -139,15 +139,14 @@ pub fn generate(server: &Server, data: &Data, sel: &Selection) -> String {
         commandstats_section(&mut out, data);
     }
     if sel.wants("errorstats") {
-        // Per-error-code counters are not kept yet; the section is empty as
-        // on a server that has replied no error since CONFIG RESETSTAT.
         begin(&mut out, "Errorstats");
+        for (code, count) in &data.error_stats {
+            let _ = write!(out, "errorstat_{code}:count={count}\r\n");
+        }
     }
     if sel.wants("latencystats") {
-        // Percentiles are not computed (the histograms keep only the
-        // power-of-two buckets LATENCY HISTOGRAM prints); the section is
-        // present but empty, as Redis prints it with latency-tracking disabled.
         begin(&mut out, "Latencystats");
+        latencystats_section(&mut out, server, data);
     }
     if sel.wants("cluster") {
         begin(&mut out, "Cluster");
@@ -999,6 +998,35 @@ fn commandstats_section(out: &mut String, data: &Data) {
             stat.rejected_calls,
             stat.failed_calls
         );
+    }
+}
+
+/// `latency_percentiles_usec_<command>:p50=...,p99=...` for every command
+/// with a recorded latency, at `latency-tracking-info-percentiles`.
+fn latencystats_section(out: &mut String, server: &Server, data: &Data) {
+    let percentiles: Vec<f64> = server
+        .config
+        .read()
+        .value("latency-tracking-info-percentiles")
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    for (i, (name, _)) in table().flat.iter().enumerate() {
+        let Some(stat) = data.cmdstats.get(i) else {
+            continue;
+        };
+        if stat.histogram.total() == 0 {
+            continue;
+        }
+        let _ = write!(out, "latency_percentiles_usec_{}:", safe_name(name));
+        for (j, p) in percentiles.iter().enumerate() {
+            let sep = if j == 0 { "" } else { "," };
+            let us = stat.histogram.percentile_ns(*p) as f64 / 1000.0;
+            // `{}` prints 50 and 99.9 as Redis's trimmed "%f" does.
+            let _ = write!(out, "{sep}p{p}={us:.3}");
+        }
+        out.push_str("\r\n");
     }
 }
 

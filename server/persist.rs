@@ -536,8 +536,7 @@ pub fn debug_reload(server: &Server, data: &mut Data, o: ReloadOptions) -> Resul
         drop_expired: false,
     };
     let mut fresh = tandem_storage::Keyspace::new(data.keyspace.db_count());
-    let summary =
-        rdb::load(BufReader::new(file), &mut fresh, &opts).map_err(|e| e.to_string())?;
+    let summary = rdb::load(BufReader::new(file), &mut fresh, &opts).map_err(|e| e.to_string())?;
     if !o.noflush {
         data.keyspace.clear();
         load_functions(data, &summary.functions);

@@ -42,7 +42,7 @@ pub fn unix_us() -> u64 {
 }
 
 /// Per-command statistics (INFO commandstats).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct CmdStat {
     pub calls: u64,
     pub usec: u64,
@@ -98,6 +98,8 @@ pub struct Data {
     pub active_expire_enabled: bool,
     /// Switches that only DEBUG turns (for Redis's own test suite).
     pub debug: DebugSwitches,
+    /// Error replies by code (INFO errorstats), in Redis's sorted order.
+    pub error_stats: std::collections::BTreeMap<String, u64>,
     /// Keys that clients of a writable replica gave a TTL (Redis's
     /// `slaveKeysWithExpire`): the primary's DELs never cover them, so the
     /// replica's cron expires them itself.
@@ -272,6 +274,7 @@ impl Server {
                 total_commands: 0,
                 active_expire_enabled: true,
                 debug: DebugSwitches::default(),
+                error_stats: Default::default(),
                 replica_own_expires: Default::default(),
                 last_save_unix: now / 1000,
                 dirty_at_last_save: 0,

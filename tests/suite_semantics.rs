@@ -293,3 +293,79 @@ fn a_restarted_primary_replicates_the_deletion_of_keys_that_expired_while_down()
     assert_eq!(stat(&mut p, "sync_full"), 0, "{}", primary.log());
     assert_eq!(stat(&mut p, "sync_partial_ok"), replicas.len() as u64);
 }
+
+/// INFO errorstats after a sequence of failing calls: each error counted
+/// once, where it arose (inside EXEC, inside a script, a script passing on a
+/// command's error).
+fn error_stats_after_failures(s: &ServerProcess) -> (String, String) {
+    let mut c = s.client();
+    c.q(&["CONFIG", "RESETSTAT"]);
+    c.q(&["AUTH", "k"]);
+    c.q(&["MULTI"]);
+    c.q(&["SET", "a", "b"]);
+    c.q(&["AUTH", "a"]);
+    c.q(&["EXEC"]);
+    c.q(&["EXEC"]);
+    c.q(&["EVALSHA", "ffffffffffffffffffffffffffffffffffffffff", "0"]);
+    c.q(&["EVAL", "return redis.call('select', 99)", "0"]);
+    c.q(&["EVAL", "redis.pcall('select', 99) return 1", "0"]);
+    c.q(&["EVAL", "return redis.error_reply('MY own error')", "0"]);
+    c.q(&["SET", "s", "x"]);
+    c.q(&["LPUSH", "s", "x"]);
+    c.q(&["NOSUCHCOMMAND"]);
+    c.q(&["GET"]);
+    let errors = c.q(&["INFO", "errorstats"]);
+    let total = info_field(&mut c, "stats", "total_error_replies").unwrap_or_default();
+    (errors, total)
+}
+
+#[test]
+fn error_and_latency_stats_are_reported_as_redis_reports_them() {
+    let tandem = ServerProcess::tandem(&[]);
+    let (errors, total) = error_stats_after_failures(&tandem);
+    assert!(errors.contains("errorstat_ERR:count="), "{errors}");
+    assert!(errors.contains("errorstat_WRONGTYPE:count=1"), "{errors}");
+    assert!(errors.contains("errorstat_NOSCRIPT:count=1"), "{errors}");
+    assert!(errors.contains("errorstat_MY:count=1"), "{errors}");
+    if let Some(redis) = ServerProcess::redis(&[]) {
+        assert_eq!(error_stats_after_failures(&redis), (errors, total));
+    }
+
+    let mut c = tandem.client();
+    c.q(&["CONFIG", "RESETSTAT"]);
+    c.q(&[
+        "CONFIG",
+        "SET",
+        "latency-tracking-info-percentiles",
+        "0 50 99.9",
+    ]);
+    c.q(&["SET", "k", "v"]);
+    c.q(&["DEBUG", "SLEEP", "0.02"]);
+    let stats = c.q(&["INFO", "latencystats"]);
+    let line = |cmd: &str| {
+        stats
+            .lines()
+            .find(|l| l.starts_with(&format!("latency_percentiles_usec_{cmd}:")))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no {cmd} line in {stats}"))
+    };
+    let set = line("set");
+    assert!(
+        set.contains(":p0=") && set.contains(",p50=") && set.contains(",p99.9="),
+        "{set}"
+    );
+    let debug = line("debug");
+    let p50: f64 = debug
+        .split("p50=")
+        .nth(1)
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .expect("p50 value");
+    assert!(p50 >= 20_000.0, "DEBUG SLEEP 0.02 took {p50} µs: {debug}");
+    c.q(&["CONFIG", "SET", "latency-tracking", "no"]);
+    c.q(&["CONFIG", "RESETSTAT"]);
+    c.q(&["GET", "k"]);
+    assert!(!c
+        .q(&["INFO", "latencystats"])
+        .contains("latency_percentiles_usec_get"));
+}

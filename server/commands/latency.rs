@@ -220,37 +220,112 @@ pub fn monitor_command(data: &mut Data, spec: &CommandSpec, elapsed_us: u64) {
 // Per-command histograms
 // ---------------------------------------------------------------------------
 
-/// A command's latency distribution in the buckets LATENCY HISTOGRAM prints.
+/// A command's latency distribution: an HDR histogram like Redis's (values in
+/// nanoseconds, 1 ns ..= 1 s, two significant digits: 128 linear slots per
+/// power of two), allocated at the first call recorded.
 ///
-/// Redis records nanoseconds (clamped to 1 ns ..= 1 s) in an HDR histogram of
-/// two significant digits and reports it at 1024 ns, 2048 ns, ... doubling.
-/// The report at level `L` counts every value that shares `L`'s HDR slot or
-/// lies below it, i.e. values under `L + L/128`, and is labelled with that
-/// slot's highest value in microseconds (1, 2, 4, 8, 16, 33, 66, ...). Only
-/// those counts are ever read, so only they are kept: bucket `k` holds the
-/// values between the thresholds of levels `k - 1` and `k`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// INFO latencystats reads percentiles from it as Redis's
+/// `hdr_value_at_percentile` does. LATENCY HISTOGRAM reports it at 1024 ns,
+/// 2048 ns, ... doubling: the report at level `L` counts every value that
+/// shares `L`'s slot or lies below it, i.e. values under `L + L/128`, and is
+/// labelled with that slot's highest value in microseconds (1, 2, 4, 8, 16,
+/// 33, 66, ...).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CommandHistogram {
-    counts: [u64; BUCKETS],
+    counts: Option<Box<[u64]>>,
+    total: u64,
+}
+
+/// Slots of the HDR histogram: 24 half-buckets of 128 cover 1 ns ..= 1 s.
+const HDR_SLOTS: usize = 24 * 128;
+
+/// The HDR bucket of `ns` (each bucket doubles the range of the one before).
+fn hdr_bucket(ns: u64) -> u32 {
+    (64 - (ns | 255).leading_zeros()) - 8
+}
+
+/// The slot that counts `ns`.
+fn hdr_slot(ns: u64) -> usize {
+    let bucket = hdr_bucket(ns);
+    let sub = ns >> bucket;
+    (((u64::from(bucket) + 1) << 7) + sub - 128) as usize
+}
+
+/// The lowest value slot `i` counts.
+fn hdr_slot_value(i: usize) -> u64 {
+    let bucket = (i >> 7) as i64 - 1;
+    let sub = (i & 127) as u64 + 128;
+    if bucket < 0 {
+        sub - 128
+    } else {
+        sub << bucket
+    }
+}
+
+/// The highest value sharing `ns`'s slot.
+fn hdr_highest_equivalent(ns: u64) -> u64 {
+    let bucket = hdr_bucket(ns);
+    ((ns >> bucket) << bucket) + (1u64 << bucket) - 1
 }
 
 impl CommandHistogram {
     /// Records one call that took `elapsed_us` microseconds.
     #[inline]
     pub fn record(&mut self, elapsed_us: u64) {
-        self.counts[bucket_of(elapsed_us.saturating_mul(1000))] += 1;
+        let ns = elapsed_us.saturating_mul(1000).clamp(1, 1_000_000_000);
+        let counts = self
+            .counts
+            .get_or_insert_with(|| vec![0; HDR_SLOTS].into_boxed_slice());
+        counts[hdr_slot(ns)] += 1;
+        self.total += 1;
     }
 
     /// Calls recorded.
     pub fn total(&self) -> u64 {
-        self.counts.iter().sum()
+        self.total
     }
 
-    /// `(upper bound in µs, cumulative count)` for every non-empty bucket.
+    /// The latency at `percentile` (0 ..= 100) in nanoseconds, as Redis's
+    /// `hdr_value_at_percentile` gives it: the highest value of the slot
+    /// where the running count reaches that share of the calls (the lowest
+    /// for percentile 0).
+    pub fn percentile_ns(&self, percentile: f64) -> u64 {
+        let Some(counts) = &self.counts else {
+            return 0;
+        };
+        let wanted = ((percentile.min(100.0) / 100.0) * self.total as f64 + 0.5) as u64;
+        let wanted = wanted.max(1);
+        let mut running = 0;
+        for (i, &c) in counts.iter().enumerate() {
+            running += c;
+            if running >= wanted {
+                let value = hdr_slot_value(i);
+                return if percentile == 0.0 {
+                    value
+                } else {
+                    hdr_highest_equivalent(value)
+                };
+            }
+        }
+        0
+    }
+
+    /// `(upper bound in µs, cumulative count)` for every non-empty report
+    /// level (LATENCY HISTOGRAM).
     fn cumulative(&self) -> Vec<(u64, u64)> {
+        let mut levels = [0u64; BUCKETS];
+        if let Some(counts) = &self.counts {
+            for (i, &c) in counts.iter().enumerate() {
+                if c > 0 {
+                    // Slot edges fall on level edges, so a slot's lowest
+                    // value places all of it.
+                    levels[bucket_of(hdr_slot_value(i))] += c;
+                }
+            }
+        }
         let mut sum = 0;
         let mut out = Vec::new();
-        for (k, &count) in self.counts.iter().enumerate() {
+        for (k, &count) in levels.iter().enumerate() {
             sum += count;
             if count > 0 {
                 out.push((bucket_label_us(k), sum));
@@ -668,6 +743,30 @@ mod tests {
         assert_eq!(bucket_of(34_000), 6);
         assert_eq!(bucket_of(100_000_000), 17);
         assert_eq!(bucket_of(u64::MAX), 20);
+    }
+
+    #[test]
+    fn percentiles_follow_hdr_slots() {
+        let mut h = CommandHistogram::default();
+        assert_eq!(h.percentile_ns(50.0), 0);
+        for _ in 0..98 {
+            h.record(1);
+        }
+        h.record(50_000);
+        h.record(2_000_000);
+        // 1 µs = 1000 ns sits in the slot [1000, 1004).
+        assert_eq!(h.percentile_ns(50.0), 1003);
+        assert_eq!(h.percentile_ns(0.0), 1000);
+        // The 99th call took 50 ms; its slot is 2^18 ns wide.
+        assert_eq!(h.percentile_ns(99.0), 50_069_503);
+        // Past the range: clamped to 1 s.
+        assert_eq!(h.percentile_ns(100.0), 1_002_438_655);
+        for ns in [1, 255, 256, 1000, 1031, 1032, 999_999_999] {
+            let slot = hdr_slot(ns);
+            assert!(hdr_slot_value(slot) <= ns, "{ns}");
+            assert!(hdr_highest_equivalent(ns) >= ns, "{ns}");
+            assert!(slot < HDR_SLOTS);
+        }
     }
 
     #[test]

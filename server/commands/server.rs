@@ -734,6 +734,7 @@ fn config_resetstat(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
         data.keyspace.db(i).expired_total = 0;
     }
     data.persist.saves = 0;
+    data.error_stats.clear();
     let s = &ctx.server.stats;
     for counter in [
         &s.connections_received,
@@ -1350,7 +1351,9 @@ fn debug(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
                 } else if is(a, "merge") {
                     o.merge = true;
                 } else {
-                    return Reply::error("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.");
+                    return Reply::error(
+                        "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+                    );
                 }
             }
             match crate::persist::debug_reload(ctx.server, ctx.data, o) {

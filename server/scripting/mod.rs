@@ -829,12 +829,16 @@ pub(crate) fn run_script(
         } else {
             run.borrow().client.proto
         };
+        // An error a command inside the script replied was counted in the
+        // error stats then; the script passing it on is not a second one.
+        let counted = matches!(&value, Value::Table(t)
+            if t.raw_get::<bool>("ignore_error_stats_update").unwrap_or(false));
         let reply = if ok {
             lua_to_reply(&value, resp, 0)
         } else {
             failure_reply(&value, name)
         };
-        Ok(reply)
+        Ok((reply, counted))
     });
     busy.running.store(false, Ordering::Relaxed);
     if threshold > 0 {
@@ -842,7 +846,12 @@ pub(crate) fn run_script(
     }
     lua.gc_step().ok();
     match outcome {
-        Ok(reply) => reply,
+        Ok((reply, counted)) => {
+            if counted && reply.is_error() {
+                ctx.client.error_already_counted = true;
+            }
+            reply
+        }
         Err(e) => Reply::error(one_line(&format!(
             "ERR Error running script {name}, {}",
             lua_error_text(&e)
