@@ -284,7 +284,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             let pause = *self.server.pause.lock();
             let now = unix_ms();
             let client_pause = pause.until_ms > now;
-            if !client_pause && !pause.failover {
+            let held_writes = pause.failover || pause.shutdown;
+            if !client_pause && !held_writes {
                 return;
             }
             if !client_pause || pause.writes_only {

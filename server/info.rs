@@ -293,6 +293,10 @@ fn server_section(out: &mut String, server: &Server) {
     field!(out, "executable", "{}", server.executable);
     field!(out, "config_file", "{config_file}");
     field!(out, "io_threads_active", "0");
+    let shutdown_in = server.shutdown_state.lock().remaining_ms();
+    if shutdown_in > 0 {
+        field!(out, "shutdown_in_milliseconds", "{shutdown_in}");
+    }
     field!(out, "tandem_version", "{}", crate::VERSION);
 }
 
@@ -320,7 +324,9 @@ fn clients_section(out: &mut String, server: &Server, data: &Data) {
         out,
         "blocked_clients",
         "{}",
-        data.blocked.len() + server.paused_clients.load(Ordering::Relaxed)
+        data.blocked.len()
+            + server.paused_clients.load(Ordering::Relaxed)
+            + server.shutdown_state.lock().waiters.len()
     );
     field!(out, "tracking_clients", "0");
     field!(out, "clients_in_timeout_table", "0");
@@ -583,9 +589,13 @@ fn memory_section(out: &mut String, server: &Server, data: &Data) {
         signed_diff(m.rss, used)
     );
     field!(out, "mem_not_counted_for_evict", "0");
-    field!(out, "mem_replication_backlog", "0");
-    field!(out, "mem_total_replication_buffers", "0");
-    field!(out, "mem_clients_slaves", "0");
+    // The ring is the one replication buffer: the backlog's share is what
+    // repl-backlog-size asks for, the rest is held for lagging replicas.
+    let ring = data.repl.backlog.as_ref().map_or(0, |b| b.size() as u64);
+    let backlog_share = ring.min(data.repl.configured_size as u64);
+    field!(out, "mem_replication_backlog", "{backlog_share}");
+    field!(out, "mem_total_replication_buffers", "{ring}");
+    field!(out, "mem_clients_slaves", "{}", ring - backlog_share);
     field!(out, "mem_clients_normal", "{clients_normal}");
     field!(out, "mem_cluster_links", "0");
     field!(out, "mem_aof_buffer", "0");

@@ -50,6 +50,7 @@ pub mod replica;
 pub mod reply;
 pub mod resp;
 pub mod scripting;
+pub mod shutdown;
 pub mod state;
 
 /// tandem's own version.

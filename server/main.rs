@@ -176,12 +176,28 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tandem_server::replica::start(&server, host, port);
     }
 
-    wait_for_shutdown(&server).await;
+    // A shutdown may wait for replicas and can be aborted, or fail to save:
+    // then the server goes on until the next request.
+    loop {
+        let by_signal = wait_for_shutdown(&server).await;
+        // A wake-up left over from a request that was since cancelled.
+        if !by_signal
+            && !server
+                .shutdown_requested
+                .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            continue;
+        }
+        if tandem_server::shutdown::prepare(&server).await {
+            break;
+        }
+    }
     shutdown(&server, &pidfile);
     Ok(())
 }
 
-async fn wait_for_shutdown(server: &Arc<Server>) {
+/// Waits for SIGTERM, SIGINT or a SHUTDOWN; true for a signal.
+async fn wait_for_shutdown(server: &Arc<Server>) -> bool {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).ok();
     let mut int = signal(SignalKind::interrupt()).ok();
@@ -202,26 +218,21 @@ async fn wait_for_shutdown(server: &Arc<Server>) {
         }
     };
     tokio::select! {
-        _ = term_fut => warn!("Received SIGTERM scheduling shutdown..."),
-        _ = int_fut => warn!("Received SIGINT scheduling shutdown..."),
-        _ = server.shutdown.notified() => {}
+        _ = term_fut => {
+            warn!("Received SIGTERM scheduling shutdown...");
+            true
+        }
+        _ = int_fut => {
+            warn!("Received SIGINT scheduling shutdown...");
+            true
+        }
+        _ = server.shutdown.notified() => false,
     }
 }
 
+/// The last steps once `shutdown::prepare` has said the process may go:
+/// connections closed, the backlog file flushed, the pid file removed.
 fn shutdown(server: &Server, pidfile: &str) {
-    warn!("User requested shutdown...");
-    // A SHUTDOWN command has already saved as it was asked; a signal saves
-    // when save points are configured, as Redis does.
-    let by_signal = !server
-        .shutdown_requested
-        .load(std::sync::atomic::Ordering::SeqCst);
-    if by_signal && !server.config.read().save_points.is_empty() {
-        warn!("Saving the final RDB snapshot before exiting.");
-        let mut data = server.data.lock();
-        if let Err(e) = tandem_server::persist::save_locked(server, &mut data) {
-            warn!("Error trying to save the DB, can't exit: {e}");
-        }
-    }
     for client in server.clients.lock().iter() {
         client.kill();
     }

@@ -185,6 +185,9 @@ pub struct Pause {
     /// A FAILOVER pauses writes until it ends, whatever CLIENT PAUSE and
     /// CLIENT UNPAUSE do (see `crate::failover`).
     pub failover: bool,
+    /// A shutdown waiting for its replicas pauses writes likewise (see
+    /// `crate::shutdown`).
+    pub shutdown: bool,
 }
 
 /// Counters read by INFO stats, updated without the data lock.
@@ -241,6 +244,8 @@ pub struct Server {
     pub diskless: Mutex<crate::diskless::Groups>,
     pub link: Mutex<crate::replica::LinkState>,
     pub shutdown_requested: AtomicBool,
+    /// The shutdown in progress, if any (see `crate::shutdown`).
+    pub shutdown_state: Mutex<crate::shutdown::ShutdownState>,
     pub shutdown: Notify,
     /// The TCP port actually bound (differs from config when it was 0).
     pub tcp_port: AtomicU64,
@@ -318,6 +323,7 @@ impl Server {
             diskless: Mutex::new(Default::default()),
             link: Mutex::new(Default::default()),
             shutdown_requested: AtomicBool::new(false),
+            shutdown_state: Default::default(),
             shutdown: Notify::new(),
             tcp_port: AtomicU64::new(0),
             executable: std::env::current_exe()

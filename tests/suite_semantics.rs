@@ -369,3 +369,55 @@ fn error_and_latency_stats_are_reported_as_redis_reports_them() {
         .q(&["INFO", "latencystats"])
         .contains("latency_percentiles_usec_get"));
 }
+
+#[test]
+fn shutdown_waits_for_a_lagging_replica_and_can_be_aborted() {
+    let mut primary = ServerProcess::tandem(&["--shutdown-timeout", "30"]);
+    let port = primary.port.to_string();
+    let replica = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &port]);
+    let mut p = primary.client();
+    let mut r = replica.client();
+    p.q(&["SET", "k", "1"]);
+    common::assert_converged(&mut p, &mut r);
+
+    // A frozen replica cannot acknowledge: SHUTDOWN waits, writes pause.
+    replica.signal("STOP");
+    p.q(&["INCR", "k"]);
+    let mut first = primary.client();
+    first.send(&["SHUTDOWN"]).expect("send");
+    assert!(wait_until(Duration::from_secs(5), || {
+        info_field(&mut p, "server", "shutdown_in_milliseconds")
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|ms| ms > 0)
+    }));
+    assert!(p.q(&["INFO", "clients"]).contains("blocked_clients:1"));
+    assert_eq!(p.q(&["SHUTDOWN", "ABORT"]), "+OK");
+    assert_eq!(
+        render(&first.read().expect("the SHUTDOWN caller is told")),
+        "-ERR Errors trying to SHUTDOWN. Check logs."
+    );
+    assert_eq!(p.q(&["SHUTDOWN", "ABORT"]), "-ERR No shutdown in progress.");
+    assert_eq!(p.q(&["INCR", "k"]), ":3", "writes resume after the abort");
+
+    // Again, and this time the replica wakes up: it gets every write first.
+    p.q(&["INCR", "k"]);
+    let _ = p.send(&["SHUTDOWN", "NOSAVE"]);
+    std::thread::sleep(Duration::from_millis(300));
+    replica.signal("CONT");
+    assert!(
+        primary.wait_exit(Duration::from_secs(20)).is_some(),
+        "{}",
+        primary.log()
+    );
+    assert_eq!(r.q(&["GET", "k"]), "\"4\"");
+    let log = primary.log();
+    assert!(
+        log.contains("Waiting for replicas before shutting down."),
+        "{log}"
+    );
+    assert!(log.contains("Shutdown manually aborted."), "{log}");
+    assert!(
+        log.contains("1 of 1 replicas are in sync when shutting down."),
+        "{log}"
+    );
+}

@@ -622,28 +622,21 @@ fn shutdown(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if (abort && (nosave || save || now || force)) || (nosave && save) {
         return Reply::syntax_error();
     }
-    if abort {
-        // SHUTDOWN never waits (no replicas to catch up yet), so nothing can
-        // be in progress to abort.
-        return Reply::error("ERR No shutdown in progress.");
-    }
-    let save_points = !ctx.server.config.read().save_points.is_empty();
-    if save || (save_points && !nosave) {
-        tracing::warn!("Saving the final RDB snapshot before exiting.");
-        if let Err(e) = crate::persist::save_locked(ctx.server, ctx.data) {
-            if !force {
-                tracing::warn!("Error trying to save the DB, can't exit: {e}");
-                tracing::warn!(
-                    "Errors trying to shut down the server. Check the logs for more information."
-                );
-                return Reply::error("ERR Errors trying to SHUTDOWN. Check logs.");
-            }
-            tracing::warn!("Error trying to save the DB: {e}; exiting anyway (FORCE).");
+    let flags = crate::shutdown::ShutdownFlags {
+        nosave,
+        save,
+        now,
+        force,
+    };
+    let caller = (ctx.client.handle.clone(), ctx.client.proto);
+    match crate::shutdown::request(ctx.server, flags, abort, caller) {
+        Some(reply) => reply,
+        None => {
+            // Held until the process exits, or told why it did not.
+            ctx.client.blocked = true;
+            Reply::None
         }
     }
-    ctx.server.request_shutdown();
-    ctx.client.close_after_reply = true;
-    Reply::None
 }
 
 fn monitor(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
@@ -1028,6 +1021,7 @@ fn client_unpause(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
         let mut pause = ctx.server.pause.lock();
         *pause = crate::state::Pause {
             failover: pause.failover,
+            shutdown: pause.shutdown,
             ..Default::default()
         };
     }
