@@ -101,12 +101,11 @@ pub async fn prepare(server: &Arc<Server>) -> bool {
         .number("shutdown-timeout")
         .unwrap_or(10)
         .max(0) as u64;
-    if !flags.now && timeout_secs > 0 && !replicas_in_sync(server) {
-        if !wait_for_replicas(server, timeout_secs).await {
-            info!("Shutdown manually aborted.");
-            cancel(server);
-            return false;
-        }
+    let wait = !flags.now && timeout_secs > 0 && !replicas_in_sync(server);
+    if wait && !wait_for_replicas(server, timeout_secs).await {
+        info!("Shutdown manually aborted.");
+        cancel(server);
+        return false;
     }
     log_replica_sync(server);
     let save_points = !server.config.read().save_points.is_empty();
