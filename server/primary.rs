@@ -49,6 +49,9 @@ pub struct ReplicaConf {
     pub capa_eof: bool,
     pub capa_psync2: bool,
     pub rdb_only: bool,
+    /// REPLCONF rdb-filter-only: the RDB holds no keys, and function
+    /// libraries only when asked (`true`). `None`: the whole dataset.
+    pub rdb_filter_functions: Option<bool>,
 }
 
 /// A replica as INFO, ROLE and WAIT see it.
@@ -175,6 +178,27 @@ where
         }
         Plan::Full {
             snapshot,
+            offset,
+            replid,
+            psync,
+            aux,
+            ..
+        } if conf.rdb_filter_functions.is_some() => {
+            server.data.lock().keyspace.cancel_snapshot(snapshot);
+            let functions = conf.rdb_filter_functions == Some(true);
+            let announce = psync.then_some(replid);
+            send_filtered_rdb(server, stream, id, announce, offset, aux, functions).await?;
+            info!("Synchronization with replica {name} succeeded");
+            if conf.rdb_only {
+                return Ok(());
+            }
+            // A filtered payload goes to a tool (redis-cli --replica), which
+            // sends no ACK to wait for: the stream follows at once.
+            set_state(server, id, "online");
+            offset
+        }
+        Plan::Full {
+            snapshot,
             sizes,
             offset,
             replid,
@@ -237,6 +261,35 @@ where
     }
     set_state(server, id, "send_bulk");
     Ok(())
+}
+
+/// A full sync that wants no keys (REPLCONF rdb-filter-only, as redis-cli's
+/// `--functions-rdb` and `--replica` ask): an RDB of the function libraries,
+/// or of nothing, sent whole after the announcement (none for SYNC).
+async fn send_filtered_rdb<S>(
+    server: &Server,
+    stream: &mut S,
+    id: u64,
+    announce: Option<tandem_replication::ReplId>,
+    offset: u64,
+    mut aux: tandem_storage::rdb::AuxFields,
+    functions: bool,
+) -> std::io::Result<()>
+where
+    S: AsyncWrite + Unpin,
+{
+    if !functions {
+        aux.functions.clear();
+    }
+    let databases = server.data.lock().keyspace.db_count();
+    let empty = tandem_storage::Keyspace::new(databases);
+    let options = crate::persist::payload_options(&server.config.read());
+    let payload = tandem_storage::rdb::save(Vec::new(), &empty, &aux, options)?;
+    announce_full_sync(server, stream, id, announce, offset).await?;
+    stream
+        .write_all(&PayloadHeader::Len(payload.len() as u64).to_bytes())
+        .await?;
+    stream.write_all(&payload).await
 }
 
 /// A diskless payload's `$EOF:<mark>` header with a fresh random mark.
@@ -367,7 +420,7 @@ fn make_plan(
                             .max(0) as usize,
                     )
                 };
-                if diskless && delay > 0 {
+                if diskless && delay > 0 && conf.rdb_filter_functions.is_none() {
                     // Wait for other replicas to share one snapshot.
                     let events =
                         crate::diskless::join(server, id, Duration::from_secs(delay), max_replicas);

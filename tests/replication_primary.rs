@@ -203,12 +203,18 @@ fn redis_cli_rdb_and_replica_modes() {
         c.q(&["SET", "streamed", "yes"]);
         text().contains("\"SET\",\"streamed\",\"yes\"")
     });
+    // Shown as an online replica, as a real Redis shows redis-cli there.
+    let replication = c.q(&["INFO", "replication"]);
     let _ = child.kill();
     let _ = child.wait();
     for r in readers {
         let _ = r.join();
     }
     assert!(ok, "{}", text());
+    assert!(
+        replication.contains("slave0:") && replication.contains("state=online"),
+        "{replication}"
+    );
 }
 
 /// A frozen replica while the primary writes far more than its backlog.

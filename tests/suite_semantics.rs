@@ -421,3 +421,34 @@ fn shutdown_waits_for_a_lagging_replica_and_can_be_aborted() {
         "{log}"
     );
 }
+
+#[test]
+fn redis_cli_functions_rdb_holds_the_libraries_and_no_keys() {
+    if !common::have("redis-cli") {
+        eprintln!("SKIPPED: redis-cli is not installed");
+        return;
+    }
+    let s = ServerProcess::tandem(&[]);
+    let mut c = s.client();
+    c.q(&["SET", "k", "v"]);
+    assert_eq!(
+        c.q(&[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=lib1\nredis.register_function('f1', function() return 123 end)"
+        ]),
+        "\"lib1\""
+    );
+    let out_dir = TempDir::new("functions-rdb");
+    let file = out_dir.path().join("dump.rdb");
+    let file_s = file.display().to_string();
+    let out = s.cli(&["--functions-rdb", &file_s]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("Transfer finished with success"), "{text}");
+    let dir = out_dir.path().display().to_string();
+    let loaded = ServerProcess::tandem(&["--dir", &dir]);
+    let mut l = loaded.client();
+    assert_eq!(l.q(&["DBSIZE"]), ":0");
+    assert_eq!(l.q(&["FCALL", "f1", "0"]), ":123");
+}

@@ -90,7 +90,17 @@ fn replconf(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         } else if is(opt, "rdb-only") {
             conf.rdb_only = value.as_ref() == b"1";
         } else if is(opt, "rdb-filter-only") {
-            // An empty filter asks for an RDB without functions: ours never has any.
+            // Include filters: none means an empty RDB; "functions" the
+            // libraries alone.
+            let mut functions = false;
+            for word in String::from_utf8_lossy(value).split_whitespace() {
+                if word.eq_ignore_ascii_case("functions") {
+                    functions = true;
+                } else {
+                    return Reply::error(format!("ERR Unsupported rdb-filter-only option: {word}"));
+                }
+            }
+            conf.rdb_filter_functions = Some(functions);
         } else {
             return Reply::error(format!(
                 "ERR Unrecognized REPLCONF option: {}",

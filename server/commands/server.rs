@@ -2502,15 +2502,23 @@ mod tests {
             err(h.run(&["shutdown", "save", "nosave"])),
             "ERR syntax error"
         );
-        // A save that cannot be written refuses the shutdown.
+        // SHUTDOWN holds its caller and hands the request to the shutdown
+        // sequence; a save that cannot be written refuses the shutdown.
         h.server.config.write().dir = "/nonexistent/tandem-test-dir".into();
-        assert_eq!(
-            err(h.run(&["shutdown", "save"])),
-            "ERR Errors trying to SHUTDOWN. Check logs."
-        );
+        assert_eq!(h.run(&["shutdown", "save"]), Reply::None);
+        assert!(h.client.blocked);
+        assert!(h.server.shutdown_requested.load(Ordering::SeqCst));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        assert!(!runtime.block_on(crate::shutdown::prepare(&h.server)));
         assert!(!h.server.shutdown_requested.load(Ordering::SeqCst));
+        assert!(h.server.shutdown_state.lock().waiters.is_empty());
+        h.client.blocked = false;
         assert_eq!(h.run(&["shutdown", "nosave"]), Reply::None);
         assert!(h.server.shutdown_requested.load(Ordering::SeqCst));
+        assert!(runtime.block_on(crate::shutdown::prepare(&h.server)));
     }
 
     #[test]
