@@ -110,6 +110,12 @@ fn str_encoded_size(len: usize) -> usize {
     }
 }
 
+/// Bytes the integer `v` takes as a listpack entry, backlen included.
+pub(crate) fn int_entry_size(v: i64) -> usize {
+    let n = int_encoded_size(v);
+    n + backlen_size(n)
+}
+
 /// Bytes `ele` takes as a listpack entry, backlen included.
 pub(crate) fn entry_size(ele: &[u8]) -> usize {
     let n = match as_int(ele) {
