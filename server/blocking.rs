@@ -88,7 +88,7 @@ pub fn register(data: &mut Data, client: &mut ClientState, argv: &[Bytes], reque
             handle: client.handle.clone(),
             db: client.db,
             proto: client.proto,
-            argv: argv.to_vec(),
+            argv: request.argv.unwrap_or_else(|| argv.to_vec()),
             keys: request.keys,
             deadline_ms: request.deadline_ms,
             timeout_reply: request.timeout_reply,

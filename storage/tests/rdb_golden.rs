@@ -241,7 +241,7 @@ fn stream_fixture_is_rewritten_byte_for_byte() {
     let (mut ks, _) = load_bytes(&data).expect("the stream fixture loads");
     let entry = ks.db(0).get(b"mystream", 0).expect("mystream is loaded");
     assert_eq!(entry.value.kind().name(), "stream");
-    let payload = tandem_storage::rdb::dump::dump_payload(&entry.value, RdbOptions::default());
+    let payload = rdb::dump::dump_payload(&entry.value, RdbOptions::default());
     let body = &payload[..payload.len() - 10];
     assert_eq!(body[0], 19, "Redis 7.0 saves streams as type 19");
     // The file has the type, the key, then the value.

@@ -455,6 +455,41 @@ impl StreamValue {
         self.nodes.len()
     }
 
+    /// Nodes of Redis's radix tree over the node keys (XINFO's
+    /// `radix-tree-nodes`), for the compressed shape a rax takes: a root,
+    /// one node per run of shared bytes, one per branch, one per key.
+    pub fn rax_nodes(&self) -> usize {
+        fn at(keys: &[[u8; 16]], d: usize) -> usize {
+            if d == 16 {
+                return 1;
+            }
+            let first = keys[0];
+            let last = keys[keys.len() - 1];
+            if first[d] == last[d] {
+                // Keys are sorted: the first and last share what all share.
+                let mut l = d;
+                while l < 16 && first[l] == last[l] {
+                    l += 1;
+                }
+                return 1 + at(keys, l);
+            }
+            let mut n = 1;
+            let mut i = 0;
+            while i < keys.len() {
+                let b = keys[i][d];
+                let j = i + keys[i..].iter().take_while(|k| k[d] == b).count();
+                n += at(&keys[i..j], d + 1);
+                i = j;
+            }
+            n
+        }
+        let keys: Vec<[u8; 16]> = self.nodes.keys().map(|k| k.to_be_bytes()).collect();
+        if keys.is_empty() {
+            return 1;
+        }
+        at(&keys, 0)
+    }
+
     pub fn encoding(&self) -> &'static str {
         "stream"
     }
@@ -668,10 +703,7 @@ impl StreamValue {
     /// number of entries removed.
     pub fn trim(&mut self, how: Trim, approx: bool, limit: u64) -> u64 {
         let mut deleted: u64 = 0;
-        loop {
-            let Some((&master, node)) = self.nodes.iter_mut().next() else {
-                break;
-            };
+        while let Some((&master, node)) = self.nodes.iter_mut().next() {
             if let Trim::MaxLen(maxlen) = how {
                 if self.length <= maxlen {
                     break;
