@@ -141,6 +141,7 @@ fn serve_one(server: &Server, data: &mut Data, id: u64, now_ms: u64) {
     let mut client = ClientState::new(waiter.handle.clone(), true);
     client.db = waiter.db;
     client.proto = waiter.proto;
+    client.woken = true;
     let argv = waiter.argv.clone();
     let mut ops = Vec::new();
     let reply = run_command(server, data, &mut client, &argv, now_ms, true, &mut ops);

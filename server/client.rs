@@ -248,6 +248,10 @@ pub struct ClientState {
     pub watched: Vec<(usize, Bytes)>,
     /// True while a blocking command waits (set by exec, cleared when served).
     pub blocked: bool,
+    /// True while a blocked client's command is re-run because a key it
+    /// waits on was signalled (XREADGROUP then reports a vanished group
+    /// as Redis's wake-up path does).
+    pub woken: bool,
     /// Statistics slot of the last command run (CLIENT LIST `cmd=`).
     pub last_stat_id: Option<usize>,
     /// The primary's link applying its stream (no replies, no expiry).
@@ -319,6 +323,7 @@ impl ClientState {
             multi_error: false,
             watched: Vec::new(),
             blocked: false,
+            woken: false,
             last_stat_id: None,
             is_master: false,
             replica_conf: Default::default(),

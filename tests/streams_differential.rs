@@ -907,6 +907,31 @@ fn blocking_reads_time_out_and_wake() {
         ])
     );
 
+    // A waiter whose group goes away gets Redis's error.
+    let mut w = server.client();
+    w.send(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "late",
+        "BLOCK",
+        "0",
+        "STREAMS",
+        "s",
+        ">",
+    ])
+    .expect("send");
+    assert!(wait_until(Duration::from_secs(5), || {
+        info_field(&mut other, "clients", "blocked_clients").as_deref() == Some("1")
+    }));
+    c.q(&["XGROUP", "DESTROY", "s", "g"]);
+    assert_eq!(
+        w.read().expect("reply"),
+        Frame::Error(bytes::Bytes::from_static(
+            b"NOGROUP the consumer group this client was blocked on no longer exists"
+        ))
+    );
+
     // Inside MULTI a blocking read answers at once.
     c.q(&["MULTI"]);
     c.q(&["XREAD", "BLOCK", "0", "STREAMS", "s", "$"]);

@@ -893,11 +893,17 @@ fn xread_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], group_mode: bool) -> Rep
     let n = (argv.len() - streams_at) / 2;
     let keys = &argv[streams_at..streams_at + n];
     let mut from = Vec::with_capacity(n);
+    let woken = ctx.client.woken;
     for (k, key) in keys.iter().enumerate() {
         let arg = &argv[streams_at + n + k];
         let s = tri!(read_stream(ctx, key));
         if let Some((gname, _)) = &group {
             if !s.is_some_and(|s| s.groups.contains_key(gname.as_ref())) {
+                if woken {
+                    return Reply::error(
+                        "NOGROUP the consumer group this client was blocked on no longer exists",
+                    );
+                }
                 return Reply::error(format!(
                     "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
                     text(key),
