@@ -674,6 +674,12 @@ fn generated_ids_and_approximate_trims_replicate() {
     p.q(&["XAUTOCLAIM", "s", "g", "c3", "0", "0", "COUNT", "2"]);
     let len = p.q(&["XLEN", "s"]);
     assert_ne!(len, ":300", "the approximate trim removed nothing");
+    // Replicas that attach now full-sync the streams, groups and PELs from
+    // tandem's RDB.
+    let late = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &port]);
+    let late_redis = ServerProcess::redis(&["--replicaof", "127.0.0.1", &port]);
+    replicas.push(late.client());
+    replicas.extend(late_redis.as_ref().map(|r| r.client()));
     for r in &mut replicas {
         assert_converged(&mut p, r);
         for key in ["s", "m"] {
