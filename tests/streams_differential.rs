@@ -858,6 +858,23 @@ fn blocking_reads_time_out_and_wake() {
     c.q(&["EXEC"]);
     assert_eq!(read_ids(&waiter.read().expect("reply")), ["3-1", "3-2"]);
 
+    // An XADD whose trim removes its own entry still wakes the reader, with
+    // nothing to read (as Redis's wake-up path does).
+    waiter
+        .send(&["XREAD", "BLOCK", "5000", "STREAMS", "e", "$"])
+        .expect("send");
+    assert!(wait_until(Duration::from_secs(5), || {
+        info_field(&mut other, "clients", "blocked_clients").as_deref() == Some("1")
+    }));
+    c.q(&["XADD", "e", "MAXLEN", "0", "7-1", "gone", "1"]);
+    assert_eq!(
+        waiter.read().expect("reply"),
+        Frame::Array(vec![Frame::Array(vec![
+            Frame::Bulk(bytes::Bytes::from_static(b"e")),
+            Frame::Array(Vec::new()),
+        ])])
+    );
+
     // XREADGROUP BLOCK: several waiters are served in the order they
     // blocked, one entry each.
     c.q(&["XGROUP", "CREATE", "s", "g", "$"]);

@@ -837,6 +837,12 @@ fn xread_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], group_mode: bool) -> Rep
         let more = argv.len() - i - 1;
         let o = &argv[i];
         if is(o, "block") && more > 0 {
+            if ctx.client.in_script {
+                return Reply::error(format!(
+                    "ERR {} command is not allowed with BLOCK option from scripts",
+                    text(&argv[0])
+                ));
+            }
             i += 1;
             let t = tri!(int_with(
                 &argv[i],
@@ -943,7 +949,17 @@ fn xread_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], group_mode: bool) -> Rep
                 let ReadFrom::After(gt) = from[k] else {
                     continue;
                 };
-                if s.is_empty() || s.last_live_id().is_none_or(|m| m <= gt) {
+                // A woken reader is served once the stream's last ID passed
+                // its own, even if trimming left nothing to return (Redis's
+                // wake-up test); a first call needs an entry to return.
+                let top = if woken {
+                    Some(s.last_id)
+                } else if s.is_empty() {
+                    None
+                } else {
+                    s.last_live_id()
+                };
+                if top.is_none_or(|m| m <= gt) {
                     continue;
                 }
                 let Some(start) = gt.next() else {
@@ -969,8 +985,11 @@ fn xread_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], group_mode: bool) -> Rep
                 let (history, gt) = match from[k] {
                     ReadFrom::After(id) => (true, id),
                     ReadFrom::New => {
-                        let newer =
-                            !s.is_empty() && s.last_live_id().is_some_and(|m| m > g.last_id);
+                        let newer = if woken {
+                            s.last_id > g.last_id
+                        } else {
+                            !s.is_empty() && s.last_live_id().is_some_and(|m| m > g.last_id)
+                        };
                         if !newer {
                             continue;
                         }

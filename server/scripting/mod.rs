@@ -758,6 +758,7 @@ pub(crate) fn run_script(
     resp.store(2, Ordering::Relaxed);
     let mut client = ClientState::new(ctx.client.handle.clone(), true);
     client.db = ctx.client.db;
+    client.in_script = true;
     let run = RefCell::new(ScriptRun {
         server: ctx.server,
         data: &mut *ctx.data,
