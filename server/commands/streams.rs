@@ -341,8 +341,8 @@ fn id_reply(id: StreamId) -> Reply {
 fn entry_reply(e: &EntryRef<'_>) -> Reply {
     let mut kv = Vec::with_capacity(e.len() * 2);
     for (f, v) in e.pairs() {
-        kv.push(Reply::bulk_from(f));
-        kv.push(Reply::bulk_from(v));
+        kv.push(Reply::bulk_from(&f));
+        kv.push(Reply::bulk_from(&v));
     }
     Reply::Array(vec![id_reply(e.id), Reply::Array(kv)])
 }

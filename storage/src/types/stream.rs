@@ -1,17 +1,18 @@
 //! The stream type: entries keyed by 128-bit IDs, and consumer groups.
 //!
-//! Entries sit in nodes laid out exactly as Redis 7.0 lays out its radix
-//! tree of listpacks (t_stream.c): a node is keyed by its master ID (the ID
-//! of the first entry ever appended to it), holds a master entry (valid
-//! count, deleted count, the master field names) and its entries in ID
-//! order, including entries deleted by XDEL or exact trimming, which stay
-//! in the node as tombstones until the whole node goes. The node layout is
-//! kept (decoded, for fast reads) because it is visible: approximate
-//! trimming (`~`) removes only whole nodes, the RDB and DUMP payloads
-//! carry the listpacks, and XINFO reports the node count. A node is closed
-//! when its listpack would reach `stream-node-max-bytes` or it holds
-//! `stream-node-max-entries` entries; `bytes` tracks the listpack size Redis
-//! would have, element by element, so that decision is Redis's.
+//! Entries sit in nodes exactly as Redis 7.0 keeps them (t_stream.c): an
+//! ordered map (Redis's radix tree) from a node's master ID (the ID of the
+//! first entry ever appended to it) to a listpack holding a master entry
+//! (valid count, deleted count, the master field names) and the node's
+//! entries, delta-encoded against the master ID, fields omitted when they
+//! are the master's. Entries deleted by XDEL or exact trimming stay in the
+//! node as tombstones until the whole node goes. The layout is kept byte for
+//! byte because it is visible: approximate trimming (`~`) removes only
+//! whole nodes, RDB and DUMP payloads carry the listpacks, and XINFO
+//! reports the node counts. A node is closed when its listpack would reach
+//! `stream-node-max-bytes` or it holds `stream-node-max-entries` entries.
+//! Keeping Redis's listpacks also keeps Redis's memory footprint; reads
+//! decode entries as they go, as Redis's iterator does.
 //!
 //! Invariants:
 //! - Nodes are keyed by master ID, in order; every entry of a node has an ID
@@ -23,11 +24,12 @@
 //! - A group's PEL and its consumers' PELs hold the same IDs: each PEL
 //!   entry names its consumer, which lists the ID in its own set.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::digest::{mix_digest, Digest};
-use crate::rdb::listpack::{self, Builder, Entry as LpEntry};
+use crate::rdb::listpack::{self, Entry as LpEntry};
 use crate::SmallBytes;
 
 /// Entry flag: the entry is a tombstone.
@@ -126,22 +128,48 @@ impl Default for NodeLimits {
     }
 }
 
-/// Bytes an integer takes as a listpack element.
-fn int_size(v: i64) -> usize {
-    listpack::int_entry_size(v)
+/// An integer read from a stream listpack (Redis's `lpGetInteger`, which
+/// also reads integers stored as strings).
+fn lp_int(e: LpEntry<'_>) -> Option<i64> {
+    match e {
+        LpEntry::Int(v) => Some(v),
+        LpEntry::Str(s) => crate::num::parse_i64(s),
+    }
 }
 
-/// One entry of a node (live or tombstone).
+/// One radix tree node: Redis's listpack, byte for byte. Elements: the
+/// master entry (`live`, `deleted`, the master field count, the field
+/// names, `0`), then per entry `flags`, the ID's deltas from the master ID,
+/// (`num-fields`, fields, when not SAMEFIELDS), the values, `lp-count`.
 #[derive(Clone, Debug, PartialEq)]
-struct Item {
+struct Node {
+    lp: Vec<u8>,
+    live: i64,
+    deleted: i64,
+    master_fields: usize,
+    /// Offset of the master field count element.
+    nmaster_at: usize,
+    /// Offset of the first master field name.
+    fields_at: usize,
+    /// Offset of the first entry's flags (or the terminator).
+    entries_at: usize,
+}
+
+/// Where one entry of a node lies.
+#[derive(Clone, Copy, Debug)]
+struct ItemPos {
     id: StreamId,
     flags: i64,
-    /// Field names; empty when the entry has the master fields.
-    fields: Vec<SmallBytes>,
-    values: Vec<SmallBytes>,
+    /// Offset of the flags element.
+    at: usize,
+    /// Offset of the first field (or value, with SAMEFIELDS).
+    data_at: usize,
+    fields: usize,
+    /// Offset after the entry's lp-count.
+    next: usize,
 }
 
-impl Item {
+impl ItemPos {
     fn deleted(&self) -> bool {
         self.flags & FLAG_DELETED != 0
     }
@@ -149,122 +177,271 @@ impl Item {
     fn same_fields(&self) -> bool {
         self.flags & FLAG_SAMEFIELDS != 0
     }
-
-    /// Listpack elements after flags, ID deltas and (num-fields, fields):
-    /// the `lp-count` element's value.
-    fn lp_count(&self) -> i64 {
-        let n = self.values.len() as i64;
-        if self.same_fields() {
-            n + 3
-        } else {
-            n * 2 + 4
-        }
-    }
 }
 
-/// One radix tree node: a listpack of entries sharing a master entry.
-#[derive(Clone, Debug, PartialEq)]
-struct Node {
-    master_fields: Vec<SmallBytes>,
-    items: Vec<Item>,
-    live: i64,
-    deleted: i64,
-    /// The node's listpack size, as Redis would have it.
-    bytes: usize,
-}
+const LP_HEADER: usize = 6;
 
 impl Node {
-    fn item_size(master: StreamId, item: &Item) -> usize {
-        let mut n = int_size(item.flags)
-            + int_size(item.id.ms.wrapping_sub(master.ms) as i64)
-            + int_size(item.id.seq.wrapping_sub(master.seq) as i64);
-        if !item.same_fields() {
-            n += int_size(item.values.len() as i64);
-            n += item
-                .fields
-                .iter()
-                .map(|f| listpack::entry_size(f))
-                .sum::<usize>();
+    /// A node holding one entry, its fields the master fields.
+    fn new<B: AsRef<[u8]>>(pairs: &[B]) -> Node {
+        let mut lp = vec![0u8; LP_HEADER];
+        let n = pairs.len() / 2;
+        listpack::encode_int(&mut lp, 1);
+        listpack::encode_int(&mut lp, 0);
+        let nmaster_at = lp.len();
+        listpack::encode_int(&mut lp, n as i64);
+        let fields_at = lp.len();
+        for f in pairs.iter().step_by(2) {
+            listpack::encode(&mut lp, f.as_ref());
         }
-        n += item
-            .values
-            .iter()
-            .map(|v| listpack::entry_size(v))
-            .sum::<usize>();
-        n + int_size(item.lp_count())
+        listpack::encode_int(&mut lp, 0);
+        let entries_at = lp.len();
+        lp.push(0xFF);
+        let mut node = Node {
+            lp,
+            live: 1,
+            deleted: 0,
+            master_fields: n,
+            nmaster_at,
+            fields_at,
+            entries_at,
+        };
+        node.set_header(4 + n as u32);
+        node.append(StreamId::MIN, StreamId::MIN, FLAG_SAMEFIELDS, pairs);
+        node
     }
 
-    /// Recomputes `bytes` from the contents.
-    fn measure(&mut self, master: StreamId) {
-        let mut n = 6 + 1;
-        n += int_size(self.live) + int_size(self.deleted);
-        n += int_size(self.master_fields.len() as i64);
-        n += self
-            .master_fields
-            .iter()
-            .map(|f| listpack::entry_size(f))
-            .sum::<usize>();
-        n += int_size(0);
-        n += self
-            .items
-            .iter()
-            .map(|i| Node::item_size(master, i))
-            .sum::<usize>();
-        self.bytes = n;
+    fn set_header(&mut self, count: u32) {
+        let total = u32::try_from(self.lp.len()).unwrap_or(u32::MAX);
+        self.lp[..4].copy_from_slice(&total.to_le_bytes());
+        let count = u16::try_from(count).unwrap_or(u16::MAX);
+        self.lp[4..6].copy_from_slice(&count.to_le_bytes());
     }
 
+    fn element_count(&self) -> u16 {
+        u16::from_le_bytes([self.lp[4], self.lp[5]])
+    }
+
+    /// Appends an entry's elements (the master entry's counts are the
+    /// caller's business).
+    fn append<B: AsRef<[u8]>>(&mut self, master: StreamId, id: StreamId, flags: i64, pairs: &[B]) {
+        let eof = self.lp.pop();
+        debug_assert_eq!(eof, Some(0xFF));
+        let same = flags & FLAG_SAMEFIELDS != 0;
+        let n = pairs.len() / 2;
+        let lp = &mut self.lp;
+        listpack::encode_int(lp, flags);
+        listpack::encode_int(lp, id.ms.wrapping_sub(master.ms) as i64);
+        listpack::encode_int(lp, id.seq.wrapping_sub(master.seq) as i64);
+        if !same {
+            listpack::encode_int(lp, n as i64);
+        }
+        for pair in pairs.chunks(2) {
+            if !same {
+                listpack::encode(lp, pair[0].as_ref());
+            }
+            listpack::encode(lp, pair[1].as_ref());
+        }
+        let lp_count = if same { n + 3 } else { 2 * n + 4 };
+        listpack::encode_int(lp, lp_count as i64);
+        lp.push(0xFF);
+        let added = (lp_count + 1) as u32;
+        let count = self.element_count();
+        let count = if count == u16::MAX {
+            u32::from(u16::MAX)
+        } else {
+            u32::from(count) + added
+        };
+        self.set_header(count);
+    }
+
+    /// Rewrites the valid and deleted counts (Redis's `lpReplaceInteger`
+    /// on the first two elements), moving what follows if their size changes.
     fn set_counts(&mut self, live: i64, deleted: i64) {
-        self.bytes = self.bytes + int_size(live) + int_size(deleted)
-            - int_size(self.live)
-            - int_size(self.deleted);
+        let mut head = Vec::with_capacity(8);
+        listpack::encode_int(&mut head, live);
+        listpack::encode_int(&mut head, deleted);
+        let old = self.nmaster_at - LP_HEADER;
+        self.lp
+            .splice(LP_HEADER..self.nmaster_at, head.iter().copied());
+        let delta = head.len() as isize - old as isize;
+        self.nmaster_at = (self.nmaster_at as isize + delta) as usize;
+        self.fields_at = (self.fields_at as isize + delta) as usize;
+        self.entries_at = (self.entries_at as isize + delta) as usize;
         self.live = live;
         self.deleted = deleted;
+        let count = u32::from(self.element_count());
+        self.set_header(count);
     }
 
-    /// The fields of an item (its own or the master's).
-    fn fields_of<'a>(&'a self, item: &'a Item) -> &'a [SmallBytes] {
-        if item.same_fields() {
-            &self.master_fields
+    /// The entry starting at `at`, or `None` at the terminator.
+    fn item_at(&self, master: StreamId, at: usize) -> Option<ItemPos> {
+        let lp = &self.lp;
+        let (f, p) = listpack::element_at(lp, at)?;
+        let flags = lp_int(f)?;
+        let (ms, p) = listpack::element_at(lp, p)?;
+        let (seq, mut p) = listpack::element_at(lp, p)?;
+        let id = StreamId::new(
+            master.ms.wrapping_add(lp_int(ms)? as u64),
+            master.seq.wrapping_add(lp_int(seq)? as u64),
+        );
+        let same = flags & FLAG_SAMEFIELDS != 0;
+        let fields = if same {
+            self.master_fields
         } else {
-            &item.fields
+            let (n, q) = listpack::element_at(lp, p)?;
+            p = q;
+            usize::try_from(lp_int(n)?).ok()?
+        };
+        let data_at = p;
+        let skip = if same { fields } else { fields * 2 };
+        for _ in 0..=skip {
+            p = listpack::element_at(lp, p)?.1;
+        }
+        Some(ItemPos {
+            id,
+            flags,
+            at,
+            data_at,
+            fields,
+            next: p,
+        })
+    }
+
+    /// Every entry of the node, tombstones included, in order.
+    fn items(&self, master: StreamId) -> ItemIter<'_> {
+        ItemIter {
+            node: self,
+            master,
+            at: self.entries_at,
         }
     }
 
-    /// Marks the item at `at` deleted; false if it already was.
-    fn tombstone(&mut self, at: usize) -> bool {
-        let item = &mut self.items[at];
-        if item.deleted() {
-            return false;
-        }
-        item.flags |= FLAG_DELETED;
-        true
+    /// Marks the entry at `pos` deleted (flags stay a one-byte integer).
+    fn tombstone(&mut self, pos: &ItemPos) {
+        self.lp[pos.at] = (pos.flags | FLAG_DELETED) as u8;
     }
 
-    /// The listpack bytes of this node.
-    fn encode(&self, master: StreamId, b: &mut Builder) {
-        b.clear();
-        b.push_int(self.live);
-        b.push_int(self.deleted);
-        b.push_int(self.master_fields.len() as i64);
-        for f in &self.master_fields {
-            b.push(f);
+    fn entry<'a>(&'a self, pos: &ItemPos) -> EntryRef<'a> {
+        EntryRef {
+            id: pos.id,
+            lp: &self.lp,
+            fields_at: pos.same_fields().then_some(self.fields_at),
+            data_at: pos.data_at,
+            fields: pos.fields,
         }
-        b.push_int(0);
-        for item in &self.items {
-            b.push_int(item.flags);
-            b.push_int(item.id.ms.wrapping_sub(master.ms) as i64);
-            b.push_int(item.id.seq.wrapping_sub(master.seq) as i64);
-            if !item.same_fields() {
-                b.push_int(item.values.len() as i64);
-            }
-            for (k, v) in item.values.iter().enumerate() {
-                if !item.same_fields() {
-                    b.push(&item.fields[k]);
+    }
+
+    /// Reads a node loaded from an RDB, checking its structure as Redis's
+    /// deep sanitization does.
+    fn load(master: StreamId, lp: &[u8]) -> Result<Node, String> {
+        let elems = listpack::parse(lp)
+            .map_err(|m| format!("{} at byte {}: {}", m.expected, m.at, m.found))?;
+        let mut it = elems.into_iter();
+        let mut int = |what: &str| -> Result<i64, String> {
+            match it.next() {
+                Some(e) => {
+                    lp_int(e).ok_or_else(|| format!("stream listpack: {what} is not an integer"))
                 }
-                b.push(v);
+                None => Err(format!("stream listpack ends before {what}")),
             }
-            b.push_int(item.lp_count());
+        };
+        let live = int("the entry count")?;
+        let deleted = int("the deleted count")?;
+        let nmaster = int("the master field count")?;
+        if live <= 0 || deleted < 0 || nmaster < 0 {
+            return Err("stream listpack: bad master entry counts".into());
         }
+        let mut node = Node {
+            lp: lp.to_vec(),
+            live,
+            deleted,
+            master_fields: nmaster as usize,
+            nmaster_at: 0,
+            fields_at: 0,
+            entries_at: 0,
+        };
+        let mut p = LP_HEADER;
+        for _ in 0..2 {
+            p = listpack::element_at(lp, p)
+                .ok_or("stream listpack: truncated")?
+                .1;
+        }
+        node.nmaster_at = p;
+        p = listpack::element_at(lp, p)
+            .ok_or("stream listpack: truncated")?
+            .1;
+        node.fields_at = p;
+        for _ in 0..nmaster {
+            p = listpack::element_at(lp, p)
+                .ok_or("stream listpack: truncated")?
+                .1;
+        }
+        let (zero, q) = listpack::element_at(lp, p).ok_or("stream listpack: truncated")?;
+        if lp_int(zero) != Some(0) {
+            return Err("stream listpack: master entry not terminated by 0".into());
+        }
+        node.entries_at = q;
+        let (mut seen_live, mut seen_dead) = (0i64, 0i64);
+        let mut prev: Option<StreamId> = None;
+        let mut at = q;
+        while lp.get(at).is_some_and(|&b| b != 0xFF) {
+            let pos = node
+                .item_at(master, at)
+                .ok_or("stream listpack: a malformed entry")?;
+            if pos.id < master || prev.is_some_and(|x| pos.id <= x) {
+                return Err("stream listpack: entry IDs out of order".into());
+            }
+            let want = if pos.same_fields() {
+                pos.fields + 3
+            } else {
+                pos.fields * 2 + 4
+            };
+            let mut p = pos.data_at;
+            let skip = if pos.same_fields() {
+                pos.fields
+            } else {
+                pos.fields * 2
+            };
+            for _ in 0..skip {
+                p = listpack::element_at(lp, p)
+                    .ok_or("stream listpack: truncated")?
+                    .1;
+            }
+            let (count, _) = listpack::element_at(lp, p).ok_or("stream listpack: truncated")?;
+            if lp_int(count) != Some(want as i64) {
+                return Err("stream listpack: wrong lp-count".into());
+            }
+            if pos.deleted() {
+                seen_dead += 1;
+            } else {
+                seen_live += 1;
+            }
+            prev = Some(pos.id);
+            at = pos.next;
+        }
+        if seen_live != live || seen_dead != deleted {
+            return Err("stream listpack: counts do not match the entries".into());
+        }
+        Ok(node)
+    }
+}
+
+/// The entries of one node in order.
+#[derive(Debug)]
+struct ItemIter<'a> {
+    node: &'a Node,
+    master: StreamId,
+    at: usize,
+}
+
+impl Iterator for ItemIter<'_> {
+    type Item = ItemPos;
+
+    fn next(&mut self) -> Option<ItemPos> {
+        let pos = self.node.item_at(self.master, self.at)?;
+        self.at = pos.next;
+        Some(pos)
     }
 }
 
@@ -370,27 +547,63 @@ impl Group {
 #[derive(Clone, Copy, Debug)]
 pub struct EntryRef<'a> {
     pub id: StreamId,
-    fields: &'a [SmallBytes],
-    values: &'a [SmallBytes],
+    lp: &'a [u8],
+    /// The master fields' offset, for a SAMEFIELDS entry.
+    fields_at: Option<usize>,
+    data_at: usize,
+    fields: usize,
+}
+
+/// A field and its value; integers stored as integers come as their text.
+pub type FieldValue<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+
+/// An element's bytes: integers stored as integers get their decimal text.
+fn element_bytes(e: LpEntry<'_>) -> Cow<'_, [u8]> {
+    match e {
+        LpEntry::Str(s) => Cow::Borrowed(s),
+        LpEntry::Int(v) => Cow::Owned(crate::num::i64_to_bytes(v)),
+    }
 }
 
 impl<'a> EntryRef<'a> {
     /// Field-value pairs in order.
-    pub fn pairs(&self) -> impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + 'a {
-        let fields = self.fields;
-        let values = self.values;
-        fields
-            .iter()
-            .zip(values.iter())
-            .map(|(f, v)| (f.as_slice(), v.as_slice()))
+    pub fn pairs(&self) -> Vec<FieldValue<'a>> {
+        let lp = self.lp;
+        let mut out = Vec::with_capacity(self.fields);
+        let mut f_at = self.fields_at;
+        let mut p = self.data_at;
+        for _ in 0..self.fields {
+            let field = match f_at {
+                Some(fa) => {
+                    let Some((f, next)) = listpack::element_at(lp, fa) else {
+                        break;
+                    };
+                    f_at = Some(next);
+                    f
+                }
+                None => {
+                    let Some((f, next)) = listpack::element_at(lp, p) else {
+                        break;
+                    };
+                    p = next;
+                    f
+                }
+            };
+            let Some((v, next)) = listpack::element_at(lp, p) else {
+                break;
+            };
+            p = next;
+            out.push((element_bytes(field), element_bytes(v)));
+        }
+        out
     }
 
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.fields
     }
 
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.fields == 0
     }
 }
 
@@ -516,55 +729,33 @@ impl StreamValue {
         } else {
             limits.max_bytes
         };
-        let mut use_tail = false;
-        if let Some((_, tail)) = self.nodes.iter().next_back() {
-            use_tail = !(tail.bytes + total >= max_bytes
-                || (limits.max_entries != 0 && tail.live + tail.deleted >= limits.max_entries));
-        }
-        let fields: Vec<SmallBytes> = pairs
-            .iter()
-            .step_by(2)
-            .map(|f| SmallBytes::from_slice(f.as_ref()))
-            .collect();
-        let values: Vec<SmallBytes> = pairs
-            .iter()
-            .skip(1)
-            .step_by(2)
-            .map(|v| SmallBytes::from_slice(v.as_ref()))
-            .collect();
-        if use_tail {
-            let (&master, tail) = self
-                .nodes
-                .iter_mut()
-                .next_back()
-                .expect("use_tail is set only when a tail exists");
-            let (live, deleted) = (tail.live + 1, tail.deleted);
-            tail.set_counts(live, deleted);
-            let same = tail.master_fields.len() == numfields
-                && tail.master_fields.iter().zip(&fields).all(|(a, b)| a == b);
-            let item = Item {
-                id,
-                flags: if same { FLAG_SAMEFIELDS } else { 0 },
-                fields: if same { Vec::new() } else { fields },
-                values,
-            };
-            tail.bytes += Node::item_size(master, &item);
-            tail.items.push(item);
-        } else {
-            let mut node = Node {
-                master_fields: fields,
-                items: vec![Item {
-                    id,
-                    flags: FLAG_SAMEFIELDS,
-                    fields: Vec::new(),
-                    values,
-                }],
-                live: 1,
-                deleted: 0,
-                bytes: 0,
-            };
-            node.measure(id);
-            self.nodes.insert(id, node);
+        let tail = self.nodes.iter_mut().next_back().filter(|(_, tail)| {
+            !(tail.lp.len() + total >= max_bytes
+                || (limits.max_entries != 0 && tail.live + tail.deleted >= limits.max_entries))
+        });
+        match tail {
+            Some((&master, tail)) => {
+                let (live, deleted) = (tail.live + 1, tail.deleted);
+                tail.set_counts(live, deleted);
+                let mut same = tail.master_fields == numfields;
+                if same {
+                    let mut at = tail.fields_at;
+                    for f in pairs.iter().step_by(2) {
+                        match listpack::element_at(&tail.lp, at) {
+                            Some((e, next)) if element_bytes(e).as_ref() == f.as_ref() => at = next,
+                            _ => {
+                                same = false;
+                                break;
+                            }
+                        }
+                    }
+                }
+                let flags = if same { FLAG_SAMEFIELDS } else { 0 };
+                tail.append(master, id, flags, pairs);
+            }
+            None => {
+                self.nodes.insert(id, Node::new(pairs));
+            }
         }
         self.length += 1;
         self.entries_added += 1;
@@ -593,30 +784,27 @@ impl StreamValue {
             .map(|(k, _)| *k)
             .unwrap_or(start);
         let nodes = self.nodes.range(from..=end);
-        fn entries(node: &Node) -> impl DoubleEndedIterator<Item = EntryRef<'_>> {
-            node.items
-                .iter()
-                .filter(|i| !i.deleted())
-                .map(move |i| EntryRef {
-                    id: i.id,
-                    fields: node.fields_of(i),
-                    values: &i.values,
-                })
-        }
         if rev {
             Box::new(
                 nodes
                     .rev()
-                    .flat_map(|(_, n)| entries(n).rev())
-                    .skip_while(move |e| e.id > end)
-                    .take_while(move |e| e.id >= start),
+                    .flat_map(|(&m, n)| {
+                        let items: Vec<ItemPos> = n.items(m).collect();
+                        items.into_iter().rev().map(move |i| (n, i))
+                    })
+                    .filter(|(_, i)| !i.deleted())
+                    .skip_while(move |(_, i)| i.id > end)
+                    .take_while(move |(_, i)| i.id >= start)
+                    .map(|(n, i)| n.entry(&i)),
             )
         } else {
             Box::new(
                 nodes
-                    .flat_map(|(_, n)| entries(n))
-                    .skip_while(move |e| e.id < start)
-                    .take_while(move |e| e.id <= end),
+                    .flat_map(|(&m, n)| n.items(m).map(move |i| (n, i)))
+                    .filter(|(_, i)| !i.deleted())
+                    .skip_while(move |(_, i)| i.id < start)
+                    .take_while(move |(_, i)| i.id <= end)
+                    .map(|(n, i)| n.entry(&i)),
             )
         }
     }
@@ -644,9 +832,9 @@ impl StreamValue {
     /// approximate trim); the maximal ID when there is none, as in Redis.
     pub fn first_id_with_tombstones(&self) -> StreamId {
         self.nodes
-            .values()
+            .iter()
             .next()
-            .and_then(|n| n.items.first())
+            .and_then(|(&m, n)| n.items(m).next())
             .map(|i| i.id)
             .unwrap_or(StreamId::MAX)
     }
@@ -656,12 +844,17 @@ impl StreamValue {
         let Some((&key, node)) = self.nodes.range_mut(..=id).next_back() else {
             return false;
         };
-        let Ok(at) = node.items.binary_search_by(|i| i.id.cmp(&id)) else {
+        let Some(pos) = node
+            .items(key)
+            .take_while(|i| i.id <= id)
+            .find(|i| i.id == id)
+        else {
             return false;
         };
-        if !node.tombstone(at) {
+        if pos.deleted() {
             return false;
         }
+        node.tombstone(&pos);
         if node.live == 1 {
             self.nodes.remove(&key);
         } else {
@@ -715,7 +908,7 @@ impl StreamValue {
             }
             let remove_node = match how {
                 Trim::MaxLen(maxlen) => self.length - entries >= maxlen,
-                Trim::MinId(min) => node.items.last().is_some_and(|i| i.id < min),
+                Trim::MinId(min) => node.items(master).last().is_some_and(|i| i.id < min),
             };
             if remove_node {
                 self.nodes.remove(&master);
@@ -726,16 +919,18 @@ impl StreamValue {
             if approx {
                 break;
             }
+            let items: Vec<ItemPos> = node.items(master).collect();
             let mut from_node: i64 = 0;
-            for at in 0..node.items.len() {
+            for pos in &items {
                 let stop = match how {
                     Trim::MaxLen(maxlen) => self.length <= maxlen,
-                    Trim::MinId(min) => node.items[at].id >= min,
+                    Trim::MinId(min) => pos.id >= min,
                 };
                 if stop {
                     break;
                 }
-                if node.tombstone(at) {
+                if !pos.deleted() {
+                    node.tombstone(pos);
                     from_node += 1;
                     self.length -= 1;
                 }
@@ -832,15 +1027,15 @@ impl StreamValue {
         for e in self.range(StreamId::MIN, StreamId::MAX, false) {
             mix_digest(d, format!("{}.{}", e.id.ms, e.id.seq).as_bytes());
             for (f, v) in e.pairs() {
-                mix_digest(d, f);
-                mix_digest(d, v);
+                mix_digest(d, &f);
+                mix_digest(d, &v);
             }
         }
     }
 
     /// Approximate heap bytes.
     pub fn heap_size(&self) -> usize {
-        let nodes: usize = self.nodes.values().map(|n| n.bytes + 64).sum();
+        let nodes: usize = self.nodes.values().map(|n| n.lp.capacity() + 96).sum();
         let groups: usize = self
             .groups
             .values()
@@ -851,114 +1046,20 @@ impl StreamValue {
 
     /// Each node as `(master ID, listpack bytes)`, in order, as RDB saves them.
     pub fn for_each_node(&self, mut f: impl FnMut(StreamId, &[u8])) {
-        let mut b = Builder::new();
         for (&master, node) in &self.nodes {
-            node.encode(master, &mut b);
-            f(master, b.finish());
+            f(master, &node.lp);
         }
     }
 
-    /// Adds a node loaded from an RDB listpack. The metadata (length, IDs,
-    /// counters) is set by the loader afterwards.
+    /// Adds a node loaded from an RDB listpack, kept byte for byte. The
+    /// metadata (length, IDs, counters) is set by the loader afterwards.
     pub fn load_node(&mut self, master: StreamId, lp: &[u8]) -> Result<(), String> {
         if let Some((&last, _)) = self.nodes.iter().next_back() {
             if master <= last {
                 return Err("stream nodes out of order or repeated".into());
             }
         }
-        let elems = listpack::parse(lp)
-            .map_err(|m| format!("{} at byte {}: {}", m.expected, m.at, m.found))?;
-        let mut it = elems.into_iter();
-        let int = |what: &str, it: &mut std::vec::IntoIter<LpEntry<'_>>| -> Result<i64, String> {
-            match it.next() {
-                Some(LpEntry::Int(v)) => Ok(v),
-                Some(LpEntry::Str(s)) => crate::num::parse_i64(s)
-                    .ok_or_else(|| format!("stream listpack: {what} is not an integer")),
-                None => Err(format!("stream listpack ends before {what}")),
-            }
-        };
-        let small =
-            |what: &str, it: &mut std::vec::IntoIter<LpEntry<'_>>| -> Result<SmallBytes, String> {
-                match it.next() {
-                    Some(e) => Ok(e.with_bytes(SmallBytes::from_slice)),
-                    None => Err(format!("stream listpack ends before {what}")),
-                }
-            };
-        let live = int("the entry count", &mut it)?;
-        let deleted = int("the deleted count", &mut it)?;
-        let nmaster = int("the master field count", &mut it)?;
-        if live <= 0 || deleted < 0 || nmaster < 0 {
-            return Err("stream listpack: bad master entry counts".into());
-        }
-        let mut master_fields = Vec::new();
-        for _ in 0..nmaster {
-            master_fields.push(small("a master field", &mut it)?);
-        }
-        if int("the master terminator", &mut it)? != 0 {
-            return Err("stream listpack: master entry not terminated by 0".into());
-        }
-        let mut items = Vec::new();
-        let (mut seen_live, mut seen_dead) = (0i64, 0i64);
-        let mut prev: Option<StreamId> = None;
-        for _ in 0..(live + deleted) {
-            let flags = int("entry flags", &mut it)?;
-            let ms = int("an ID delta", &mut it)?;
-            let seq = int("an ID delta", &mut it)?;
-            let id = StreamId::new(
-                master.ms.wrapping_add(ms as u64),
-                master.seq.wrapping_add(seq as u64),
-            );
-            if id < master || prev.is_some_and(|p| id <= p) {
-                return Err("stream listpack: entry IDs out of order".into());
-            }
-            prev = Some(id);
-            let same = flags & FLAG_SAMEFIELDS != 0;
-            let n = if same {
-                nmaster
-            } else {
-                int("a field count", &mut it)?
-            };
-            if n < 0 {
-                return Err("stream listpack: negative field count".into());
-            }
-            let mut fields = Vec::new();
-            let mut values = Vec::new();
-            for _ in 0..n {
-                if !same {
-                    fields.push(small("a field", &mut it)?);
-                }
-                values.push(small("a value", &mut it)?);
-            }
-            let item = Item {
-                id,
-                flags,
-                fields,
-                values,
-            };
-            if int("lp-count", &mut it)? != item.lp_count() {
-                return Err("stream listpack: wrong lp-count".into());
-            }
-            if item.deleted() {
-                seen_dead += 1;
-            } else {
-                seen_live += 1;
-            }
-            items.push(item);
-        }
-        if it.next().is_some() {
-            return Err("stream listpack: elements after the last entry".into());
-        }
-        if seen_live != live || seen_dead != deleted {
-            return Err("stream listpack: counts do not match the entries".into());
-        }
-        let mut node = Node {
-            master_fields,
-            items,
-            live,
-            deleted,
-            bytes: 0,
-        };
-        node.measure(master);
+        let node = Node::load(master, lp)?;
         self.nodes.insert(master, node);
         Ok(())
     }
@@ -972,10 +1073,13 @@ impl StreamValue {
             ));
         }
         self.length = length;
-        if let Some(last) = self.nodes.values().next_back().and_then(|n| n.items.last()) {
-            if last.id > self.last_id {
-                return Err("stream last ID below its last entry".into());
-            }
+        let last = self
+            .nodes
+            .iter()
+            .next_back()
+            .and_then(|(&m, n)| n.items(m).last());
+        if last.is_some_and(|l| l.id > self.last_id) {
+            return Err("stream last ID below its last entry".into());
         }
         Ok(())
     }
@@ -984,6 +1088,7 @@ impl StreamValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rdb::listpack::Builder;
 
     fn add(s: &mut StreamValue, ms: u64, pairs: &[&str]) {
         s.add(StreamId::new(ms, 0), pairs, NodeLimits::default())
@@ -1005,9 +1110,29 @@ mod tests {
         s.trim(Trim::MaxLen(200), false, 0);
         let mut b = Builder::new();
         for (&m, n) in &s.nodes {
-            n.encode(m, &mut b);
-            assert_eq!(b.finish().len(), n.bytes);
-            assert!(n.bytes < 4096 + 200);
+            // What a fresh encoding of the same entries gives.
+            b.clear();
+            b.push_int(n.live);
+            b.push_int(n.deleted);
+            b.push_int(n.master_fields as i64);
+            let mut at = n.fields_at;
+            for _ in 0..n.master_fields {
+                let (f, next) = listpack::element_at(&n.lp, at).unwrap();
+                b.push(&element_bytes(f));
+                at = next;
+            }
+            b.push_int(0);
+            for i in n.items(m) {
+                let mut p = i.at;
+                while p < i.next {
+                    let (e, next) = listpack::element_at(&n.lp, p).unwrap();
+                    b.push(&element_bytes(e));
+                    p = next;
+                }
+            }
+            assert_eq!(b.finish(), &n.lp[..]);
+            assert!(n.lp.len() < 4096 + 200);
+            assert!(listpack::parse(&n.lp).is_ok());
         }
     }
 
