@@ -236,7 +236,7 @@ impl Node {
         if !same {
             listpack::encode_int(lp, n as i64);
         }
-        for pair in pairs.chunks(2) {
+        for pair in pairs.chunks_exact(2) {
             if !same {
                 listpack::encode(lp, pair[0].as_ref());
             }
@@ -389,6 +389,11 @@ impl Node {
             let pos = node
                 .item_at(master, at)
                 .ok_or("stream listpack: a malformed entry")?;
+            // Redis writes flags as one-byte integers 0 to 3; tombstoning
+            // rewrites that byte in place.
+            if !(0..=3).contains(&pos.flags) || lp[pos.at] != pos.flags as u8 {
+                return Err("stream listpack: entry flags not a small integer".into());
+            }
             if pos.id < master || prev.is_some_and(|x| pos.id <= x) {
                 return Err("stream listpack: entry IDs out of order".into());
             }
@@ -719,6 +724,8 @@ impl StreamValue {
         if id <= self.last_id {
             return Err(AddError::IdTooSmall);
         }
+        // Whole pairs only (the commands check the count).
+        let pairs = &pairs[..pairs.len() & !1];
         let total: usize = pairs.iter().map(|p| p.as_ref().len()).sum();
         if total > LISTPACK_MAX_SIZE {
             return Err(AddError::TooLarge);
