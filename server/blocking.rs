@@ -88,7 +88,7 @@ pub fn register(data: &mut Data, client: &mut ClientState, argv: &[Bytes], reque
             handle: client.handle.clone(),
             db: client.db,
             proto: client.proto,
-            argv: argv.to_vec(),
+            argv: request.argv.unwrap_or_else(|| argv.to_vec()),
             keys: request.keys,
             deadline_ms: request.deadline_ms,
             timeout_reply: request.timeout_reply,
@@ -141,6 +141,7 @@ fn serve_one(server: &Server, data: &mut Data, id: u64, now_ms: u64) {
     let mut client = ClientState::new(waiter.handle.clone(), true);
     client.db = waiter.db;
     client.proto = waiter.proto;
+    client.woken = true;
     let argv = waiter.argv.clone();
     let mut ops = Vec::new();
     let reply = run_command(server, data, &mut client, &argv, now_ms, true, &mut ops);

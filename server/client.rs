@@ -255,6 +255,12 @@ pub struct ClientState {
     pub watched: Vec<(usize, Bytes)>,
     /// True while a blocking command waits (set by exec, cleared when served).
     pub blocked: bool,
+    /// True while a blocked client's command is re-run because a key it
+    /// waits on was signalled (XREADGROUP then reports a vanished group
+    /// as Redis's wake-up path does).
+    pub woken: bool,
+    /// True for the client a script's `redis.call` runs as.
+    pub in_script: bool,
     /// Statistics slot of the last command run (CLIENT LIST `cmd=`).
     pub last_stat_id: Option<usize>,
     /// The primary's link applying its stream (no replies, no expiry).
@@ -329,6 +335,8 @@ impl ClientState {
             multi_error: false,
             watched: Vec::new(),
             blocked: false,
+            woken: false,
+            in_script: false,
             last_stat_id: None,
             is_master: false,
             replica_conf: Default::default(),

@@ -525,7 +525,7 @@ pub static DIRECTIVES: &[Directive] = &[
     int("slowlog-log-slower-than", -1, LONG_MAX, "10000").imp(),
     int("latency-monitor-threshold", 0, LONG_MAX, "0").imp(),
     mem("proto-max-bulk-len", 1024 * 1024, LONG_MAX, "536870912").imp(),
-    int("stream-node-max-entries", 0, LONG_MAX, "100"),
+    int("stream-node-max-entries", 0, LONG_MAX, "100").imp(),
     mem("repl-backlog-size", 1, LONG_MAX, "1048576").imp(),
     mem("maxmemory", 0, ULLONG_MAX, "0"),
     mem("cluster-link-sendbuf-limit", 0, ULLONG_MAX, "0"),
@@ -540,7 +540,7 @@ pub static DIRECTIVES: &[Directive] = &[
     mem("hash-max-listpack-value", 0, LONG_MAX, "64")
         .alias(&["hash-max-ziplist-value"])
         .imp(),
-    mem("stream-node-max-bytes", 0, LONG_MAX, "4096"),
+    mem("stream-node-max-bytes", 0, LONG_MAX, "4096").imp(),
     mem("zset-max-listpack-value", 0, LONG_MAX, "64")
         .alias(&["zset-max-ziplist-value"])
         .imp(),
@@ -908,6 +908,8 @@ pub struct Config {
     pub zset_max_listpack_value: u64,
     /// Past this many bytes (header included) a sparse HyperLogLog becomes dense.
     pub hll_sparse_max_bytes: u64,
+    pub stream_node_max_bytes: u64,
+    pub stream_node_max_entries: i64,
     pub client_output_buffer_limit: ClientOutputBufferLimits,
     /// Canonical `CONFIG GET` text of every directive without a typed field.
     values: HashMap<&'static str, String>,
@@ -968,6 +970,10 @@ impl Config {
             set_max_intset_entries: self.set_max_intset_entries as usize,
             zset_max_listpack_entries: self.zset_max_listpack_entries as usize,
             zset_max_listpack_value: self.zset_max_listpack_value as usize,
+            stream_node: tandem_storage::types::stream::NodeLimits {
+                max_bytes: usize::try_from(self.stream_node_max_bytes).unwrap_or(usize::MAX),
+                max_entries: self.stream_node_max_entries,
+            },
         }
     }
 
@@ -1011,6 +1017,8 @@ impl Config {
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
             hll_sparse_max_bytes: 3000,
+            stream_node_max_bytes: 4096,
+            stream_node_max_entries: 100,
             client_output_buffer_limit: ClientOutputBufferLimits::default(),
             values: HashMap::new(),
             rename_commands: Vec::new(),
@@ -1351,6 +1359,8 @@ impl Config {
             "zset-max-listpack-entries" => self.zset_max_listpack_entries.to_string(),
             "zset-max-listpack-value" => self.zset_max_listpack_value.to_string(),
             "hll-sparse-max-bytes" => self.hll_sparse_max_bytes.to_string(),
+            "stream-node-max-bytes" => self.stream_node_max_bytes.to_string(),
+            "stream-node-max-entries" => self.stream_node_max_entries.to_string(),
             "client-output-buffer-limit" => self
                 .client_output_buffer_limit
                 .classes()
@@ -1434,6 +1444,10 @@ impl Config {
                 self.zset_max_listpack_value = sat_u64(*n)
             }
             ("hll-sparse-max-bytes", Parsed::Num(n)) => self.hll_sparse_max_bytes = sat_u64(*n),
+            ("stream-node-max-bytes", Parsed::Num(n)) => self.stream_node_max_bytes = sat_u64(*n),
+            ("stream-node-max-entries", Parsed::Num(n)) => {
+                self.stream_node_max_entries = sat_i64(*n)
+            }
             _ => return false,
         }
         true

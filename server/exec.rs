@@ -372,6 +372,9 @@ pub struct BlockRequest {
     pub deadline_ms: Option<u64>,
     /// The reply given when the deadline passes.
     pub timeout_reply: Reply,
+    /// The command to re-run when woken, if not the one that blocked
+    /// (XREAD stores `$` as the ID it stood for).
+    pub argv: Option<Vec<Bytes>>,
 }
 
 impl ExecCtx<'_> {
@@ -422,8 +425,25 @@ impl ExecCtx<'_> {
             keys,
             deadline_ms: (timeout_ms > 0).then(|| self.now_ms.saturating_add(timeout_ms)),
             timeout_reply: nothing,
+            argv: None,
         });
         Reply::None
+    }
+
+    /// [`ExecCtx::block`], re-running `argv` instead of this command when
+    /// woken.
+    pub fn block_as(
+        &mut self,
+        argv: Vec<Bytes>,
+        keys: Vec<Bytes>,
+        timeout_ms: u64,
+        nothing: Reply,
+    ) -> Reply {
+        let reply = self.block(keys, timeout_ms, nothing);
+        if let Some(request) = &mut self.blocked {
+            request.argv = Some(argv);
+        }
+        reply
     }
 
     /// Counts a keyspace hit or miss (INFO stats).

@@ -24,6 +24,7 @@ pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
+pub mod streams;
 pub mod strings;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -55,4 +56,5 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     sort::COMMANDS,
     dump::COMMANDS,
     latency::COMMANDS,
+    streams::COMMANDS,
 ];

@@ -1979,6 +1979,22 @@ fn movable_keys<'a>(name: &str, argv: &'a [Bytes]) -> Option<Option<Vec<&'a Byte
             }
             return Some(Some(keys));
         }
+        "xread" | "xreadgroup" => {
+            // The keys are the first half of what follows STREAMS.
+            let from = if name == "xread" { 1 } else { 4 };
+            let at = argv
+                .iter()
+                .enumerate()
+                .skip(from)
+                .find(|(_, a)| is(a, "streams"))
+                .map(|(i, _)| i);
+            let keys = at.and_then(|i| {
+                let rest = argv.len() - i - 1;
+                (rest > 0 && rest.is_multiple_of(2))
+                    .then(|| argv[i + 1..i + 1 + rest / 2].iter().collect())
+            });
+            return Some(keys);
+        }
         _ => return None,
     };
     let count = argv

@@ -45,6 +45,7 @@ fn mix_value(k: &mut Digest, value: &Value) {
         Value::Set(v) => v.digest(k),
         Value::ZSet(v) => v.digest(k),
         Value::Hash(v) => v.digest(k),
+        Value::Stream(v) => v.digest(k),
     }
 }
 

@@ -9,6 +9,7 @@ use crate::num;
 use crate::types::hash::HashValue;
 use crate::types::list::ListValue;
 use crate::types::set::SetValue;
+use crate::types::stream::StreamValue;
 use crate::types::zset::ZSetValue;
 use crate::SmallBytes;
 
@@ -23,6 +24,7 @@ pub enum Kind {
     Set,
     ZSet,
     Hash,
+    Stream,
 }
 
 impl Kind {
@@ -34,6 +36,7 @@ impl Kind {
             Kind::Set => "set",
             Kind::ZSet => "zset",
             Kind::Hash => "hash",
+            Kind::Stream => "stream",
         }
     }
 
@@ -45,14 +48,22 @@ impl Kind {
             Kind::Set => 2,
             Kind::ZSet => 3,
             Kind::Hash => 4,
+            Kind::Stream => 6,
         }
     }
 
     /// Parses a TYPE name as SCAN ... TYPE accepts it (case-insensitive).
     pub fn from_name(name: &[u8]) -> Option<Kind> {
-        [Kind::String, Kind::List, Kind::Set, Kind::ZSet, Kind::Hash]
-            .into_iter()
-            .find(|k| name.eq_ignore_ascii_case(k.name().as_bytes()))
+        [
+            Kind::String,
+            Kind::List,
+            Kind::Set,
+            Kind::ZSet,
+            Kind::Hash,
+            Kind::Stream,
+        ]
+        .into_iter()
+        .find(|k| name.eq_ignore_ascii_case(k.name().as_bytes()))
     }
 }
 
@@ -68,6 +79,8 @@ pub enum Value {
     Set(Box<SetValue>),
     ZSet(Box<ZSetValue>),
     Hash(Box<HashValue>),
+    /// A stream; an empty one is kept (Redis keeps empty streams).
+    Stream(Box<StreamValue>),
 }
 
 impl Value {
@@ -93,6 +106,7 @@ impl Value {
             Value::Set(_) => Kind::Set,
             Value::ZSet(_) => Kind::ZSet,
             Value::Hash(_) => Kind::Hash,
+            Value::Stream(_) => Kind::Stream,
         }
     }
 
@@ -121,6 +135,7 @@ impl Value {
             Value::Set(v) => v.encoding(),
             Value::ZSet(v) => v.encoding(),
             Value::Hash(v) => v.encoding(),
+            Value::Stream(v) => v.encoding(),
         }
     }
 
@@ -132,6 +147,7 @@ impl Value {
             Value::Set(v) => v.heap_size(),
             Value::ZSet(v) => v.heap_size(),
             Value::Hash(v) => v.heap_size(),
+            Value::Stream(v) => v.heap_size(),
         }
     }
 
@@ -144,6 +160,7 @@ impl Value {
             Value::Set(v) => v.is_empty(),
             Value::ZSet(v) => v.is_empty(),
             Value::Hash(v) => v.is_empty(),
+            Value::Stream(_) => false,
         }
     }
 }

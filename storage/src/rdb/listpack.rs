@@ -119,6 +119,140 @@ pub(crate) fn entry_size(ele: &[u8]) -> usize {
     n + backlen_size(n)
 }
 
+/// Appends the encoding of string element `s` (never an integer) to `out`.
+pub(crate) fn encode_str(out: &mut Vec<u8>, s: &[u8]) {
+    let start = out.len();
+    let len = s.len();
+    if len < 64 {
+        out.push(0x80 | len as u8);
+    } else if len < 4096 {
+        out.push(0xE0 | (len >> 8) as u8);
+        out.push((len & 0xff) as u8);
+    } else {
+        // Callers keep elements below 4 GiB (Redis's listpacks stop at 1 GiB).
+        out.push(0xF0);
+        out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes());
+    }
+    out.extend_from_slice(s);
+    let n = out.len() - start;
+    push_backlen(out, n);
+}
+
+/// Appends the encoding of integer element `v` (narrowest form) to `out`.
+pub(crate) fn encode_int(out: &mut Vec<u8>, v: i64) {
+    let start = out.len();
+    match int_encoded_size(v) {
+        1 => out.push(v as u8),
+        2 => {
+            let u = (v as u16) & 0x1fff;
+            out.push(0xC0 | (u >> 8) as u8);
+            out.push((u & 0xff) as u8);
+        }
+        3 => {
+            out.push(0xF1);
+            out.extend_from_slice(&(v as i16).to_le_bytes());
+        }
+        4 => {
+            out.push(0xF2);
+            out.extend_from_slice(&(v as i32).to_le_bytes()[..3]);
+        }
+        5 => {
+            out.push(0xF3);
+            out.extend_from_slice(&(v as i32).to_le_bytes());
+        }
+        _ => {
+            out.push(0xF4);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let n = out.len() - start;
+    push_backlen(out, n);
+}
+
+/// Appends `ele`, as an integer when it is the text of one (`lpAppend`).
+pub(crate) fn encode(out: &mut Vec<u8>, ele: &[u8]) {
+    match as_int(ele) {
+        Some(v) => encode_int(out, v),
+        None => encode_str(out, ele),
+    }
+}
+
+/// The element at byte `at` of a listpack already checked by [`parse`],
+/// and the offset of the next one. `None` at the terminator or past the
+/// end (never for a checked listpack's entry offsets).
+pub(crate) fn element_at(lp: &[u8], at: usize) -> Option<(Entry<'_>, usize)> {
+    let (entry, len) = decode_one(lp, at).ok()??;
+    Some((entry, at + len + backlen_size(len)))
+}
+
+/// Decodes the entry at `at` without its backlen: the element and the
+/// length of its encoding and data. `Ok(None)` at the terminator.
+fn decode_one(lp: &[u8], at: usize) -> Result<Option<(Entry<'_>, usize)>, Malformed> {
+    let Some(&b) = lp.get(at) else {
+        return Err(malformed(at, "a listpack entry or terminator", "the end"));
+    };
+    if b == EOF {
+        return Ok(None);
+    }
+    let byte = |i: usize| -> Result<u8, Malformed> {
+        lp.get(at + i)
+            .copied()
+            .ok_or_else(|| malformed(at, "a complete listpack entry", "the end"))
+    };
+    let r = if b & 0x80 == 0 {
+        (Entry::Int(i64::from(b)), 1)
+    } else if b & 0xC0 == 0x80 {
+        let n = usize::from(b & 0x3f);
+        (Entry::Str(slice(lp, at + 1, n)?), 1 + n)
+    } else if b & 0xE0 == 0xC0 {
+        let u = (u16::from(b & 0x1f) << 8) | u16::from(byte(1)?);
+        // Sign-extend 13 bits.
+        let v = (i64::from(u) << 51) >> 51;
+        (Entry::Int(v), 2)
+    } else if b & 0xF0 == 0xE0 {
+        let n = (usize::from(b & 0x0f) << 8) | usize::from(byte(1)?);
+        (Entry::Str(slice(lp, at + 2, n)?), 2 + n)
+    } else {
+        match b {
+            0xF0 => {
+                let raw = slice(lp, at + 1, 4)?;
+                let n = u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]) as usize;
+                (Entry::Str(slice(lp, at + 5, n)?), 5 + n)
+            }
+            0xF1 => {
+                let r = slice(lp, at + 1, 2)?;
+                (Entry::Int(i64::from(i16::from_le_bytes([r[0], r[1]]))), 3)
+            }
+            0xF2 => {
+                let r = slice(lp, at + 1, 3)?;
+                let v = i32::from_le_bytes([0, r[0], r[1], r[2]]) >> 8;
+                (Entry::Int(i64::from(v)), 4)
+            }
+            0xF3 => {
+                let r = slice(lp, at + 1, 4)?;
+                (
+                    Entry::Int(i64::from(i32::from_le_bytes([r[0], r[1], r[2], r[3]]))),
+                    5,
+                )
+            }
+            0xF4 => {
+                let r = slice(lp, at + 1, 8)?;
+                let mut x = [0u8; 8];
+                x.copy_from_slice(r);
+                (Entry::Int(i64::from_le_bytes(x)), 9)
+            }
+            _ => {
+                return Err(malformed(
+                    at,
+                    "a listpack entry encoding",
+                    format!("0x{b:02x}"),
+                ))
+            }
+        }
+    };
+    Ok(Some(r))
+}
+
 /// Builds one listpack, appending elements.
 #[derive(Debug)]
 pub(crate) struct Builder {
@@ -159,54 +293,13 @@ impl Builder {
 
     /// Appends a string element (never converted to an integer).
     pub(crate) fn push_str(&mut self, s: &[u8]) {
-        let start = self.buf.len();
-        let len = s.len();
-        if len < 64 {
-            self.buf.push(0x80 | len as u8);
-        } else if len < 4096 {
-            self.buf.push(0xE0 | (len >> 8) as u8);
-            self.buf.push((len & 0xff) as u8);
-        } else {
-            // Callers keep elements below 4 GiB (Redis's listpacks stop at 1 GiB).
-            self.buf.push(0xF0);
-            self.buf
-                .extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes());
-        }
-        self.buf.extend_from_slice(s);
-        let n = self.buf.len() - start;
-        push_backlen(&mut self.buf, n);
+        encode_str(&mut self.buf, s);
         self.count += 1;
     }
 
     /// Appends an integer element in its narrowest encoding.
     pub(crate) fn push_int(&mut self, v: i64) {
-        let start = self.buf.len();
-        match int_encoded_size(v) {
-            1 => self.buf.push(v as u8),
-            2 => {
-                let u = (v as u16) & 0x1fff;
-                self.buf.push(0xC0 | (u >> 8) as u8);
-                self.buf.push((u & 0xff) as u8);
-            }
-            3 => {
-                self.buf.push(0xF1);
-                self.buf.extend_from_slice(&(v as i16).to_le_bytes());
-            }
-            4 => {
-                self.buf.push(0xF2);
-                self.buf.extend_from_slice(&(v as i32).to_le_bytes()[..3]);
-            }
-            5 => {
-                self.buf.push(0xF3);
-                self.buf.extend_from_slice(&(v as i32).to_le_bytes());
-            }
-            _ => {
-                self.buf.push(0xF4);
-                self.buf.extend_from_slice(&v.to_le_bytes());
-            }
-        }
-        let n = self.buf.len() - start;
-        push_backlen(&mut self.buf, n);
+        encode_int(&mut self.buf, v);
         self.count += 1;
     }
 
@@ -259,68 +352,9 @@ pub(crate) fn parse(lp: &[u8]) -> Result<Vec<Entry<'_>>, Malformed> {
     });
     let mut p = HEADER;
     loop {
-        let Some(&b) = lp.get(p) else {
-            return Err(malformed(p, "a listpack entry or terminator", "the end"));
-        };
-        if b == EOF {
-            break;
-        }
         let at = p;
-        let byte = |i: usize| -> Result<u8, Malformed> {
-            lp.get(at + i)
-                .copied()
-                .ok_or_else(|| malformed(at, "a complete listpack entry", "the end"))
-        };
-        let (entry, len) = if b & 0x80 == 0 {
-            (Entry::Int(i64::from(b)), 1)
-        } else if b & 0xC0 == 0x80 {
-            let n = usize::from(b & 0x3f);
-            (Entry::Str(slice(lp, at + 1, n)?), 1 + n)
-        } else if b & 0xE0 == 0xC0 {
-            let u = (u16::from(b & 0x1f) << 8) | u16::from(byte(1)?);
-            // Sign-extend 13 bits.
-            let v = (i64::from(u) << 51) >> 51;
-            (Entry::Int(v), 2)
-        } else if b & 0xF0 == 0xE0 {
-            let n = (usize::from(b & 0x0f) << 8) | usize::from(byte(1)?);
-            (Entry::Str(slice(lp, at + 2, n)?), 2 + n)
-        } else {
-            match b {
-                0xF0 => {
-                    let raw = slice(lp, at + 1, 4)?;
-                    let n = u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]) as usize;
-                    (Entry::Str(slice(lp, at + 5, n)?), 5 + n)
-                }
-                0xF1 => {
-                    let r = slice(lp, at + 1, 2)?;
-                    (Entry::Int(i64::from(i16::from_le_bytes([r[0], r[1]]))), 3)
-                }
-                0xF2 => {
-                    let r = slice(lp, at + 1, 3)?;
-                    let v = i32::from_le_bytes([0, r[0], r[1], r[2]]) >> 8;
-                    (Entry::Int(i64::from(v)), 4)
-                }
-                0xF3 => {
-                    let r = slice(lp, at + 1, 4)?;
-                    (
-                        Entry::Int(i64::from(i32::from_le_bytes([r[0], r[1], r[2], r[3]]))),
-                        5,
-                    )
-                }
-                0xF4 => {
-                    let r = slice(lp, at + 1, 8)?;
-                    let mut x = [0u8; 8];
-                    x.copy_from_slice(r);
-                    (Entry::Int(i64::from_le_bytes(x)), 9)
-                }
-                _ => {
-                    return Err(malformed(
-                        at,
-                        "a listpack entry encoding",
-                        format!("0x{b:02x}"),
-                    ))
-                }
-            }
+        let Some((entry, len)) = decode_one(lp, at)? else {
+            break;
         };
         let bl = backlen_size(len);
         let back = slice(lp, at + len, bl)?;

@@ -36,7 +36,7 @@
 pub mod crc64;
 pub mod dump;
 mod intset;
-mod listpack;
+pub(crate) mod listpack;
 mod lzf;
 mod reader;
 mod writer;
@@ -123,13 +123,6 @@ pub enum RdbError {
         stored: u64,
         computed: u64,
     },
-    #[error("RDB byte {offset}: key {key:?} holds a {type_name} (RDB type {type_code}), which tandem cannot load yet")]
-    UnsupportedType {
-        offset: u64,
-        key: String,
-        type_code: u8,
-        type_name: &'static str,
-    },
     #[error("RDB byte {offset}: {what} needs module type {module:?}, which tandem does not have")]
     Module {
         offset: u64,
@@ -154,7 +147,6 @@ impl RdbError {
             | RdbError::Truncated { offset, .. }
             | RdbError::Corrupt { offset, .. }
             | RdbError::Checksum { offset, .. }
-            | RdbError::UnsupportedType { offset, .. }
             | RdbError::Module { offset, .. }
             | RdbError::DbOutOfRange { offset, .. }
             | RdbError::DuplicateKey { offset, .. } => Some(*offset),

@@ -8,6 +8,7 @@
 //! Every byte consumed goes through the running CRC and the offset counter;
 //! errors report the offset where the record or value being read starts.
 
+use std::collections::BTreeSet;
 use std::io::{self, Read};
 
 use super::crc64::Crc64;
@@ -18,6 +19,7 @@ use crate::num;
 use crate::types::hash::HashValue;
 use crate::types::list::ListValue;
 use crate::types::set::SetValue;
+use crate::types::stream::{Consumer, Group, Nack, StreamId, StreamValue};
 use crate::types::zset::{parse_score, ZSetValue};
 use crate::types::Limits;
 use crate::value::Value;
@@ -330,14 +332,6 @@ fn module_name(id: u64) -> String {
         id >>= 6;
     }
     String::from_utf8_lossy(&name).into_owned()
-}
-
-fn type_name(code: u8) -> &'static str {
-    match code {
-        t::STREAM_LISTPACKS | t::STREAM_LISTPACKS_2 | t::STREAM_LISTPACKS_3 => "stream",
-        t::MODULE | t::MODULE_2 => "module value",
-        _ => "unknown type",
-    }
 }
 
 /// A streaming RDB decoder: pulls [`RdbEvent`]s from any reader.
@@ -823,14 +817,9 @@ impl<R: Read> RdbReader<R> {
                 self.b = keep(blob);
                 r
             }
-            t::STREAM_LISTPACKS | t::STREAM_LISTPACKS_2 | t::STREAM_LISTPACKS_3 => {
-                Err(RdbError::UnsupportedType {
-                    offset: record_at,
-                    key: show(key),
-                    type_code: code,
-                    type_name: type_name(code),
-                })
-            }
+            t::STREAM_LISTPACKS | t::STREAM_LISTPACKS_2 | t::STREAM_LISTPACKS_3 => self
+                .read_stream(code)
+                .map(|s| Some(Value::Stream(Box::new(s)))),
             t::MODULE | t::MODULE_2 => {
                 let id = self.input.len("a module type id")?;
                 Err(RdbError::Module {
@@ -845,6 +834,151 @@ impl<R: Read> RdbReader<R> {
                 found: format!("type {other} (key {:?})", show(key)),
             }),
         }
+    }
+
+    /// A stream of any of the three RDB stream types (Redis's
+    /// `rdbLoadObject` for `RDB_TYPE_STREAM_LISTPACKS*`).
+    fn read_stream(&mut self, code: u8) -> Result<StreamValue, RdbError> {
+        let corrupt = |offset: u64, expected: &'static str, found: String| RdbError::Corrupt {
+            offset,
+            expected,
+            found,
+        };
+        let mut s = StreamValue::new();
+        let nodes = self.input.len("a stream node count")?;
+        let mut blob = std::mem::take(&mut self.b);
+        let mut r = Ok(());
+        for _ in 0..nodes {
+            let key_at = self.input.offset;
+            let key = match self.input.string_vec("a stream node key") {
+                Ok(k) => k,
+                Err(e) => {
+                    r = Err(e);
+                    break;
+                }
+            };
+            let Ok(raw) = <[u8; 16]>::try_from(key.as_slice()) else {
+                r = Err(corrupt(
+                    key_at,
+                    "a stream node key of 16 bytes",
+                    format!("{} bytes", key.len()),
+                ));
+                break;
+            };
+            let lp_at = self.input.offset;
+            if let Err(e) = self.input.string(&mut blob, "a stream listpack") {
+                r = Err(e);
+                break;
+            }
+            if let Err(e) = s.load_node(StreamId::from_be_bytes(raw), &blob) {
+                r = Err(corrupt(lp_at, "a valid stream listpack", e));
+                break;
+            }
+        }
+        self.b = keep(blob);
+        r?;
+        let length = self.input.len("a stream length")?;
+        s.last_id = self.stream_id()?;
+        if code == t::STREAM_LISTPACKS {
+            s.entries_added = length;
+        } else {
+            s.first_id = self.stream_id()?;
+            s.max_deleted_id = self.stream_id()?;
+            s.entries_added = self.input.len("a stream's entries-added counter")?;
+        }
+        let meta_at = self.input.offset;
+        s.finish_load(length)
+            .map_err(|e| corrupt(meta_at, "stream metadata matching its nodes", e))?;
+        if code == t::STREAM_LISTPACKS {
+            s.first_id = s.first_live_id().unwrap_or(StreamId::MAX);
+        }
+        let groups = self.input.len("a stream group count")?;
+        for _ in 0..groups {
+            let name_at = self.input.offset;
+            let name = self.input.string_vec("a consumer group name")?;
+            let last_id = self.stream_id()?;
+            let entries_read = if code == t::STREAM_LISTPACKS {
+                s.estimate_distance(last_id)
+            } else {
+                self.input.len("a group's entries-read counter")? as i64
+            };
+            let mut group = Group::new(last_id, entries_read);
+            let pel = self.input.len("a group PEL size")?;
+            for _ in 0..pel {
+                let id_at = self.input.offset;
+                let id = StreamId::from_be_bytes(self.input.array("a PEL entry ID")?);
+                let delivery_time =
+                    i64::from_le_bytes(self.input.array("a PEL delivery time")?) as u64;
+                let delivery_count = self.input.len("a PEL delivery count")?;
+                let nack = Nack {
+                    delivery_time,
+                    delivery_count,
+                    consumer: SmallBytes::default(),
+                };
+                if group.pel.insert(id, nack).is_some() {
+                    return Err(corrupt(id_at, "distinct group PEL entries", id.to_string()));
+                }
+            }
+            let consumers = self.input.len("a consumer count")?;
+            for _ in 0..consumers {
+                let cname_at = self.input.offset;
+                let cname = self.small("a consumer name")?;
+                let seen_time =
+                    i64::from_le_bytes(self.input.array("a consumer seen time")?) as u64;
+                if code == t::STREAM_LISTPACKS_3 {
+                    self.input.array::<8>("a consumer active time")?;
+                }
+                let n = self.input.len("a consumer PEL size")?;
+                let mut own = BTreeSet::new();
+                for _ in 0..n {
+                    let id_at = self.input.offset;
+                    let id = StreamId::from_be_bytes(self.input.array("a consumer PEL ID")?);
+                    match group.pel.get_mut(&id) {
+                        Some(nack) => nack.consumer = cname.clone(),
+                        None => {
+                            return Err(corrupt(
+                                id_at,
+                                "a consumer PEL entry that is in the group PEL",
+                                id.to_string(),
+                            ))
+                        }
+                    }
+                    own.insert(id);
+                }
+                if group.consumers.contains_key(cname.as_slice()) {
+                    return Err(corrupt(cname_at, "distinct consumer names", show(&cname)));
+                }
+                group.consumers.insert(
+                    cname,
+                    Consumer {
+                        seen_time,
+                        pel: own,
+                    },
+                );
+            }
+            let owned: usize = group.consumers.values().map(|c| c.pel.len()).sum();
+            if owned != group.pel.len() {
+                return Err(corrupt(
+                    name_at,
+                    "a group whose every PEL entry has a consumer",
+                    show(&name),
+                ));
+            }
+            if s.groups.insert(SmallBytes::from_vec(name), group).is_some() {
+                return Err(corrupt(
+                    name_at,
+                    "distinct consumer group names",
+                    "a duplicate".into(),
+                ));
+            }
+        }
+        Ok(s)
+    }
+
+    fn stream_id(&mut self) -> Result<StreamId, RdbError> {
+        let ms = self.input.len("a stream ID's milliseconds")?;
+        let seq = self.input.len("a stream ID's sequence")?;
+        Ok(StreamId::new(ms, seq))
     }
 
     /// A string as a `SmallBytes`, through a reusable buffer.
