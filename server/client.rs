@@ -259,8 +259,6 @@ pub struct ClientState {
     /// waits on was signalled (XREADGROUP then reports a vanished group
     /// as Redis's wake-up path does).
     pub woken: bool,
-    /// True for the client a script's `redis.call` runs as.
-    pub in_script: bool,
     /// Statistics slot of the last command run (CLIENT LIST `cmd=`).
     pub last_stat_id: Option<usize>,
     /// The primary's link applying its stream (no replies, no expiry).
@@ -336,7 +334,6 @@ impl ClientState {
             watched: Vec::new(),
             blocked: false,
             woken: false,
-            in_script: false,
             last_stat_id: None,
             is_master: false,
             replica_conf: Default::default(),
