@@ -754,6 +754,14 @@ fn run_command_uncounted(
 
     let db = client.db;
     collect_expired(data, ops);
+    // A deleted or replaced stream wakes its XREADGROUP waiters (with an
+    // error), as Redis signals such keys.
+    for (gone_db, key) in data.keyspace.take_gone_streams() {
+        if !data.blocked.is_empty() {
+            data.ready_keys
+                .push((gone_db, Bytes::copy_from_slice(&key)));
+        }
+    }
     let changed = data.keyspace.dirty() != dirty_before;
     // What the primary sent is proxied verbatim by the replica link: a
     // command it applies records nothing of its own.

@@ -955,6 +955,41 @@ fn blocking_reads_time_out_and_wake() {
         ))
     );
 
+    // Deleting the stream fails a group reader and keeps a plain reader
+    // waiting (until its timeout here).
+    c.q(&["XGROUP", "CREATE", "dk", "g", "$", "MKSTREAM"]);
+    let mut group_reader = server.client();
+    group_reader
+        .send(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "dk",
+            ">",
+        ])
+        .expect("send");
+    let mut plain_reader = server.client();
+    plain_reader
+        .send(&["XREAD", "BLOCK", "400", "STREAMS", "dk", "$"])
+        .expect("send");
+    assert!(wait_until(Duration::from_secs(5), || {
+        info_field(&mut other, "clients", "blocked_clients").as_deref() == Some("2")
+    }));
+    let deleted_at = Instant::now();
+    c.q(&["DEL", "dk"]);
+    assert_eq!(
+        group_reader.read().expect("reply"),
+        Frame::Error(bytes::Bytes::from_static(
+            b"UNBLOCKED the stream key no longer exists"
+        ))
+    );
+    assert_eq!(plain_reader.read().expect("reply"), Frame::Null);
+    assert!(deleted_at.elapsed() >= Duration::from_millis(300));
+
     // Inside MULTI a blocking read answers at once.
     c.q(&["MULTI"]);
     c.q(&["XREAD", "BLOCK", "0", "STREAMS", "s", "$"]);

@@ -902,6 +902,15 @@ fn xread_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], group_mode: bool) -> Rep
     let woken = ctx.client.woken;
     for (k, key) in keys.iter().enumerate() {
         let arg = &argv[streams_at + n + k];
+        if woken && !matches!(lookup_read(ctx, key), Some(Value::Stream(_))) {
+            // The stream went away while this client waited: Redis fails a
+            // group reader and keeps a plain reader waiting.
+            if group_mode {
+                return Reply::error("UNBLOCKED the stream key no longer exists");
+            }
+            from.push(ReadFrom::After(StreamId::MAX));
+            continue;
+        }
         let s = tri!(read_stream(ctx, key));
         if let Some((gname, _)) = &group {
             if !s.is_some_and(|s| s.groups.contains_key(gname.as_ref())) {

@@ -16,6 +16,8 @@
 //!   active snapshot keeps the key's pre-image before the change happens;
 //!   whole-database changes (FLUSHDB, SWAPDB) hand over whole shards first.
 //! - This module never reads a clock: callers pass `now_ms`.
+//! - Keys whose stream was deleted or replaced are logged for
+//!   [`Keyspace::take_gone_streams`] (XREADGROUP waiters learn of it).
 //! - Keys deleted because they expired are appended to `Db::expired` so the
 //!   caller can propagate them as `DEL` in the same order.
 
@@ -108,6 +110,12 @@ pub struct Db {
     expired_pending: Arc<AtomicUsize>,
     /// Keys removed by expiry since start (INFO stats expired_keys).
     pub expired_total: u64,
+    /// Keys whose stream was deleted or replaced, not yet taken: clients
+    /// blocked in XREADGROUP on them must learn it (Redis signals such keys
+    /// ready).
+    gone_streams: Vec<SmallBytes>,
+    /// Shared like `expired_pending`: how many keys wait in `gone_streams`.
+    gone_pending: Arc<AtomicUsize>,
     /// Active-expire cursor: the next shard to examine.
     expire_cursor: usize,
     /// Active snapshots' capture state for this database (index-bound: it
@@ -170,6 +178,7 @@ impl Db {
     fn new(
         hasher: DefaultHashBuilder,
         expired_pending: Arc<AtomicUsize>,
+        gone_pending: Arc<AtomicUsize>,
         dirty_total: Arc<AtomicU64>,
     ) -> Db {
         Db {
@@ -184,6 +193,8 @@ impl Db {
             expired: Vec::new(),
             expired_pending,
             expired_total: 0,
+            gone_streams: Vec::new(),
+            gone_pending,
             expire_cursor: 0,
             captures: Vec::new(),
         }
@@ -511,6 +522,9 @@ impl Db {
         if old.is_none() {
             self.len += 1;
         }
+        if let Some(e) = &old {
+            self.note_gone_stream(e);
+        }
         self.adjust_volatile(idx, old_volatile, new_volatile);
         // A predecessor that had expired was not there any more: a primary
         // logs it as expired (propagated as DEL before this write), a replica's
@@ -565,7 +579,15 @@ impl Db {
         if entry.expire_at != 0 {
             self.adjust_volatile(idx, true, false);
         }
+        self.note_gone_stream(&entry);
         Some(entry)
+    }
+
+    fn note_gone_stream(&mut self, old: &Entry) {
+        if matches!(old.value, Value::Stream(_)) {
+            self.gone_streams.push(old.key.clone());
+            self.gone_pending.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Deletes a key; `None` if it did not exist (or had expired).
@@ -785,10 +807,18 @@ impl Keyspace {
     pub fn new(databases: usize) -> Keyspace {
         let hasher = DefaultHashBuilder::default();
         let expired_pending = Arc::new(AtomicUsize::new(0));
+        let gone_pending = Arc::new(AtomicUsize::new(0));
         let dirty_total = Arc::new(AtomicU64::new(0));
         Keyspace {
             dbs: (0..databases.max(1))
-                .map(|_| Db::new(hasher, expired_pending.clone(), dirty_total.clone()))
+                .map(|_| {
+                    Db::new(
+                        hasher,
+                        expired_pending.clone(),
+                        gone_pending.clone(),
+                        dirty_total.clone(),
+                    )
+                })
                 .collect(),
             next_snapshot: 0,
         }
@@ -956,6 +986,23 @@ impl Keyspace {
         let mut out = Vec::new();
         for (index, db) in self.dbs.iter_mut().enumerate() {
             out.extend(db.expired.drain(..).map(|k| (index, k)));
+        }
+        out
+    }
+
+    /// Keys, per database, whose stream was deleted or replaced since the
+    /// last call (for waking XREADGROUP waiters).
+    pub fn take_gone_streams(&mut self) -> Vec<(usize, SmallBytes)> {
+        let Some(first) = self.dbs.first() else {
+            return Vec::new();
+        };
+        if first.gone_pending.load(Ordering::Relaxed) == 0 {
+            return Vec::new();
+        }
+        first.gone_pending.store(0, Ordering::Relaxed);
+        let mut out = Vec::new();
+        for (index, db) in self.dbs.iter_mut().enumerate() {
+            out.extend(db.gone_streams.drain(..).map(|k| (index, k)));
         }
         out
     }
