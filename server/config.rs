@@ -2164,7 +2164,7 @@ fn sat_i64(n: i128) -> i64 {
 }
 
 /// The text of an I/O error as C's `strerror` gives it.
-fn strerror(e: &io::Error) -> String {
+pub fn strerror(e: &io::Error) -> String {
     let s = e.to_string();
     match s.find(" (os error ") {
         Some(i) => s[..i].to_string(),

@@ -577,10 +577,16 @@ pub fn run_command(
         },
     };
     client.last_stat_id = Some(stat_id);
-    if !client.authenticated && !spec.has(flags::NO_AUTH) {
+    if !client.authenticated && !spec.has(flags::NO_AUTH) && server.auth_required() {
         data.cmdstats[stat_id].rejected_calls += 1;
         crate::multi::flag_error(client);
         return Reply::error("NOAUTH Authentication required.");
+    }
+    // A user with every permission (`+@all ~* &*`) costs this one branch.
+    if !client.user.is_open() {
+        if let Err(denied) = client.user.check(spec, stat_id, argv) {
+            return refuse(server, data, client, denied, stat_id, argv);
+        }
     }
     if client.proto == crate::reply::Proto::Resp2
         && client.subscribed()
@@ -709,6 +715,40 @@ pub fn run_command(
     }
     record_slowlog(data, client, argv, spec, elapsed_us);
     reply
+}
+
+/// Answers a command the client's ACL user may not run: NOPERM (the EXEC
+/// form for a queued command refused at EXEC), logged in the ACL log.
+#[cold]
+fn refuse(
+    server: &Server,
+    data: &mut Data,
+    client: &mut ClientState,
+    denied: crate::acl::Denied,
+    stat_id: usize,
+    argv: &[Bytes],
+) -> Reply {
+    use crate::acl::Context;
+    let context = if client.in_exec || client.multi.is_some() {
+        Context::Multi
+    } else {
+        Context::Toplevel
+    };
+    crate::acl::log_denied(
+        server,
+        client,
+        data.repl.offset,
+        denied,
+        context,
+        stat_id,
+        argv,
+    );
+    if client.in_exec {
+        return denied.exec_reply();
+    }
+    data.cmdstats[stat_id].rejected_calls += 1;
+    crate::multi::flag_error(client);
+    denied.reply(&table().flat[stat_id].0)
 }
 
 /// Replicas that acknowledged within `max_lag` seconds (min-replicas-to-write).

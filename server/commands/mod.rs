@@ -5,6 +5,7 @@
 //! they read and change the keyspace through the context and never touch a
 //! socket. Shared argument parsing lives in [`args`].
 
+pub mod acl;
 pub mod args;
 pub mod bits;
 pub mod cluster;
@@ -55,4 +56,5 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     sort::COMMANDS,
     dump::COMMANDS,
     latency::COMMANDS,
+    acl::COMMANDS,
 ];

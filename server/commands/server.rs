@@ -371,26 +371,33 @@ pub(crate) fn origin(handle: &ClientHandle) -> ClientOrigin {
     }
 }
 
-/// Byte comparison whose time does not depend on where the inputs differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for i in 0..a.len().max(b.len()) {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0);
-        diff |= usize::from(x ^ y);
-    }
-    diff == 0
-}
-
-/// Whether `user`/`pass` authenticate as the only user tandem has, `default`
-/// (which, like Redis's, accepts any password when `requirepass` is unset).
-fn credentials_ok(requirepass: Option<&[u8]>, user: &[u8], pass: &[u8]) -> bool {
-    if user != b"default" {
-        return false;
-    }
-    match requirepass {
-        None => true,
-        Some(expected) => constant_time_eq(expected, pass),
+/// Logs the client in as `user` with `pass`. A failure is recorded in the
+/// ACL log (reason `auth`, object the command's name as sent).
+fn authenticate(ctx: &mut ExecCtx<'_>, command: &Bytes, user: &[u8], pass: &[u8]) -> bool {
+    let slot = ctx.server.acl.lock().authenticate(user, pass);
+    match slot {
+        Some(slot) => {
+            ctx.client.authenticated = true;
+            ctx.client.set_user(slot);
+            true
+        }
+        None => {
+            let context = if ctx.client.multi.is_some() || ctx.client.in_exec {
+                crate::acl::Context::Multi
+            } else {
+                crate::acl::Context::Toplevel
+            };
+            crate::acl::log_event(
+                ctx.server,
+                ctx.client,
+                ctx.data.repl.offset,
+                crate::acl::Reason::Auth,
+                context,
+                command.clone(),
+                Some(Bytes::copy_from_slice(user)),
+            );
+            false
+        }
     }
 }
 
@@ -469,20 +476,18 @@ fn auth(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if argv.len() > 3 {
         return Reply::syntax_error();
     }
-    let requirepass = ctx.server.config.read().requirepass.clone();
     let (user, pass): (&[u8], &[u8]) = if argv.len() == 2 {
-        if requirepass.is_none() {
+        if ctx.server.acl.lock().default_user().user().nopass {
             return Reply::error(
                 "ERR AUTH <password> called without any password configured for the default user. \
                  Are you sure your configuration is correct?",
             );
         }
-        (b"default", &argv[1])
+        (crate::acl::DEFAULT_USER, &argv[1])
     } else {
         (&argv[1], &argv[2])
     };
-    if credentials_ok(requirepass.as_deref(), user, pass) {
-        ctx.client.authenticated = true;
+    if authenticate(ctx, &argv[0], user, pass) {
         Reply::ok()
     } else {
         Reply::error(WRONGPASS)
@@ -505,11 +510,9 @@ fn hello(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     while j < argv.len() {
         let more = argv.len() - 1 - j;
         if is(&argv[j], "auth") && more >= 2 {
-            let requirepass = ctx.server.config.read().requirepass.clone();
-            if !credentials_ok(requirepass.as_deref(), &argv[j + 1], &argv[j + 2]) {
+            if !authenticate(ctx, &argv[0], &argv[j + 1], &argv[j + 2]) {
                 return Reply::error(WRONGPASS);
             }
-            ctx.client.authenticated = true;
             j += 3;
         } else if is(&argv[j], "setname") && more >= 1 {
             if !valid_client_name(&argv[j + 1]) {
@@ -567,7 +570,9 @@ fn reset(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
     crate::commands::pubsub::unsubscribe_all(ctx);
     ctx.client.set_db(0);
     ctx.client.proto = Proto::Resp2;
-    ctx.client.authenticated = ctx.server.config.read().requirepass.is_none();
+    let default_user = ctx.server.acl.lock().default_user().clone();
+    ctx.client.set_user(default_user);
+    ctx.client.authenticated = !ctx.server.auth_required();
     ctx.client.reply_off = false;
     ctx.client.reply_skip_next = false;
     {
@@ -709,6 +714,21 @@ fn config_set(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
                         tracing::warn!("Could not resize the replication backlog: {e}");
                     }
                 }
+            }
+            "requirepass" | "acllog-max-len" | "acl-pubsub-default" => {
+                let config = ctx.server.config.read();
+                let pubsub_all =
+                    config.value("acl-pubsub-default").as_deref() == Some("allchannels");
+                let log_max_len = config.number("acllog-max-len").unwrap_or(128).max(0) as usize;
+                let requirepass = config.requirepass.clone();
+                drop(config);
+                let mut acl = ctx.server.acl.lock();
+                match name {
+                    "requirepass" => acl.set_requirepass(requirepass.as_deref()),
+                    "acllog-max-len" => acl.set_log_max_len(log_max_len),
+                    _ => acl.pubsub_all = pubsub_all,
+                }
+                ctx.server.refresh_auth_open(&acl);
             }
             "dir" => {
                 if let Err(e) = std::env::set_current_dir(&dir) {
@@ -1536,55 +1556,6 @@ fn debug_help() -> Reply {
 // COMMAND
 // ---------------------------------------------------------------------------
 
-/// ACL categories in Redis's order.
-const ACL_ORDER: &[&str] = &[
-    "keyspace",
-    "read",
-    "write",
-    "set",
-    "sortedset",
-    "list",
-    "hash",
-    "string",
-    "bitmap",
-    "hyperloglog",
-    "geo",
-    "stream",
-    "pubsub",
-    "admin",
-    "fast",
-    "slow",
-    "blocking",
-    "dangerous",
-    "connection",
-    "transaction",
-    "scripting",
-];
-
-/// A spec's ACL categories: the declared ones plus those Redis implies from
-/// the flags (`setImplicitACLCategories`), in Redis's order.
-fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
-    let has = |cat: &str| spec.acl.iter().any(|c| c.eq_ignore_ascii_case(cat));
-    let fast = spec.has(FAST) || has("fast");
-    ACL_ORDER
-        .iter()
-        .copied()
-        .filter(|&cat| {
-            has(cat)
-                || match cat {
-                    "write" => spec.has(WRITE),
-                    "read" => spec.has(READONLY) && !has("scripting"),
-                    "admin" | "dangerous" => spec.has(ADMIN),
-                    "pubsub" => spec.has(PUBSUB),
-                    "fast" => spec.has(FAST),
-                    "blocking" => spec.has(BLOCKING),
-                    "slow" => !fast,
-                    _ => false,
-                }
-        })
-        .collect()
-}
-
 /// The key-spec flags a command's keys get (approximated from its flags).
 fn key_flags(spec: &CommandSpec) -> Vec<Reply> {
     // The only keyed Pub/Sub commands name shard channels, not keys.
@@ -1646,7 +1617,7 @@ fn info_entry(full_name: &str, spec: &CommandSpec) -> Reply {
         .filter(|(f, _)| spec.has(*f))
         .map(|(_, n)| status(*n))
         .collect();
-    let acl = acl_categories(spec)
+    let acl = crate::acl::categories(spec)
         .into_iter()
         .map(|c| status(format!("@{c}")))
         .collect();
@@ -1789,7 +1760,7 @@ fn command_list(_: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         .filter(|(name, spec)| match &filter {
             Filter::None => true,
             Filter::Module => false,
-            Filter::AclCat(cat) => acl_categories(spec).iter().any(|c| c == cat),
+            Filter::AclCat(cat) => crate::acl::categories(spec).iter().any(|c| c == cat),
             Filter::Pattern(p) => glob_match(p, name.as_bytes(), true),
         })
         .map(|(name, _)| bulk_str(name))
@@ -1811,7 +1782,13 @@ fn getkeys(argv: &[Bytes]) -> Result<(&'static CommandSpec, Vec<&Bytes>), Reply>
             None => return Err(Reply::error("ERR Invalid command specified")),
         }
     };
-    if let Some(keys) = movable_keys(spec.name, target) {
+    if let Some(keys) = crate::command::movable_key_positions(spec.name, target) {
+        let keys = keys.map(|positions| {
+            positions
+                .into_iter()
+                .map(|i| &target[i])
+                .collect::<Vec<_>>()
+        });
         if !spec.arity_ok(target.len()) {
             return Err(Reply::error(
                 "ERR Invalid number of arguments specified for command",
@@ -1838,43 +1815,6 @@ fn getkeys(argv: &[Bytes]) -> Result<(&'static CommandSpec, Vec<&Bytes>), Reply>
         return Err(Reply::error("ERR Invalid arguments specified for command"));
     }
     Ok((spec, keys))
-}
-
-/// The keys of a command whose keys move with its arguments (Redis's
-/// `keynum` and keyword key specs), as COMMAND GETKEYS finds them: `None`
-/// for a command whose fixed key spec says it all, `Some(None)` when the
-/// arguments do not say where the keys are (a bad key count).
-fn movable_keys<'a>(name: &str, argv: &'a [Bytes]) -> Option<Option<Vec<&'a Bytes>>> {
-    // (index of the key count, keys before it)
-    let (count_at, fixed): (usize, &[usize]) = match name {
-        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => (2, &[]),
-        "zunionstore" | "zinterstore" | "zdiffstore" => (2, &[1]),
-        "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => (1, &[]),
-        "blmpop" | "bzmpop" => (2, &[]),
-        "sort" | "sort_ro" | "georadius" | "georadiusbymember" => {
-            let mut keys = vec![argv.get(1)?];
-            let mut i = 2;
-            while i + 1 < argv.len() {
-                let word = &argv[i];
-                if is(word, "store") || is(word, "storedist") {
-                    keys.push(&argv[i + 1]);
-                    i += 1;
-                }
-                i += 1;
-            }
-            return Some(Some(keys));
-        }
-        _ => return None,
-    };
-    let count = argv
-        .get(count_at)
-        .and_then(|c| std::str::from_utf8(c).ok()?.parse::<usize>().ok());
-    let keys = count.and_then(|n| {
-        let first = count_at + 1;
-        let keys = argv.get(first..first.checked_add(n)?)?;
-        Some(fixed.iter().map(|&i| &argv[i]).chain(keys).collect())
-    });
-    Some(keys)
 }
 
 fn command_getkeys(_: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
@@ -1953,8 +1893,9 @@ mod tests {
                 tokio::sync::mpsc::unbounded_channel().0,
             ));
             server.clients.lock().add(handle.clone());
-            let authenticated = server.config.read().requirepass.is_none();
-            ClientState::new(handle, authenticated)
+            let mut client = ClientState::new(handle, !server.auth_required());
+            client.set_user(server.acl.lock().default_user().clone());
+            client
         }
 
         fn run(&mut self, args: &[&str]) -> Reply {
