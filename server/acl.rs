@@ -112,14 +112,55 @@ fn category_bit(name: &[u8]) -> Option<u32> {
         .map(|i| 1 << i)
 }
 
-/// What the rules need to know of the command table, by flat id (the
-/// statistics slot): categories, and each container's subcommand range.
+/// Commands (and subcommands) of Redis 7.0 that tandem's table does not
+/// have, with their ACL categories. Rules may name them, and they count when
+/// a user's rules are described, exactly as in Redis: an ACL file Redis wrote
+/// (say with `-xadd`) loads, and descriptions pick the same categories.
+/// An entry the table gains stops being used here.
+const REDIS_ONLY: &[(&str, &[&str])] = &[
+    ("bgrewriteaof", &["admin", "slow", "dangerous"]),
+    ("migrate", &["keyspace", "write", "slow", "dangerous"]),
+    (
+        "restore-asking",
+        &["keyspace", "write", "slow", "dangerous"],
+    ),
+    ("xack", &["write", "stream", "fast"]),
+    ("xadd", &["write", "stream", "fast"]),
+    ("xautoclaim", &["write", "stream", "fast"]),
+    ("xclaim", &["write", "stream", "fast"]),
+    ("xdel", &["write", "stream", "fast"]),
+    ("xgroup", &["slow"]),
+    ("xgroup|create", &["write", "stream", "slow"]),
+    ("xgroup|createconsumer", &["write", "stream", "slow"]),
+    ("xgroup|delconsumer", &["write", "stream", "slow"]),
+    ("xgroup|destroy", &["write", "stream", "slow"]),
+    ("xgroup|help", &["stream", "slow"]),
+    ("xgroup|setid", &["write", "stream", "slow"]),
+    ("xinfo", &["slow"]),
+    ("xinfo|consumers", &["read", "stream", "slow"]),
+    ("xinfo|groups", &["read", "stream", "slow"]),
+    ("xinfo|help", &["stream", "slow"]),
+    ("xinfo|stream", &["read", "stream", "slow"]),
+    ("xlen", &["read", "stream", "fast"]),
+    ("xpending", &["read", "stream", "slow"]),
+    ("xrange", &["read", "stream", "slow"]),
+    ("xread", &["read", "stream", "slow", "blocking"]),
+    ("xreadgroup", &["write", "stream", "slow", "blocking"]),
+    ("xrevrange", &["read", "stream", "slow"]),
+    ("xsetid", &["write", "stream", "fast"]),
+    ("xtrim", &["write", "stream", "slow"]),
+];
+
+/// Every command the rules know, by id: first the flat command table (ids
+/// are its statistics slots), then [`REDIS_ONLY`]'s entries the table lacks.
 #[derive(Debug)]
 struct Commands {
+    /// Full names (`config|get`).
+    names: Vec<String>,
     masks: Vec<u32>,
-    /// For a container: the flat ids of its subcommands.
+    /// For a container: the ids of its subcommands.
     subs: Vec<std::ops::Range<usize>>,
-    /// For a subcommand: its container's flat id.
+    /// For a subcommand: its container's id.
     parent: Vec<Option<usize>>,
 }
 
@@ -127,22 +168,42 @@ fn commands() -> &'static Commands {
     static COMMANDS: OnceLock<Commands> = OnceLock::new();
     COMMANDS.get_or_init(|| {
         let flat = &table().flat;
-        let mut masks = Vec::with_capacity(flat.len());
-        let mut subs = vec![0..0; flat.len()];
-        let mut parent = vec![None; flat.len()];
-        let mut i = 0;
-        while i < flat.len() {
-            let n = flat[i].1.subcommands.len();
-            subs[i] = i + 1..i + 1 + n;
-            for p in parent.iter_mut().skip(i + 1).take(n) {
-                *p = Some(i);
+        let mut names: Vec<String> = flat.iter().map(|(n, _)| n.clone()).collect();
+        let mut masks: Vec<u32> = flat.iter().map(|(_, spec)| category_mask(spec)).collect();
+        for (name, cats) in REDIS_ONLY {
+            let known = match name.split_once('|') {
+                Some((base, sub)) => table()
+                    .lookup(base.as_bytes())
+                    .is_some_and(|b| lookup_subcommand(b, sub.as_bytes()).is_some()),
+                None => table().lookup(name.as_bytes()).is_some(),
+            };
+            if known {
+                continue;
             }
-            i += 1 + n;
+            names.push((*name).to_string());
+            masks.push(
+                cats.iter()
+                    .filter_map(|c| category_bit(c.as_bytes()))
+                    .fold(0, |m, b| m | b),
+            );
         }
-        for (_, spec) in flat {
-            masks.push(category_mask(spec));
+        let mut subs = vec![0..0; names.len()];
+        let mut parent = vec![None; names.len()];
+        for (id, name) in names.iter().enumerate() {
+            if let Some((base, _)) = name.split_once('|') {
+                if let Some(p) = names.iter().position(|n| n == base) {
+                    parent[id] = Some(p);
+                    let range = &mut subs[p];
+                    if range.start == range.end {
+                        *range = id..id + 1;
+                    } else {
+                        range.end = id + 1;
+                    }
+                }
+            }
         }
         Commands {
+            names,
             masks,
             subs,
             parent,
@@ -150,9 +211,9 @@ fn commands() -> &'static Commands {
     })
 }
 
-/// The flat id that stands for commands the table does not have yet.
+/// The id that stands for commands Redis does not have yet (modules).
 fn future_bit() -> usize {
-    table().flat.len()
+    commands().names.len()
 }
 
 fn bit_words() -> usize {
@@ -163,13 +224,18 @@ fn bit_words() -> usize {
 /// strict lookup does (one level of subcommands at most).
 fn lookup_rule_command(name: &[u8]) -> Option<usize> {
     let mut parts = name.split(|&b| b == b'|');
-    let base = table().lookup(parts.next()?)?;
-    let spec = match (parts.next(), parts.next()) {
-        (None, _) => base,
-        (Some(sub), None) if !base.subcommands.is_empty() => lookup_subcommand(base, sub)?,
-        _ => return None,
-    };
-    Some(table().stat_id(spec))
+    let first = parts.next()?;
+    if let Some(base) = table().lookup(first) {
+        let spec = match (parts.next(), parts.next()) {
+            (None, _) => base,
+            (Some(sub), None) if !base.subcommands.is_empty() => lookup_subcommand(base, sub)?,
+            _ => return None,
+        };
+        return Some(table().stat_id(spec));
+    }
+    let lower = name.to_ascii_lowercase();
+    let cmds = commands();
+    (table().flat.len()..cmds.names.len()).find(|&id| cmds.names[id].as_bytes() == lower)
 }
 
 /// Why a rule was refused (Redis's errno cases), with Redis's text.
@@ -457,8 +523,7 @@ impl Selector {
             );
             applied[best] = true;
         }
-        let flat = &table().flat;
-        for (id, (name, _)) in flat.iter().enumerate() {
+        for (id, name) in commands().names.iter().enumerate() {
             let user_bit = self.bit(id);
             if user_bit != fake.bit(id) {
                 let _ = write!(rules, "{}{} ", if user_bit { '+' } else { '-' }, name);
@@ -1586,7 +1651,7 @@ pub fn log_denied(
     argv: &[Bytes],
 ) {
     let object = match denied.reason {
-        Reason::Command => Bytes::from(table().flat[id].0.clone()),
+        Reason::Command => Bytes::from(commands().names[id].clone()),
         _ => argv.get(denied.pos).cloned().unwrap_or_default(),
     };
     log_event(

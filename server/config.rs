@@ -1113,6 +1113,12 @@ impl Config {
         &self.users
     }
 
+    /// Replaces the `user` definitions (name, then rules) CONFIG REWRITE
+    /// writes: the live ACL users.
+    pub fn set_users(&mut self, users: Vec<Vec<String>>) {
+        self.users = users;
+    }
+
     /// Arguments of each `loadmodule` directive (path first).
     pub fn loadmodules(&self) -> &[Vec<String>] {
         &self.loadmodules

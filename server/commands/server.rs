@@ -772,7 +772,27 @@ fn config_resetstat(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
 }
 
 fn config_rewrite(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
-    let result = ctx.server.config.read().rewrite();
+    // As in Redis, `user` lines describe the live users (unless an ACL file
+    // keeps them).
+    let users: Vec<Vec<String>> = ctx
+        .server
+        .acl
+        .lock()
+        .list_lines()
+        .iter()
+        .map(|line| {
+            String::from_utf8_lossy(line)
+                .split(' ')
+                .skip(1)
+                .map(str::to_string)
+                .collect()
+        })
+        .collect();
+    let result = {
+        let mut config = ctx.server.config.write();
+        config.set_users(users);
+        config.rewrite()
+    };
     match result {
         Ok(()) => {
             tracing::warn!("CONFIG REWRITE executed with success.");
