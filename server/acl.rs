@@ -716,7 +716,11 @@ pub fn key_positions(spec: &CommandSpec, argv: &[Bytes]) -> Vec<(usize, u8)> {
             let get = argv.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get"));
             uniform(if get { RW } else { W })
         }
-        "bitfield" | "setbit" | "move" | "hincrby" | "hincrbyfloat" | "blmpop" | "blpop"
+        "bitfield" => uniform(if bitfield_writes(argv) { RW } else { R }),
+        // Redis finds no key at all when the sources' spec starts past
+        // the end (its key-spec walk gives up).
+        "pfmerge" if argv.len() < 3 => Vec::new(),
+        "setbit" | "move" | "hincrby" | "hincrbyfloat" | "blmpop" | "blpop"
         | "brpop" | "lmpop" | "lpop" | "rpop" | "spop" | "bzmpop" | "bzpopmax" | "bzpopmin"
         | "zincrby" | "zmpop" | "zpopmax" | "zpopmin" | "decr" | "decrby" | "getdel" | "getex"
         | "getset" | "incr" | "incrby" | "incrbyfloat" | "eval" | "evalsha" | "fcall"
@@ -733,6 +737,24 @@ pub fn key_positions(spec: &CommandSpec, argv: &[Bytes]) -> Vec<(usize, u8)> {
         _ if spec.is_write() => uniform(W),
         _ => uniform(R),
     }
+}
+
+/// Whether a BITFIELD may write: a SET or INCRBY, or anything it cannot
+/// read as GET/OVERFLOW (Redis assumes the worst of a syntax error).
+fn bitfield_writes(argv: &[Bytes]) -> bool {
+    let mut i = 2;
+    while i < argv.len() {
+        let rest = argv.len() - i - 1;
+        let a = &argv[i];
+        if a.eq_ignore_ascii_case(b"get") && rest >= 2 {
+            i += 3;
+        } else if a.eq_ignore_ascii_case(b"overflow") && rest >= 1 {
+            i += 2;
+        } else {
+            return true;
+        }
+    }
+    false
 }
 
 /// What a check refused.

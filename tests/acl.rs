@@ -755,3 +755,70 @@ fn replicas_authenticate_with_masteruser() {
         Some("up")
     );
 }
+
+/// Every keyed command of tandem's table, its arguments all `1` (a key
+/// name, a count of one key, a number), under users who may only read, only
+/// write, or only name keys: ACL DRYRUN answers as Redis's key specs say.
+#[test]
+fn key_permissions_follow_redis_key_specs() {
+    let Some((tandem, redis)) = pair(&[]) else {
+        return;
+    };
+    let (mut t, mut r) = (tandem.client(), redis.client());
+    for rules in [
+        &["ACL", "SETUSER", "ro", "+@all", "%R~*"][..],
+        &["ACL", "SETUSER", "wo", "+@all", "%W~*"],
+        &["ACL", "SETUSER", "named", "+@all", "%R~zz"],
+        &["ACL", "SETUSER", "one", "+@all", "~1"],
+    ] {
+        same(&mut t, &mut r, rules);
+    }
+    let Frame::Array(entries) = t.cmd(&["COMMAND"]).expect("COMMAND") else {
+        panic!("COMMAND");
+    };
+    let mut calls: Vec<Vec<String>> = Vec::new();
+    fn collect(entry: &Frame, calls: &mut Vec<Vec<String>>) {
+        let Frame::Array(f) = entry else { return };
+        let (Some(Frame::Bulk(name)), Some(Frame::Integer(arity)), Some(Frame::Integer(first))) =
+            (f.first(), f.get(1), f.get(3))
+        else {
+            return;
+        };
+        let name = String::from_utf8_lossy(name).into_owned();
+        if let Some(Frame::Array(subs)) = f.get(9) {
+            for s in subs {
+                collect(s, calls);
+            }
+        }
+        if *first <= 0 {
+            return;
+        }
+        let words: Vec<String> = name.split('|').map(str::to_string).collect();
+        let argc = arity.unsigned_abs() as usize;
+        for extra in [0, 2] {
+            let mut argv = words.clone();
+            while argv.len() < argc + extra {
+                argv.push("1".to_string());
+            }
+            calls.push(argv);
+        }
+    }
+    for e in &entries {
+        collect(e, &mut calls);
+    }
+    calls.push(vec!["set".into(), "1".into(), "1".into(), "get".into()]);
+    calls.push(vec!["sort".into(), "1".into(), "store".into(), "1".into()]);
+    assert!(calls.len() > 200, "{} calls", calls.len());
+    let mut differences = Vec::new();
+    for user in ["ro", "wo", "named", "one"] {
+        for call in &calls {
+            let mut args = vec!["ACL", "DRYRUN", user];
+            args.extend(call.iter().map(String::as_str));
+            let (a, b) = (t.q(&args), r.q(&args));
+            if a != b {
+                differences.push(format!("{args:?}: tandem {a}, redis {b}"));
+            }
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
