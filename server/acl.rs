@@ -720,11 +720,10 @@ pub fn key_positions(spec: &CommandSpec, argv: &[Bytes]) -> Vec<(usize, u8)> {
         // Redis finds no key at all when the sources' spec starts past
         // the end (its key-spec walk gives up).
         "pfmerge" if argv.len() < 3 => Vec::new(),
-        "setbit" | "move" | "hincrby" | "hincrbyfloat" | "blmpop" | "blpop"
-        | "brpop" | "lmpop" | "lpop" | "rpop" | "spop" | "bzmpop" | "bzpopmax" | "bzpopmin"
-        | "zincrby" | "zmpop" | "zpopmax" | "zpopmin" | "decr" | "decrby" | "getdel" | "getex"
-        | "getset" | "incr" | "incrby" | "incrbyfloat" | "eval" | "evalsha" | "fcall"
-        | "migrate" => uniform(RW),
+        "setbit" | "move" | "hincrby" | "hincrbyfloat" | "blmpop" | "blpop" | "brpop" | "lmpop"
+        | "lpop" | "rpop" | "spop" | "bzmpop" | "bzpopmax" | "bzpopmin" | "zincrby" | "zmpop"
+        | "zpopmax" | "zpopmin" | "decr" | "decrby" | "getdel" | "getex" | "getset" | "incr"
+        | "incrby" | "incrbyfloat" | "eval" | "evalsha" | "fcall" | "migrate" => uniform(RW),
         "copy" => first_then(R, W),
         "rename" | "renamenx" | "lmove" | "blmove" | "rpoplpush" | "brpoplpush" | "smove" => {
             first_then(RW, W)

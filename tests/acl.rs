@@ -575,6 +575,16 @@ fn deleted_user_loses_its_connections() {
         "+OK"
     );
     assert_closed(&mut keeps);
+    // CLIENT KILL USER closes a user's connections only.
+    let (mut k1, mut k2) = (login(&tandem, "sub", "pw"), login(&tandem, "sub", "pw"));
+    assert_eq!(admin.q(&["CLIENT", "KILL", "USER", "sub"]), ":2");
+    assert_closed(&mut k1);
+    assert_closed(&mut k2);
+    assert_eq!(admin.q(&["PING"]), "+PONG");
+    assert_eq!(
+        admin.q(&["CLIENT", "KILL", "USER", "nosuch"]),
+        "-ERR No such user 'nosuch'"
+    );
     // A user deleting itself gets its reply first.
     assert_eq!(
         admin.q(&["ACL", "SETUSER", "self", "on", ">pw", "+@all", "~*"]),

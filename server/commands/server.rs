@@ -26,7 +26,7 @@ use crate::commands::args::is;
 use crate::config::ClientOrigin;
 use crate::exec::ExecCtx;
 use crate::reply::{Proto, Reply};
-use crate::state::{unix_ms, unix_us, CmdStat};
+use crate::state::{unix_ms, unix_us, CmdStat, Server};
 use crate::{info, tri};
 
 /// The flags Redis gives connection commands usable before AUTH.
@@ -914,10 +914,11 @@ struct KillFilter {
     laddr: Option<Bytes>,
     kind: Option<ClientKind>,
     id: Option<u64>,
+    user: Option<Arc<crate::acl::UserSlot>>,
     skipme: bool,
 }
 
-fn parse_kill_filter(argv: &[Bytes]) -> Result<KillFilter, Reply> {
+fn parse_kill_filter(server: &Server, argv: &[Bytes]) -> Result<KillFilter, Reply> {
     if argv.len() == 3 {
         // Old form: CLIENT KILL <addr>, which may kill the caller too.
         return Ok(KillFilter {
@@ -954,9 +955,9 @@ fn parse_kill_filter(argv: &[Bytes]) -> Result<KillFilter, Reply> {
         } else if is(opt, "laddr") {
             f.laddr = Some(value.clone());
         } else if is(opt, "user") {
-            // `default` is the only user; every connection is logged in as it.
-            if value.as_ref() != b"default" {
-                return Err(Reply::error(format!("ERR No such user '{}'", lossy(value))));
+            match server.acl.lock().get(value) {
+                Some(slot) => f.user = Some(slot.clone()),
+                None => return Err(Reply::error(format!("ERR No such user '{}'", lossy(value)))),
             }
         } else if is(opt, "skipme") {
             if is(value, "yes") {
@@ -975,7 +976,7 @@ fn parse_kill_filter(argv: &[Bytes]) -> Result<KillFilter, Reply> {
 }
 
 fn client_kill(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
-    let filter = tri!(parse_kill_filter(argv));
+    let filter = tri!(parse_kill_filter(ctx.server, argv));
     let me = ctx.client.id;
     let matched: Vec<Arc<ClientHandle>> = ctx
         .server
@@ -994,6 +995,10 @@ fn client_kill(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
                     .is_none_or(|a| h.laddr.as_bytes() == a.as_ref())
                 && filter.kind.is_none_or(|k| h.info.lock().kind == k)
                 && filter.id.is_none_or(|id| h.id == id)
+                && filter
+                    .user
+                    .as_ref()
+                    .is_none_or(|u| Arc::ptr_eq(u, &h.info.lock().user))
                 && !(filter.skipme && h.id == me)
         })
         .cloned()
