@@ -237,6 +237,48 @@ fn string_set(frame: Frame) -> BTreeSet<String> {
     }
 }
 
+/// RESP3 shapes (maps, sets) of ACL GETUSER and ACL LOG, and new users'
+/// channels under `acl-pubsub-default allchannels`.
+#[test]
+fn resp3_and_pubsub_default_as_redis() {
+    let Some((tandem, redis)) = pair(&["--acl-pubsub-default", "allchannels"]) else {
+        return;
+    };
+    let (mut t, mut r) = (tandem.client(), redis.client());
+    t.cmd(&["HELLO", "3"]).expect("hello");
+    r.cmd(&["HELLO", "3"]).expect("hello");
+    same(
+        &mut t,
+        &mut r,
+        &["ACL", "SETUSER", "p", "on", ">x", "+get", "(~a* +set)"],
+    );
+    same_normalized(&mut t, &mut r, &["ACL", "GETUSER", "p"]);
+    same(&mut t, &mut r, &["ACL", "SETUSER", "q", "reset", "&x"]);
+    same_normalized(&mut t, &mut r, &["ACL", "GETUSER", "q"]);
+    same(
+        &mut t,
+        &mut r,
+        &["CONFIG", "SET", "acl-pubsub-default", "resetchannels"],
+    );
+    same(&mut t, &mut r, &["ACL", "SETUSER", "n", "on"]);
+    same_normalized(&mut t, &mut r, &["ACL", "LIST"]);
+    same(&mut t, &mut r, &["AUTH", "p", "wrong"]);
+    let (Frame::Array(a), Frame::Array(b)) = (
+        t.cmd(&["ACL", "LOG"]).expect("log"),
+        r.cmd(&["ACL", "LOG"]).expect("log"),
+    ) else {
+        panic!("ACL LOG");
+    };
+    let shape = |f: &Frame| match f {
+        Frame::Map(p) => format!("map of {}", p.len()),
+        other => render(other),
+    };
+    assert_eq!(
+        a.iter().map(shape).collect::<Vec<_>>(),
+        b.iter().map(shape).collect::<Vec<_>>()
+    );
+}
+
 #[test]
 fn acl_cat_lists_as_redis() {
     let Some((tandem, redis)) = pair(&[]) else {
@@ -489,6 +531,14 @@ fn acl_log_matches_redis() {
     assert_eq!(t.q(&["ACL", "LOG", "x"]), r.q(&["ACL", "LOG", "x"]));
     same(&mut t, &mut r, &["ACL", "LOG", "RESET"]);
     same(&mut t, &mut r, &["ACL", "LOG"]);
+    // acllog-max-len bounds the log from the next entry on.
+    same(&mut t, &mut r, &["CONFIG", "SET", "acllog-max-len", "2"]);
+    for key in ["x1", "x2", "x3", "x2"] {
+        same(&mut tu, &mut ru, &["GET", key]);
+    }
+    let entries = log_entries(&mut t);
+    assert_eq!(entries, log_entries(&mut r));
+    assert_eq!(entries.len(), 2);
 }
 
 #[test]
