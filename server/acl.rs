@@ -1686,6 +1686,78 @@ pub fn log_denied(
     );
 }
 
+/// The arguments Redis hides from SLOWLOG and MONITOR (shown as
+/// `(redacted)`): AUTH's credentials, HELLO's AUTH pair, ACL SETUSER's name
+/// and rules, and the values of sensitive CONFIG SET parameters.
+pub fn redacted_positions(spec: &CommandSpec, argv: &[Bytes]) -> Vec<usize> {
+    let is = |i: usize, w: &str| {
+        argv.get(i)
+            .is_some_and(|a| a.eq_ignore_ascii_case(w.as_bytes()))
+    };
+    if is(0, "auth") {
+        return match argv.len() {
+            2 => vec![1],
+            3 => vec![1, 2],
+            _ => Vec::new(),
+        };
+    }
+    if is(0, "hello") {
+        let mut out = Vec::new();
+        let mut j = 1;
+        if argv.len() >= 2 {
+            let version = std::str::from_utf8(&argv[1])
+                .ok()
+                .and_then(|v| v.parse::<i64>().ok());
+            if !matches!(version, Some(2..=3)) {
+                return out;
+            }
+            j = 2;
+        }
+        while j < argv.len() {
+            let more = argv.len() - 1 - j;
+            if is(j, "auth") && more >= 2 {
+                out.extend([j + 1, j + 2]);
+                j += 3;
+            } else if is(j, "setname") && more >= 1 {
+                j += 2;
+            } else {
+                break;
+            }
+        }
+        return out;
+    }
+    if is(0, "acl") && spec.name == "setuser" {
+        return (2..argv.len()).collect();
+    }
+    if is(0, "config") && spec.name == "set" && argv.len() % 2 == 0 {
+        return (2..argv.len())
+            .step_by(2)
+            .filter(|&i| {
+                std::str::from_utf8(&argv[i])
+                    .ok()
+                    .and_then(crate::config::directive)
+                    .is_some_and(|d| d.sensitive)
+            })
+            .map(|i| i + 1)
+            .collect();
+    }
+    Vec::new()
+}
+
+/// `argv` with its [`redacted_positions`] replaced, or `None` when nothing
+/// is hidden.
+pub fn redact(spec: &CommandSpec, argv: &[Bytes]) -> Option<Vec<Bytes>> {
+    let positions = redacted_positions(spec, argv);
+    if positions.is_empty() {
+        return None;
+    }
+    let mut out = argv.to_vec();
+    for i in positions {
+        out[i] = Bytes::from_static(b"(redacted)");
+    }
+    Some(out)
+}
+
 fn trim<'a>(s: &'a [u8], set: &[u8]) -> &'a [u8] {
     let start = s.iter().position(|b| !set.contains(b)).unwrap_or(s.len());
     let end = s

@@ -607,7 +607,10 @@ pub fn run_command(
         && !spec.has(flags::SKIP_MONITOR)
         && !spec.has(flags::ADMIN)
     {
-        feed_monitors(server, client, argv);
+        match crate::acl::redact(spec, argv) {
+            Some(redacted) => feed_monitors(server, client, &redacted),
+            None => feed_monitors(server, client, argv),
+        }
     }
 
     if data.replica_of
@@ -801,6 +804,8 @@ fn record_slowlog(
     if threshold < 0 || spec.has(flags::SKIP_SLOWLOG) || elapsed_us < threshold as u64 {
         return;
     }
+    let redacted = crate::acl::redact(spec, argv);
+    let argv = redacted.as_deref().unwrap_or(argv);
     // Redis keeps at most 32 arguments, each at most 128 bytes.
     let mut args: Vec<Bytes> = argv
         .iter()

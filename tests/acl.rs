@@ -1090,3 +1090,76 @@ fn random_rules_match_redis() {
         );
     }
 }
+
+/// The arguments of each SLOWLOG entry, newest first.
+fn slowlog_args(c: &mut Client) -> Vec<String> {
+    let Frame::Array(entries) = c.cmd(&["SLOWLOG", "GET", "20"]).expect("SLOWLOG GET") else {
+        panic!("SLOWLOG GET");
+    };
+    entries
+        .iter()
+        .map(|e| match e {
+            Frame::Array(fields) => render(&fields[3]),
+            other => render(other),
+        })
+        .collect()
+}
+
+/// Passwords and ACL rules never show in SLOWLOG or MONITOR: they read
+/// `(redacted)` where Redis hides them.
+#[test]
+fn secrets_are_redacted_as_redis() {
+    let Some((tandem, redis)) = pair(&[]) else {
+        return;
+    };
+    let (mut t, mut r) = (tandem.client(), redis.client());
+    let (mut tm, mut rm) = (tandem.client(), redis.client());
+    same(&mut tm, &mut rm, &["MONITOR"]);
+    same(
+        &mut t,
+        &mut r,
+        &["CONFIG", "SET", "slowlog-log-slower-than", "0"],
+    );
+    same(&mut t, &mut r, &["SLOWLOG", "RESET"]);
+    let calls: &[&[&str]] = &[
+        &["ACL", "SETUSER", "zed", "on", ">secretpw", "+@all", "~*"],
+        &["AUTH", "zed", "secretpw"],
+        &["AUTH", "wrongpw"],
+        &["HELLO", "2", "AUTH", "zed", "secretpw", "SETNAME", "n"],
+        &["HELLO", "9", "AUTH", "zed", "shown"],
+        &["CONFIG", "SET", "masterauth", "topsecret", "maxmemory", "0"],
+        &["PING"],
+    ];
+    for call in calls {
+        // HELLO's reply carries the connection id, which differs.
+        if call[0] == "HELLO" {
+            t.q(call);
+            r.q(call);
+        } else {
+            same(&mut t, &mut r, call);
+        }
+    }
+    assert_eq!(slowlog_args(&mut t), slowlog_args(&mut r));
+    assert!(slowlog_args(&mut t).iter().all(|e| !e.contains("secret")));
+    // MONITOR: the same lines after the timestamp and client address.
+    let strip = |line: String| {
+        line.split_once(']')
+            .map(|(_, rest)| rest.to_string())
+            .unwrap_or(line)
+    };
+    let mut lines = (Vec::new(), Vec::new());
+    for _ in 0..4 {
+        lines
+            .0
+            .push(strip(render(&tm.read().expect("monitor line"))));
+        lines
+            .1
+            .push(strip(render(&rm.read().expect("monitor line"))));
+    }
+    assert_eq!(lines.0, lines.1);
+    assert!(
+        lines.0.iter().all(|l| !l.contains("secret")),
+        "{:?}",
+        lines.0
+    );
+}
