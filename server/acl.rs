@@ -1729,7 +1729,7 @@ pub fn redacted_positions(spec: &CommandSpec, argv: &[Bytes]) -> Vec<usize> {
     if is(0, "acl") && spec.name == "setuser" {
         return (2..argv.len()).collect();
     }
-    if is(0, "config") && spec.name == "set" && argv.len() % 2 == 0 {
+    if is(0, "config") && spec.name == "set" && argv.len().is_multiple_of(2) {
         return (2..argv.len())
             .step_by(2)
             .filter(|&i| {
