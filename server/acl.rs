@@ -1061,6 +1061,21 @@ impl User {
             .any(|s| s.all_channels || channel_allowed(&s.channels, channel, is_pattern))
     }
 
+    /// Whether a client subscribed to `channels`, `patterns` and
+    /// `shard_channels` may stay subscribed under these rules.
+    pub fn allows_subscriptions(
+        &self,
+        channels: &[Bytes],
+        patterns: &[Bytes],
+        shard_channels: &[Bytes],
+    ) -> bool {
+        patterns.iter().all(|p| self.channel_allowed(p, true))
+            && channels
+                .iter()
+                .chain(shard_channels)
+                .all(|c| self.channel_allowed(c, false))
+    }
+
     fn all_channels(&self) -> bool {
         self.selectors.iter().any(|s| s.all_channels)
     }
@@ -1552,23 +1567,6 @@ pub struct SetOutcome {
     /// Some channel the user had is no longer allowed: its subscribed
     /// clients that use it must go.
     pub channels_revoked: bool,
-}
-
-impl User {
-    /// Whether a client subscribed to `channels`, `patterns` and
-    /// `shard_channels` may stay subscribed under these rules.
-    pub fn allows_subscriptions(
-        &self,
-        channels: &[Bytes],
-        patterns: &[Bytes],
-        shard_channels: &[Bytes],
-    ) -> bool {
-        patterns.iter().all(|p| self.channel_allowed(p, true))
-            && channels
-                .iter()
-                .chain(shard_channels)
-                .all(|c| self.channel_allowed(c, false))
-    }
 }
 
 /// The configured `aclfile`, if any.
