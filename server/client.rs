@@ -61,6 +61,8 @@ pub struct ClientInfo {
     pub psub: usize,
     pub ssub: usize,
     pub kind: ClientKind,
+    /// The ACL user the connection is authenticated as (CLIENT LIST `user=`).
+    pub user: Arc<crate::acl::UserSlot>,
 }
 
 /// The shared face of one connection.
@@ -111,6 +113,7 @@ impl ClientHandle {
                 psub: 0,
                 ssub: 0,
                 kind: ClientKind::Normal,
+                user: crate::acl::superuser(),
             }),
             events,
         }
@@ -167,7 +170,7 @@ impl ClientHandle {
                 .unwrap_or_default()
         };
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll={} omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll={} omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -188,6 +191,7 @@ impl ClientHandle {
             omem,
             16384 + info.qbuf as u64 + info.obl as u64 + omem,
             info.last_cmd,
+            String::from_utf8_lossy(&info.user.name),
             info.resp,
         )
     }
@@ -232,6 +236,10 @@ pub struct ClientState {
     pub db: usize,
     pub proto: Proto,
     pub authenticated: bool,
+    /// The ACL user whose rules apply (internal clients: the superuser).
+    pub user: Arc<crate::acl::UserSlot>,
+    /// Running the commands of an EXEC (ACL refusals then say so).
+    pub in_exec: bool,
     pub handle: Arc<ClientHandle>,
     /// Set by QUIT and fatal errors: reply, then close.
     pub close_after_reply: bool,
@@ -321,6 +329,8 @@ impl ClientState {
             db: 0,
             proto: Proto::Resp2,
             authenticated,
+            user: crate::acl::superuser(),
+            in_exec: false,
             handle,
             close_after_reply: false,
             monitor: false,
@@ -350,6 +360,12 @@ impl ClientState {
     /// RESP2 client is then limited to the subscription commands.
     pub fn subscribed(&self) -> bool {
         !(self.channels.is_empty() && self.patterns.is_empty() && self.shard_channels.is_empty())
+    }
+
+    /// Makes `user` the connection's user (AUTH, HELLO AUTH, RESET).
+    pub fn set_user(&mut self, user: Arc<crate::acl::UserSlot>) {
+        self.handle.info.lock().user = user.clone();
+        self.user = user;
     }
 
     /// Records the selected database where CLIENT LIST can see it.

@@ -105,10 +105,18 @@ impl KeySpec {
 
     /// The key arguments of `argv` under this spec.
     pub fn keys<'a>(&self, argv: &'a [Bytes]) -> Vec<&'a Bytes> {
+        self.positions(argv.len())
+            .into_iter()
+            .map(|i| &argv[i])
+            .collect()
+    }
+
+    /// The positions of the key arguments of an `argc`-long argv.
+    pub fn positions(&self, argc: usize) -> Vec<usize> {
         if self.step <= 0 || self.first <= 0 {
             return Vec::new();
         }
-        let len = argv.len() as i32;
+        let len = argc as i32;
         let last = if self.last < 0 {
             len + self.last
         } else {
@@ -117,10 +125,96 @@ impl KeySpec {
         let mut out = Vec::new();
         let mut i = self.first;
         while i <= last && i < len {
-            out.push(&argv[i as usize]);
+            out.push(i as usize);
             i += self.step;
         }
         out
+    }
+}
+
+/// The positions of the keys of a command whose keys move with its
+/// arguments (Redis's `keynum` and keyword key specs), as COMMAND GETKEYS
+/// finds them: `None` for a command whose fixed key spec says it all,
+/// `Some(None)` when the arguments do not say where the keys are (a bad key
+/// count).
+pub fn movable_key_positions(name: &str, argv: &[Bytes]) -> Option<Option<Vec<usize>>> {
+    // (index of the key count, keys before it)
+    let (count_at, fixed): (usize, &[usize]) = match name {
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => (2, &[]),
+        "zunionstore" | "zinterstore" | "zdiffstore" => (2, &[1]),
+        "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => (1, &[]),
+        "blmpop" | "bzmpop" => (2, &[]),
+        // The last STORE names the one destination; SORT's LIMIT, GET and BY
+        // arguments are skipped over (Redis's sortGetKeys).
+        "sort" | "sort_ro" => {
+            argv.get(1)?;
+            let mut store = None;
+            let mut i = 2;
+            while i < argv.len() {
+                let word = &argv[i];
+                if word.eq_ignore_ascii_case(b"limit") {
+                    i += 2;
+                } else if word.eq_ignore_ascii_case(b"get") || word.eq_ignore_ascii_case(b"by") {
+                    i += 1;
+                } else if word.eq_ignore_ascii_case(b"store") && i + 1 < argv.len() {
+                    store = Some(i + 1);
+                }
+                i += 1;
+            }
+            return Some(Some(std::iter::once(1).chain(store).collect()));
+        }
+        // Redis 7.0 finds GEORADIUS's keys by its key specs: every STORE and
+        // STOREDIST names one.
+        "georadius" | "georadiusbymember" => {
+            argv.get(1)?;
+            let mut keys = vec![1];
+            let mut i = 2;
+            while i + 1 < argv.len() {
+                let word = &argv[i];
+                if word.eq_ignore_ascii_case(b"store") || word.eq_ignore_ascii_case(b"storedist") {
+                    keys.push(i + 1);
+                    i += 1;
+                }
+                i += 1;
+            }
+            return Some(Some(keys));
+        }
+        "xread" | "xreadgroup" => {
+            // The keys are the first half of what follows STREAMS.
+            let from = if name == "xread" { 1 } else { 4 };
+            let at = argv
+                .iter()
+                .enumerate()
+                .skip(from)
+                .find(|(_, a)| a.eq_ignore_ascii_case(b"streams"))
+                .map(|(i, _)| i);
+            let keys = at.and_then(|i| {
+                let rest = argv.len() - i - 1;
+                (rest > 0 && rest.is_multiple_of(2)).then(|| (i + 1..i + 1 + rest / 2).collect())
+            });
+            return Some(keys);
+        }
+        _ => return None,
+    };
+    let count = argv
+        .get(count_at)
+        .and_then(|c| std::str::from_utf8(c).ok()?.parse::<usize>().ok());
+    let keys = count.and_then(|n| {
+        let first = count_at + 1;
+        let end = first.checked_add(n)?;
+        if end > argv.len() {
+            return None;
+        }
+        Some(fixed.iter().copied().chain(first..end).collect())
+    });
+    Some(keys)
+}
+
+/// The positions of every key argument of `argv`, run as `spec`.
+pub fn key_positions(spec: &CommandSpec, argv: &[Bytes]) -> Vec<usize> {
+    match movable_key_positions(spec.name, argv) {
+        Some(keys) => keys.unwrap_or_default(),
+        None => spec.keys.positions(argv.len()),
     }
 }
 

@@ -381,7 +381,7 @@ pub static DIRECTIVES: &[Directive] = &[
     boolean("aof-disable-auto-gc", false),
     boolean("replica-ignore-disk-write-errors", false),
     // Strings.
-    string("aclfile", "").immutable(),
+    string("aclfile", "").immutable().imp(),
     opt_string("unixsocket").immutable().imp(),
     opt_string("pidfile").immutable().imp(),
     opt_string("replica-announce-ip")
@@ -434,7 +434,7 @@ pub static DIRECTIVES: &[Directive] = &[
     enumerated("maxmemory-policy", MAXMEMORY_POLICY, "noeviction"),
     enumerated("appendfsync", APPENDFSYNC, "everysec"),
     enumerated("oom-score-adj", OOM_SCORE_ADJ, "no"),
-    enumerated("acl-pubsub-default", ACL_PUBSUB_DEFAULT, "resetchannels"),
+    enumerated("acl-pubsub-default", ACL_PUBSUB_DEFAULT, "resetchannels").imp(),
     enumerated("sanitize-dump-payload", SANITIZE_DUMP_PAYLOAD, "no"),
     enumerated("enable-protected-configs", PROTECTED_ACTION, "no")
         .immutable()
@@ -517,7 +517,7 @@ pub static DIRECTIVES: &[Directive] = &[
     int("socket-mark-id", 0, UINT_MAX, "0").immutable(),
     int("active-defrag-max-scan-fields", 1, LONG_MAX, "1000"),
     int("slowlog-max-len", 0, LONG_MAX, "128").imp(),
-    int("acllog-max-len", 0, LONG_MAX, "128"),
+    int("acllog-max-len", 0, LONG_MAX, "128").imp(),
     int("busy-reply-threshold", 0, LONG_MAX, "5000")
         .alias(&["lua-time-limit"])
         .imp(),
@@ -1119,6 +1119,12 @@ impl Config {
     /// Arguments of each `user` directive (after the word `user`).
     pub fn users(&self) -> &[Vec<String>] {
         &self.users
+    }
+
+    /// Replaces the `user` definitions (name, then rules) CONFIG REWRITE
+    /// writes: the live ACL users.
+    pub fn set_users(&mut self, users: Vec<Vec<String>>) {
+        self.users = users;
     }
 
     /// Arguments of each `loadmodule` directive (path first).
@@ -2178,7 +2184,7 @@ fn sat_i64(n: i128) -> i64 {
 }
 
 /// The text of an I/O error as C's `strerror` gives it.
-fn strerror(e: &io::Error) -> String {
+pub fn strerror(e: &io::Error) -> String {
     let s = e.to_string();
     match s.find(" (os error ") {
         Some(i) => s[..i].to_string(),
@@ -2570,7 +2576,6 @@ impl Loader {
             }
             ("user", n) if n >= 2 => {
                 self.config.users.push(args.split_off(1));
-                self.note_ignored(&name, &name);
                 Ok(())
             }
             ("loadmodule", n) if n >= 2 => {

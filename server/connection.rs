@@ -50,8 +50,9 @@ where
         tx,
     ));
     server.clients.lock().add(handle.clone());
-    let authenticated = server.config.read().requirepass.is_none();
-    let mut client = ClientState::new(handle, authenticated);
+    let default_user = server.acl.lock().default_user().clone();
+    let mut client = ClientState::new(handle, !server.auth_required());
+    client.set_user(default_user);
     let mut conn = Connection {
         server: server.clone(),
         stream,
@@ -174,7 +175,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             let limits = RequestLimits {
                 max_bulk_len,
                 max_inline_len: INLINE_MAX,
-                authenticated: client.authenticated,
+                authenticated: client.authenticated || !self.server.auth_required(),
             };
             let mut batch: Vec<Vec<Bytes>> = Vec::new();
             let mut protocol_error = None;

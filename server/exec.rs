@@ -658,10 +658,16 @@ fn run_command_uncounted(
         },
     };
     client.last_stat_id = Some(stat_id);
-    if !client.authenticated && !spec.has(flags::NO_AUTH) {
+    if !client.authenticated && !spec.has(flags::NO_AUTH) && server.auth_required() {
         data.cmdstats[stat_id].rejected_calls += 1;
         crate::multi::flag_error(client);
         return Reply::error("NOAUTH Authentication required.");
+    }
+    // A user with every permission (`+@all ~* &*`) costs this one branch.
+    if !client.user.is_open() {
+        if let Err(denied) = client.user.check(spec, stat_id, argv) {
+            return refuse(server, data, client, denied, stat_id, argv);
+        }
     }
     if client.proto == crate::reply::Proto::Resp2
         && client.subscribed()
@@ -682,7 +688,10 @@ fn run_command_uncounted(
         && !spec.has(flags::SKIP_MONITOR)
         && !spec.has(flags::ADMIN)
     {
-        feed_monitors(server, client, argv);
+        match crate::acl::redact(spec, argv) {
+            Some(redacted) => feed_monitors(server, client, &redacted),
+            None => feed_monitors(server, client, argv),
+        }
     }
 
     if data.replica_of
@@ -820,6 +829,40 @@ fn remember_own_expires(data: &mut Data, spec: &CommandSpec, argv: &[Bytes], db:
     }
 }
 
+/// Answers a command the client's ACL user may not run: NOPERM (the EXEC
+/// form for a queued command refused at EXEC), logged in the ACL log.
+#[cold]
+fn refuse(
+    server: &Server,
+    data: &mut Data,
+    client: &mut ClientState,
+    denied: crate::acl::Denied,
+    stat_id: usize,
+    argv: &[Bytes],
+) -> Reply {
+    use crate::acl::Context;
+    let context = if client.in_exec || client.multi.is_some() {
+        Context::Multi
+    } else {
+        Context::Toplevel
+    };
+    crate::acl::log_denied(
+        server,
+        client,
+        data.repl.offset,
+        denied,
+        context,
+        stat_id,
+        argv,
+    );
+    if client.in_exec {
+        return denied.exec_reply();
+    }
+    data.cmdstats[stat_id].rejected_calls += 1;
+    crate::multi::flag_error(client);
+    denied.reply(&table().flat[stat_id].0)
+}
+
 /// Replicas that acknowledged within `max_lag` seconds (min-replicas-to-write).
 fn good_replicas(server: &Server, max_lag: u64) -> u64 {
     let now = crate::state::unix_ms();
@@ -870,6 +913,8 @@ fn record_slowlog(
     if threshold < 0 || spec.has(flags::SKIP_SLOWLOG) || elapsed_us < threshold as u64 {
         return;
     }
+    let redacted = crate::acl::redact(spec, argv);
+    let argv = redacted.as_deref().unwrap_or(argv);
     // Redis keeps at most 32 arguments, each at most 128 bytes.
     let mut args: Vec<Bytes> = argv
         .iter()

@@ -7,6 +7,7 @@
 //! `tandem-replication`.
 //!
 //! Modules:
+//! - [`acl`]: ACL users, their rules, the permission check and the ACL log.
 //! - [`resp`]: request parsing (multibulk and inline) and the general RESP2/RESP3 frame decoder.
 //! - [`reply`]: `Reply`, what a command answers, and its RESP2/RESP3 encoding.
 //! - [`config`]: every redis.conf directive, the config file parser, CONFIG GET/SET/REWRITE.
@@ -28,6 +29,7 @@
 //! - [`info`]: the INFO text.
 //! - [`log`]: Redis-shaped log lines.
 
+pub mod acl;
 pub mod blocking;
 pub mod client;
 pub mod command;

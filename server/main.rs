@@ -132,6 +132,11 @@ fn main() -> anyhow::Result<()> {
 async fn run(config: Config) -> anyhow::Result<()> {
     let pidfile = config.pidfile.clone();
     let server = Server::new(config);
+    if let Err(e) = tandem_server::acl::load_at_startup(&server) {
+        tracing::error!("{e}");
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
     if let Err(e) = tandem_server::persist::load_at_startup(&server) {
         tracing::error!("{e}");
         eprintln!("{e}");

@@ -97,8 +97,8 @@ pub fn bind_all(server: &Server) -> anyhow::Result<Vec<TcpListener>> {
 
 /// True when the connection must be refused by protected mode.
 fn protected_refusal(server: &Server, peer: &SocketAddr) -> bool {
-    let c = server.config.read();
-    c.protected_mode && c.requirepass.is_none() && !peer.ip().is_loopback()
+    let nopass = server.acl.lock().default_user().user().nopass;
+    server.config.read().protected_mode && nopass && !peer.ip().is_loopback()
 }
 
 fn too_many_clients(server: &Server) -> bool {

@@ -242,6 +242,21 @@ impl PubSub {
     }
 
     /// Distinct patterns with at least one subscriber.
+    /// Every subscription of client `id`: (channels, patterns, shard
+    /// channels). Walks every subscription: for rare work only (ACL changes).
+    pub fn subscriptions_of(&self, id: u64) -> (Vec<Bytes>, Vec<Bytes>, Vec<Bytes>) {
+        let of = |map: &mut dyn Iterator<Item = (&Bytes, &BTreeMap<u64, Subscriber>)>| {
+            map.filter(|(_, subs)| subs.contains_key(&id))
+                .map(|(name, _)| name.clone())
+                .collect::<Vec<_>>()
+        };
+        (
+            of(&mut self.channels.iter()),
+            of(&mut self.patterns.iter()),
+            of(&mut self.shard_channels.iter()),
+        )
+    }
+
     pub fn numpat(&self) -> usize {
         self.patterns.len()
     }

@@ -8,7 +8,8 @@
 //! which writes changed the keyspace.
 //!
 //! # Deadlock safety
-//! Lock order: `data` -> `clients` -> `config` -> a client handle's `info`.
+//! Lock order: `data` -> `acl` -> `clients` -> `config` -> a client handle's
+//! `info`.
 //! `pause` and `monitors` are leaves. None is held across `.await`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -230,6 +231,11 @@ pub struct Server {
     pub paused_clients: AtomicUsize,
     pub monitors: Mutex<Vec<Arc<ClientHandle>>>,
     pub pubsub: Mutex<crate::pubsub::PubSub>,
+    /// ACL users and the ACL log (`crate::acl`).
+    pub acl: Mutex<crate::acl::Acl>,
+    /// The default user is on and nopass: connections need no AUTH (read
+    /// without the ACL lock; refreshed whenever the default user changes).
+    pub auth_open: AtomicBool,
     /// Connected replicas (INFO, ROLE, WAIT).
     pub replicas: Mutex<crate::primary::Replicas>,
     /// Woken when the replication stream grows (replica senders wait on it).
@@ -254,6 +260,16 @@ pub struct Server {
     self_ref: std::sync::OnceLock<std::sync::Weak<Server>>,
 }
 
+/// The ACL a server starts with: the default user, with `requirepass`
+/// (`crate::acl::load_at_startup` adds `user` directives and the ACL file).
+fn initial_acl(config: &Config) -> crate::acl::Acl {
+    let mut acl = crate::acl::Acl::new();
+    acl.pubsub_all = config.value("acl-pubsub-default").as_deref() == Some("allchannels");
+    acl.log_max_len = config.number("acllog-max-len").unwrap_or(128).max(0) as usize;
+    acl.set_requirepass(config.requirepass.as_deref());
+    acl
+}
+
 fn random_hex40() -> String {
     let mut s = String::with_capacity(40);
     for _ in 0..40 {
@@ -265,6 +281,7 @@ fn random_hex40() -> String {
 impl Server {
     pub fn new(config: Config) -> Arc<Server> {
         let databases = config.databases;
+        let acl = initial_acl(&config);
         let now = unix_ms();
         let (slowlog_threshold_us, slowlog_max_len) =
             (config.slowlog_log_slower_than, config.slowlog_max_len);
@@ -316,6 +333,8 @@ impl Server {
             paused_clients: AtomicUsize::new(0),
             monitors: Mutex::new(Vec::new()),
             pubsub: Mutex::new(Default::default()),
+            auth_open: AtomicBool::new(acl.default_open()),
+            acl: Mutex::new(acl),
             replicas: Mutex::new(Default::default()),
             repl_notify: Notify::new(),
             acks: Notify::new(),
@@ -342,6 +361,41 @@ impl Server {
     /// A shared handle on this server, for threads that outlive a command.
     pub fn arc(&self) -> Option<Arc<Server>> {
         self.self_ref.get().and_then(std::sync::Weak::upgrade)
+    }
+
+    /// Re-reads whether the default user lets connections in without AUTH.
+    pub fn refresh_auth_open(&self, acl: &crate::acl::Acl) {
+        self.auth_open.store(acl.default_open(), Ordering::Relaxed);
+    }
+
+    /// Whether connections that have not authenticated need AUTH first.
+    pub fn auth_required(&self) -> bool {
+        !self.auth_open.load(Ordering::Relaxed)
+    }
+
+    /// Closes every connection authenticated as one of `slots` (a deleted or
+    /// replaced user); `current` (the caller) closes after its reply.
+    pub fn disconnect_users(
+        &self,
+        slots: &[Arc<crate::acl::UserSlot>],
+        current: &mut crate::client::ClientState,
+    ) {
+        if slots.is_empty() {
+            return;
+        }
+        if slots.iter().any(|s| Arc::ptr_eq(s, &current.user)) {
+            current.close_after_reply = true;
+        }
+        let clients = self.clients.lock();
+        for handle in clients.iter() {
+            if handle.id == current.id {
+                continue;
+            }
+            let user = handle.info.lock().user.clone();
+            if slots.iter().any(|s| Arc::ptr_eq(s, &user)) {
+                handle.kill();
+            }
+        }
     }
 
     /// Asks the main task to shut the server down.

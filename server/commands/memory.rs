@@ -31,7 +31,7 @@ const SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new("usage", -3, READONLY, SUB_KEY, usage)
         .doc("server", "4.0.0", "Estimate the memory usage of a key")
         .complexity("O(N) where N is the number of samples.")
-        .acl(&["keyspace", "read", "slow"]),
+        .acl(&["read", "slow"]),
     CommandSpec::new("stats", 2, 0, KeySpec::NONE, stats)
         .doc("server", "4.0.0", "Show memory usage details")
         .complexity("O(1)")

@@ -5,6 +5,7 @@
 //! they read and change the keyspace through the context and never touch a
 //! socket. Shared argument parsing lives in [`args`].
 
+pub mod acl;
 pub mod args;
 pub mod bits;
 pub mod cluster;
@@ -57,4 +58,5 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     dump::COMMANDS,
     latency::COMMANDS,
     streams::COMMANDS,
+    acl::COMMANDS,
 ];

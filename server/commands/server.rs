@@ -26,7 +26,7 @@ use crate::commands::args::is;
 use crate::config::ClientOrigin;
 use crate::exec::ExecCtx;
 use crate::reply::{Proto, Reply};
-use crate::state::{unix_ms, unix_us, CmdStat};
+use crate::state::{unix_ms, unix_us, CmdStat, Server};
 use crate::{info, tri};
 
 /// The flags Redis gives connection commands usable before AUTH.
@@ -371,26 +371,33 @@ pub(crate) fn origin(handle: &ClientHandle) -> ClientOrigin {
     }
 }
 
-/// Byte comparison whose time does not depend on where the inputs differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for i in 0..a.len().max(b.len()) {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0);
-        diff |= usize::from(x ^ y);
-    }
-    diff == 0
-}
-
-/// Whether `user`/`pass` authenticate as the only user tandem has, `default`
-/// (which, like Redis's, accepts any password when `requirepass` is unset).
-fn credentials_ok(requirepass: Option<&[u8]>, user: &[u8], pass: &[u8]) -> bool {
-    if user != b"default" {
-        return false;
-    }
-    match requirepass {
-        None => true,
-        Some(expected) => constant_time_eq(expected, pass),
+/// Logs the client in as `user` with `pass`. A failure is recorded in the
+/// ACL log (reason `auth`, object the command's name as sent).
+fn authenticate(ctx: &mut ExecCtx<'_>, command: &Bytes, user: &[u8], pass: &[u8]) -> bool {
+    let slot = ctx.server.acl.lock().authenticate(user, pass);
+    match slot {
+        Some(slot) => {
+            ctx.client.authenticated = true;
+            ctx.client.set_user(slot);
+            true
+        }
+        None => {
+            let context = if ctx.client.multi.is_some() || ctx.client.in_exec {
+                crate::acl::Context::Multi
+            } else {
+                crate::acl::Context::Toplevel
+            };
+            crate::acl::log_event(
+                ctx.server,
+                ctx.client,
+                ctx.data.repl.offset,
+                crate::acl::Reason::Auth,
+                context,
+                command.clone(),
+                Some(Bytes::copy_from_slice(user)),
+            );
+            false
+        }
     }
 }
 
@@ -469,20 +476,18 @@ fn auth(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if argv.len() > 3 {
         return Reply::syntax_error();
     }
-    let requirepass = ctx.server.config.read().requirepass.clone();
     let (user, pass): (&[u8], &[u8]) = if argv.len() == 2 {
-        if requirepass.is_none() {
+        if ctx.server.acl.lock().default_user().user().nopass {
             return Reply::error(
                 "ERR AUTH <password> called without any password configured for the default user. \
                  Are you sure your configuration is correct?",
             );
         }
-        (b"default", &argv[1])
+        (crate::acl::DEFAULT_USER, &argv[1])
     } else {
         (&argv[1], &argv[2])
     };
-    if credentials_ok(requirepass.as_deref(), user, pass) {
-        ctx.client.authenticated = true;
+    if authenticate(ctx, &argv[0], user, pass) {
         Reply::ok()
     } else {
         Reply::error(WRONGPASS)
@@ -505,11 +510,9 @@ fn hello(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     while j < argv.len() {
         let more = argv.len() - 1 - j;
         if is(&argv[j], "auth") && more >= 2 {
-            let requirepass = ctx.server.config.read().requirepass.clone();
-            if !credentials_ok(requirepass.as_deref(), &argv[j + 1], &argv[j + 2]) {
+            if !authenticate(ctx, &argv[0], &argv[j + 1], &argv[j + 2]) {
                 return Reply::error(WRONGPASS);
             }
-            ctx.client.authenticated = true;
             j += 3;
         } else if is(&argv[j], "setname") && more >= 1 {
             if !valid_client_name(&argv[j + 1]) {
@@ -567,7 +570,9 @@ fn reset(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
     crate::commands::pubsub::unsubscribe_all(ctx);
     ctx.client.set_db(0);
     ctx.client.proto = Proto::Resp2;
-    ctx.client.authenticated = ctx.server.config.read().requirepass.is_none();
+    let default_user = ctx.server.acl.lock().default_user().clone();
+    ctx.client.set_user(default_user);
+    ctx.client.authenticated = !ctx.server.auth_required();
     ctx.client.reply_off = false;
     ctx.client.reply_skip_next = false;
     {
@@ -703,6 +708,21 @@ fn config_set(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
                     }
                 }
             }
+            "requirepass" | "acllog-max-len" | "acl-pubsub-default" => {
+                let config = ctx.server.config.read();
+                let pubsub_all =
+                    config.value("acl-pubsub-default").as_deref() == Some("allchannels");
+                let log_max_len = config.number("acllog-max-len").unwrap_or(128).max(0) as usize;
+                let requirepass = config.requirepass.clone();
+                drop(config);
+                let mut acl = ctx.server.acl.lock();
+                match name {
+                    "requirepass" => acl.set_requirepass(requirepass.as_deref()),
+                    "acllog-max-len" => acl.set_log_max_len(log_max_len),
+                    _ => acl.pubsub_all = pubsub_all,
+                }
+                ctx.server.refresh_auth_open(&acl);
+            }
             "dir" => {
                 if let Err(e) = std::env::set_current_dir(&dir) {
                     tracing::warn!("Can't chdir to '{dir}': {e}");
@@ -750,7 +770,27 @@ fn config_resetstat(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
 }
 
 fn config_rewrite(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
-    let result = ctx.server.config.read().rewrite();
+    // As in Redis, `user` lines describe the live users (unless an ACL file
+    // keeps them).
+    let users: Vec<Vec<String>> = ctx
+        .server
+        .acl
+        .lock()
+        .list_lines()
+        .iter()
+        .map(|line| {
+            String::from_utf8_lossy(line)
+                .split(' ')
+                .skip(1)
+                .map(str::to_string)
+                .collect()
+        })
+        .collect();
+    let result = {
+        let mut config = ctx.server.config.write();
+        config.set_users(users);
+        config.rewrite()
+    };
     match result {
         Ok(()) => {
             tracing::warn!("CONFIG REWRITE executed with success.");
@@ -872,10 +912,11 @@ struct KillFilter {
     laddr: Option<Bytes>,
     kind: Option<ClientKind>,
     id: Option<u64>,
+    user: Option<Arc<crate::acl::UserSlot>>,
     skipme: bool,
 }
 
-fn parse_kill_filter(argv: &[Bytes]) -> Result<KillFilter, Reply> {
+fn parse_kill_filter(server: &Server, argv: &[Bytes]) -> Result<KillFilter, Reply> {
     if argv.len() == 3 {
         // Old form: CLIENT KILL <addr>, which may kill the caller too.
         return Ok(KillFilter {
@@ -912,9 +953,9 @@ fn parse_kill_filter(argv: &[Bytes]) -> Result<KillFilter, Reply> {
         } else if is(opt, "laddr") {
             f.laddr = Some(value.clone());
         } else if is(opt, "user") {
-            // `default` is the only user; every connection is logged in as it.
-            if value.as_ref() != b"default" {
-                return Err(Reply::error(format!("ERR No such user '{}'", lossy(value))));
+            match server.acl.lock().get(value) {
+                Some(slot) => f.user = Some(slot.clone()),
+                None => return Err(Reply::error(format!("ERR No such user '{}'", lossy(value)))),
             }
         } else if is(opt, "skipme") {
             if is(value, "yes") {
@@ -933,7 +974,7 @@ fn parse_kill_filter(argv: &[Bytes]) -> Result<KillFilter, Reply> {
 }
 
 fn client_kill(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
-    let filter = tri!(parse_kill_filter(argv));
+    let filter = tri!(parse_kill_filter(ctx.server, argv));
     let me = ctx.client.id;
     let matched: Vec<Arc<ClientHandle>> = ctx
         .server
@@ -952,6 +993,10 @@ fn client_kill(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
                     .is_none_or(|a| h.laddr.as_bytes() == a.as_ref())
                 && filter.kind.is_none_or(|k| h.info.lock().kind == k)
                 && filter.id.is_none_or(|id| h.id == id)
+                && filter
+                    .user
+                    .as_ref()
+                    .is_none_or(|u| Arc::ptr_eq(u, &h.info.lock().user))
                 && !(filter.skipme && h.id == me)
         })
         .cloned()
@@ -1632,55 +1677,6 @@ fn debug_help() -> Reply {
 // COMMAND
 // ---------------------------------------------------------------------------
 
-/// ACL categories in Redis's order.
-const ACL_ORDER: &[&str] = &[
-    "keyspace",
-    "read",
-    "write",
-    "set",
-    "sortedset",
-    "list",
-    "hash",
-    "string",
-    "bitmap",
-    "hyperloglog",
-    "geo",
-    "stream",
-    "pubsub",
-    "admin",
-    "fast",
-    "slow",
-    "blocking",
-    "dangerous",
-    "connection",
-    "transaction",
-    "scripting",
-];
-
-/// A spec's ACL categories: the declared ones plus those Redis implies from
-/// the flags (`setImplicitACLCategories`), in Redis's order.
-fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
-    let has = |cat: &str| spec.acl.iter().any(|c| c.eq_ignore_ascii_case(cat));
-    let fast = spec.has(FAST) || has("fast");
-    ACL_ORDER
-        .iter()
-        .copied()
-        .filter(|&cat| {
-            has(cat)
-                || match cat {
-                    "write" => spec.has(WRITE),
-                    "read" => spec.has(READONLY) && !has("scripting"),
-                    "admin" | "dangerous" => spec.has(ADMIN),
-                    "pubsub" => spec.has(PUBSUB),
-                    "fast" => spec.has(FAST),
-                    "blocking" => spec.has(BLOCKING),
-                    "slow" => !fast,
-                    _ => false,
-                }
-        })
-        .collect()
-}
-
 /// The key-spec flags a command's keys get (approximated from its flags).
 fn key_flags(spec: &CommandSpec) -> Vec<Reply> {
     // The only keyed Pub/Sub commands name shard channels, not keys.
@@ -1742,7 +1738,7 @@ fn info_entry(full_name: &str, spec: &CommandSpec) -> Reply {
         .filter(|(f, _)| spec.has(*f))
         .map(|(_, n)| status(*n))
         .collect();
-    let acl = acl_categories(spec)
+    let acl = crate::acl::categories(spec)
         .into_iter()
         .map(|c| status(format!("@{c}")))
         .collect();
@@ -1885,7 +1881,7 @@ fn command_list(_: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         .filter(|(name, spec)| match &filter {
             Filter::None => true,
             Filter::Module => false,
-            Filter::AclCat(cat) => acl_categories(spec).iter().any(|c| c == cat),
+            Filter::AclCat(cat) => crate::acl::categories(spec).iter().any(|c| c == cat),
             Filter::Pattern(p) => glob_match(p, name.as_bytes(), true),
         })
         .map(|(name, _)| bulk_str(name))
@@ -1907,7 +1903,13 @@ fn getkeys(argv: &[Bytes]) -> Result<(&'static CommandSpec, Vec<&Bytes>), Reply>
             None => return Err(Reply::error("ERR Invalid command specified")),
         }
     };
-    if let Some(keys) = movable_keys(spec.name, target) {
+    if let Some(keys) = crate::command::movable_key_positions(spec.name, target) {
+        let keys = keys.map(|positions| {
+            positions
+                .into_iter()
+                .map(|i| &target[i])
+                .collect::<Vec<_>>()
+        });
         if !spec.arity_ok(target.len()) {
             return Err(Reply::error(
                 "ERR Invalid number of arguments specified for command",
@@ -1934,78 +1936,6 @@ fn getkeys(argv: &[Bytes]) -> Result<(&'static CommandSpec, Vec<&Bytes>), Reply>
         return Err(Reply::error("ERR Invalid arguments specified for command"));
     }
     Ok((spec, keys))
-}
-
-/// The keys of a command whose keys move with its arguments (Redis's
-/// `keynum` and keyword key specs), as COMMAND GETKEYS finds them: `None`
-/// for a command whose fixed key spec says it all, `Some(None)` when the
-/// arguments do not say where the keys are (a bad key count).
-fn movable_keys<'a>(name: &str, argv: &'a [Bytes]) -> Option<Option<Vec<&'a Bytes>>> {
-    // (index of the key count, keys before it)
-    let (count_at, fixed): (usize, &[usize]) = match name {
-        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => (2, &[]),
-        "zunionstore" | "zinterstore" | "zdiffstore" => (2, &[1]),
-        "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => (1, &[]),
-        "blmpop" | "bzmpop" => (2, &[]),
-        // The last STORE names the one destination; SORT's LIMIT, GET and BY
-        // arguments are skipped over (Redis's sortGetKeys).
-        "sort" | "sort_ro" => {
-            let mut store = None;
-            let mut i = 2;
-            while i < argv.len() {
-                let word = &argv[i];
-                if is(word, "limit") {
-                    i += 2;
-                } else if is(word, "get") || is(word, "by") {
-                    i += 1;
-                } else if is(word, "store") && i + 1 < argv.len() {
-                    store = Some(&argv[i + 1]);
-                }
-                i += 1;
-            }
-            return Some(Some(std::iter::once(argv.get(1)?).chain(store).collect()));
-        }
-        // Redis 7.0 finds GEORADIUS's keys by its key specs: every STORE and
-        // STOREDIST names one.
-        "georadius" | "georadiusbymember" => {
-            let mut keys = vec![argv.get(1)?];
-            let mut i = 2;
-            while i + 1 < argv.len() {
-                if is(&argv[i], "store") || is(&argv[i], "storedist") {
-                    keys.push(&argv[i + 1]);
-                    i += 1;
-                }
-                i += 1;
-            }
-            return Some(Some(keys));
-        }
-        "xread" | "xreadgroup" => {
-            // The keys are the first half of what follows STREAMS.
-            let from = if name == "xread" { 1 } else { 4 };
-            let at = argv
-                .iter()
-                .enumerate()
-                .skip(from)
-                .find(|(_, a)| is(a, "streams"))
-                .map(|(i, _)| i);
-            let keys = at.and_then(|i| {
-                let rest = argv.len() - i - 1;
-                (rest > 0 && rest.is_multiple_of(2))
-                    .then(|| argv[i + 1..i + 1 + rest / 2].iter().collect())
-            });
-            return Some(keys);
-        }
-        _ => return None,
-    };
-    let count = argv
-        .get(count_at)
-        .and_then(|c| std::str::from_utf8(c).ok()?.parse::<usize>().ok());
-    let keys = count.and_then(|n| {
-        let first = count_at + 1;
-        let keys = argv.get(first..first.checked_add(n)?)?;
-        Some(fixed.iter().map(|&i| &argv[i]).chain(keys).collect())
-    });
-    Some(keys)
 }
 
 fn command_getkeys(_: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
@@ -2084,8 +2014,9 @@ mod tests {
                 tokio::sync::mpsc::unbounded_channel().0,
             ));
             server.clients.lock().add(handle.clone());
-            let authenticated = server.config.read().requirepass.is_none();
-            ClientState::new(handle, authenticated)
+            let mut client = ClientState::new(handle, !server.auth_required());
+            client.set_user(server.acl.lock().default_user().clone());
+            client
         }
 
         fn run(&mut self, args: &[&str]) -> Reply {

@@ -82,11 +82,13 @@ fn exec(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
         return Reply::NullArray;
     }
     let mut replies = Vec::with_capacity(queue.len());
+    ctx.client.in_exec = true;
     for argv in &queue {
         replies.push(run_command(
             ctx.server, ctx.data, ctx.client, argv, ctx.now_ms, false, ctx.ops,
         ));
     }
+    ctx.client.in_exec = false;
     Reply::Array(replies)
 }
 

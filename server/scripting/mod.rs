@@ -761,6 +761,8 @@ pub(crate) fn run_script(
     let mut client = ClientState::new(ctx.client.handle.clone(), true);
     client.db = ctx.client.db;
     client.in_script = true;
+    // The script's commands run with the caller's ACL user.
+    client.user = ctx.client.user.clone();
     let run = RefCell::new(ScriptRun {
         server: ctx.server,
         data: &mut *ctx.data,
@@ -906,6 +908,24 @@ fn script_call(
     let deny_noscript = !run.data.debug.deny_scripts_disabled;
     if let Err(message) = script_may_run(&argv, run.read_only, deny_noscript) {
         return Ok((raise, Value::Table(error_table(lua, message)?)));
+    }
+    if !run.client.user.is_open() {
+        if let Ok(spec) = crate::exec::resolve(&argv) {
+            let id = table().stat_id(spec);
+            if let Err(denied) = run.client.user.check(spec, id, &argv) {
+                crate::acl::log_denied(
+                    run.server,
+                    &run.client,
+                    run.data.repl.offset,
+                    denied,
+                    crate::acl::Context::Lua,
+                    id,
+                    &argv,
+                );
+                let message = denied.script_message();
+                return Ok((raise, Value::Table(error_table(lua, &message)?)));
+            }
+        }
     }
     if let Ok(spec) = crate::exec::resolve(&argv) {
         if spec.is_write() {
