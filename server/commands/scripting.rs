@@ -321,7 +321,9 @@ fn fcall_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], read_only: bool) -> Repl
         Ok(n) => n,
         Err(reply) => return reply,
     };
-    if let Some(refused) = scripting::refuse_by_flags(ctx, def.no_writes(), read_only) {
+    if let Some(refused) =
+        scripting::refuse_by_flags(ctx, def.no_writes(), def.allow_oom(), read_only)
+    {
         return refused;
     }
     scripting::run_script(
@@ -332,6 +334,7 @@ fn fcall_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], read_only: bool) -> Repl
         &argv[3 + numkeys..],
         &def.name,
         def.no_writes(),
+        def.allow_oom() || def.no_writes(),
     )
 }
 

@@ -530,6 +530,19 @@ impl Db {
         }
     }
 
+    /// An entry as stored, expired or not, with no side effect at all.
+    pub fn peek_raw(&self, key: &[u8]) -> Option<&Entry> {
+        if self.len == 0 {
+            return None;
+        }
+        let hash = self.hasher.hash_one(key);
+        let idx = shard_of(hash >> (64 - POS_BITS));
+        self.shards
+            .get(idx)?
+            .find(table_hash(hash), |e| e.key.as_slice() == key)
+            .map(|e| &**e)
+    }
+
     /// Reads an entry without updating access time (OBJECT IDLETIME, DEBUG).
     pub fn peek(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
         let (idx, h) = self.find(key, now_ms)?;

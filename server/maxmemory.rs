@@ -1,0 +1,421 @@
+//! `maxmemory`: how much memory the server uses, and eviction to stay
+//! under the limit (Redis's `evict.c`).
+//!
+//! # Accounting
+//! The figure is jemalloc's `stats.allocated`, the same one INFO's
+//! `used_memory` shows. Reading it needs an epoch advance that merges every
+//! arena's statistics (tens of microseconds), far too slow before each
+//! command. So [`Meter`] keeps that figure as a base, refreshed by the cron
+//! and by INFO, plus a delta: jemalloc also keeps per-thread counters of the
+//! bytes each thread allocated and freed (`thread.allocatedp` /
+//! `thread.deallocatedp`, maintained on its fast path anyway). Every check
+//! runs under the data lock; it folds what the calling thread allocated
+//! net since that thread's last check into the delta. Reading costs two
+//! loads through thread-local pointers and an add. Allocations of threads
+//! that never check (snapshot serializers, RDB loaders) reach the figure at
+//! the next refresh. A thread whose last check predates a refresh starts
+//! over from the refresh (its bytes since then are in the new base).
+//!
+//! Memory that exists only for replicas (their client buffers, and the
+//! pre-images a full sync's snapshot keeps: what Redis's fork would hold as
+//! copied pages) is `mem_not_counted_for_evict` and is subtracted before
+//! comparing with `maxmemory`, as Redis's `freeMemoryGetNotCountedMemory`
+//! does. The backlog ring is mapped outside the allocator, so it is in
+//! neither figure.
+//!
+//! # Eviction
+//! Before each top-level command ([`crate::exec::execute`]) and in the cron,
+//! while over the limit, keys are chosen per `maxmemory-policy`
+//! ([`tandem_storage::evict`]), deleted, and propagated as `DEL` (`UNLINK`
+//! with `lazyfree-lazy-eviction`), each on its own, before the command that
+//! caused them; watchers of an evicted key are touched, blocked clients are
+//! not woken (a deletion makes no key ready). The time spent per command is
+//! bounded per `maxmemory-eviction-tenacity`; when it runs out, the cron
+//! goes on. If nothing can be evicted, the command is refused when it has
+//! the `denyoom` flag (see `crate::exec::run_command`).
+//!
+//! A replica evicts nothing of its own unless `replica-ignore-maxmemory` is
+//! `no`: its primary's `DEL`s keep it equal.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tandem_storage::evict::{EvictionPool, Policy};
+use tandem_storage::keyspace::Lfu;
+
+use crate::config::Config;
+use crate::state::{Data, Server};
+
+/// Redis's reply when a `denyoom` command meets a full memory.
+pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/// Keys evicted between checks of the time limit.
+const KEYS_PER_TIME_CHECK: u64 = 16;
+
+type Counter = tikv_jemalloc_ctl::thread::ThreadLocal<u64>;
+
+thread_local! {
+    /// This thread's jemalloc counters (allocated, deallocated), once known.
+    static COUNTERS: Cell<Option<(Counter, Counter)>> = const { Cell::new(None) };
+    /// (refresh generation, net bytes) at this thread's last check.
+    static SEEN: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// The calling thread's bytes allocated minus freed, wrapping.
+fn thread_net() -> u64 {
+    COUNTERS.with(|c| {
+        let counters = c.get().or_else(|| {
+            let allocated = tikv_jemalloc_ctl::thread::allocatedp::read().ok()?;
+            let deallocated = tikv_jemalloc_ctl::thread::deallocatedp::read().ok()?;
+            c.set(Some((allocated, deallocated)));
+            c.get()
+        });
+        counters.map_or(0, |(a, d)| a.get().wrapping_sub(d.get()))
+    })
+}
+
+/// Used memory: a refreshed allocator figure plus the delta of the threads
+/// that checked since (see the module docs).
+#[derive(Debug, Default)]
+pub struct Meter {
+    base: AtomicU64,
+    delta: AtomicI64,
+    generation: AtomicU64,
+    /// Replica-only memory, measured at the last refresh.
+    not_counted: AtomicU64,
+}
+
+impl Meter {
+    /// The used memory now. Call under the data lock.
+    pub fn used(&self) -> u64 {
+        let generation = self.generation.load(Ordering::Relaxed);
+        let net = thread_net();
+        let (seen_generation, seen_net) = SEEN.with(Cell::get);
+        let delta = if seen_generation == generation {
+            self.delta
+                .fetch_add(net.wrapping_sub(seen_net) as i64, Ordering::Relaxed)
+                + net.wrapping_sub(seen_net) as i64
+        } else {
+            self.delta.load(Ordering::Relaxed)
+        };
+        SEEN.with(|s| s.set((generation, net)));
+        (self.base.load(Ordering::Relaxed) as i64 + delta).max(0) as u64
+    }
+
+    /// Takes a fresh allocator figure as the base (INFO, the cron). Call
+    /// under the data lock; `allocated` is jemalloc's after an epoch advance.
+    pub fn refresh(&self, allocated: u64, not_counted: u64) {
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        self.base.store(allocated, Ordering::Relaxed);
+        self.delta.store(0, Ordering::Relaxed);
+        self.not_counted.store(not_counted, Ordering::Relaxed);
+        SEEN.with(|s| s.set((generation, thread_net())));
+    }
+
+    pub fn not_counted(&self) -> u64 {
+        self.not_counted.load(Ordering::Relaxed)
+    }
+}
+
+/// What an eviction pass achieved (Redis's `EVICT_OK` / `RUNNING` / `FAIL`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Evicted {
+    /// Under the limit (or not limited here).
+    Ok,
+    /// Still over, out of time: the cron goes on.
+    Running,
+    /// Over the limit and nothing (more) can be evicted.
+    Fail,
+}
+
+/// The maxmemory settings and state, kept with the data.
+#[derive(Debug)]
+pub struct MaxMemory {
+    /// `maxmemory` in bytes; 0 = no limit.
+    pub limit: u64,
+    pub policy: Policy,
+    pub samples: usize,
+    pub tenacity: u32,
+    pub lfu: Lfu,
+    /// `lazyfree-lazy-eviction`: propagate as UNLINK.
+    pub lazy: bool,
+    /// `replica-ignore-maxmemory`.
+    pub replica_ignore: bool,
+    pub meter: Meter,
+    pool: EvictionPool,
+    next_random_db: usize,
+    /// Keys evicted since start (INFO evicted_keys).
+    pub evicted_keys: u64,
+    /// Since when memory has stayed over the limit (eviction running or failing).
+    pub exceeded_since: Option<Instant>,
+    /// Past periods over the limit, summed.
+    pub exceeded_total: Duration,
+    /// The last check before a command found memory full (Redis's
+    /// `pre_command_oom_state`): scripts refuse their first `denyoom` call.
+    pub oom: bool,
+    /// The next top-level command must be checked against `oom` (consumed
+    /// by `run_command`, so a transaction's or a script's inner commands are
+    /// not checked again).
+    pub check_pending: bool,
+}
+
+impl Default for MaxMemory {
+    fn default() -> Self {
+        MaxMemory {
+            limit: 0,
+            policy: Policy::NoEviction,
+            samples: 5,
+            tenacity: 10,
+            lfu: Lfu {
+                log_factor: 10,
+                decay_minutes: 1,
+            },
+            lazy: false,
+            replica_ignore: true,
+            meter: Meter::default(),
+            pool: EvictionPool::default(),
+            next_random_db: 0,
+            evicted_keys: 0,
+            exceeded_since: None,
+            exceeded_total: Duration::ZERO,
+            oom: false,
+            check_pending: false,
+        }
+    }
+}
+
+impl MaxMemory {
+    /// Copies the settings from `config`; returns the LFU settings the
+    /// keyspace must keep counters with (`None` under other policies).
+    pub fn configure(&mut self, config: &Config) -> Option<Lfu> {
+        let number = |name: &str, default: i64| config.number(name).unwrap_or(default).max(0);
+        self.limit = number("maxmemory", 0) as u64;
+        let policy = config
+            .value("maxmemory-policy")
+            .and_then(|p| Policy::from_name(&p))
+            .unwrap_or_default();
+        if policy != self.policy {
+            self.pool.clear();
+        }
+        self.policy = policy;
+        self.samples = number("maxmemory-samples", 5).max(1) as usize;
+        self.tenacity = number("maxmemory-eviction-tenacity", 10) as u32;
+        self.lfu = Lfu {
+            log_factor: number("lfu-log-factor", 10).min(u32::MAX.into()) as u32,
+            decay_minutes: number("lfu-decay-time", 1).min(u32::MAX.into()) as u32,
+        };
+        self.lazy = config.flag("lazyfree-lazy-eviction").unwrap_or(false);
+        self.replica_ignore = config.flag("replica-ignore-maxmemory").unwrap_or(true);
+        policy.is_lfu().then_some(self.lfu)
+    }
+
+    /// How long one pass may evict (Redis's `evictionTimeLimitUs`): 50us at
+    /// the default tenacity 10, growing 15% a step above it, unlimited at 100.
+    fn time_limit(&self) -> Option<Duration> {
+        let t = self.tenacity;
+        if t <= 10 {
+            return Some(Duration::from_micros(50 * u64::from(t) / 10));
+        }
+        if t < 100 {
+            return Some(Duration::from_micros(
+                (500.0 * 1.15f64.powi(t as i32 - 10)) as u64,
+            ));
+        }
+        None
+    }
+
+    /// `total_eviction_exceeded_time` and `current_eviction_exceeded_time`.
+    pub fn exceeded_ms(&self) -> (u64, u64) {
+        let current = self.exceeded_since.map_or(Duration::ZERO, |s| s.elapsed());
+        (
+            (self.exceeded_total + current).as_millis() as u64,
+            current.as_millis() as u64,
+        )
+    }
+
+    fn note_result(&mut self, result: Evicted) {
+        match result {
+            Evicted::Ok => {
+                if let Some(since) = self.exceeded_since.take() {
+                    self.exceeded_total += since.elapsed();
+                }
+            }
+            Evicted::Running | Evicted::Fail => {
+                self.exceeded_since.get_or_insert_with(Instant::now);
+            }
+        }
+    }
+}
+
+/// Replica-only memory (see the module docs): replica clients' buffers and
+/// pending snapshot images.
+pub fn not_counted_memory(server: &Server, data: &Data) -> u64 {
+    replica_buffers(server) + data.keyspace.snapshot_pending_bytes() as u64
+}
+
+/// Bytes in replica clients' buffers (INFO mem_clients_slaves).
+pub fn replica_buffers(server: &Server) -> u64 {
+    server
+        .clients
+        .lock()
+        .iter()
+        .map(|client| {
+            let info = client.info.lock();
+            if info.kind == crate::client::ClientKind::Replica {
+                (info.qbuf + info.obl) as u64
+            } else {
+                0
+            }
+        })
+        .sum()
+}
+
+/// Refreshes the meter from the allocator; returns jemalloc's figure.
+pub fn refresh(server: &Server, data: &Data) -> u64 {
+    let allocated = crate::info::mem_stats().allocated;
+    data.maxmemory
+        .meter
+        .refresh(allocated, not_counted_memory(server, data));
+    allocated
+}
+
+/// Whether this node may evict now (Redis's `isSafeToPerformEvictions`).
+fn may_evict(data: &Data, now_ms: u64) -> bool {
+    !(data.replica_of && data.maxmemory.replica_ignore)
+        && !data.failover.is_active()
+        && data.expiry_paused_until_ms <= now_ms
+}
+
+/// Evicts until memory is under the limit, the time runs out or nothing is
+/// left to evict (Redis's `performEvictions`). Propagates each eviction.
+pub fn perform_evictions(data: &mut Data, now_ms: u64) -> Evicted {
+    if data.maxmemory.limit == 0 || !may_evict(data, now_ms) {
+        return Evicted::Ok;
+    }
+    let result = evict_pass(data, now_ms);
+    data.maxmemory.note_result(result);
+    result
+}
+
+fn evict_pass(data: &mut Data, now_ms: u64) -> Evicted {
+    let mm = &data.maxmemory;
+    let used = mm.meter.used().saturating_sub(mm.meter.not_counted());
+    if used <= mm.limit {
+        return Evicted::Ok;
+    }
+    if mm.policy == Policy::NoEviction {
+        return Evicted::Fail;
+    }
+    let to_free = used - mm.limit;
+    let limit = mm.time_limit();
+    let started = Instant::now();
+    let mut freed = 0u64;
+    let mut keys = 0u64;
+    while freed < to_free {
+        let before = data.maxmemory.meter.used();
+        let Some((db, key)) = evict_one(data, now_ms) else {
+            return Evicted::Fail;
+        };
+        let after = data.maxmemory.meter.used();
+        freed += before.saturating_sub(after);
+        keys += 1;
+        data.maxmemory.evicted_keys += 1;
+        let key = Bytes::from(key.to_vec());
+        crate::multi::touch_key(data, db, &key);
+        let command: &'static [u8] = if data.maxmemory.lazy {
+            b"UNLINK"
+        } else {
+            b"DEL"
+        };
+        data.repl
+            .feed_call(&[(db, vec![Bytes::from_static(command), key])]);
+        if keys % KEYS_PER_TIME_CHECK == 0 && limit.is_some_and(|l| started.elapsed() > l) {
+            return Evicted::Running;
+        }
+    }
+    Evicted::Ok
+}
+
+/// Chooses a key per the policy and deletes it; `None` when there is none.
+fn evict_one(data: &mut Data, now_ms: u64) -> Option<(usize, tandem_storage::SmallBytes)> {
+    let mm = &mut data.maxmemory;
+    let policy = mm.policy;
+    let volatile = policy.volatile_only();
+    let dbs = data.keyspace.db_count();
+    let candidates = |db: &tandem_storage::Db| {
+        if volatile {
+            db.volatile_len()
+        } else {
+            db.len()
+        }
+    };
+    if policy.is_random() {
+        for _ in 0..dbs {
+            let index = mm.next_random_db % dbs;
+            mm.next_random_db = mm.next_random_db.wrapping_add(1);
+            let db = data.keyspace.db_ref(index);
+            if candidates(db) == 0 {
+                continue;
+            }
+            let key = db.sample(1, volatile).first()?.key().clone();
+            data.keyspace.db(index).evict(&key)?;
+            return Some((index, key));
+        }
+        return None;
+    }
+    loop {
+        let mut any = false;
+        for index in 0..dbs {
+            let db = data.keyspace.db_ref(index);
+            if candidates(db) == 0 {
+                continue;
+            }
+            any = true;
+            mm.pool
+                .populate(policy, index, db, mm.samples, now_ms, mm.lfu);
+        }
+        if !any {
+            return None;
+        }
+        // The best pooled key that still exists (a pooled key may have been
+        // deleted, or lost its expiry, since it was sampled).
+        while let Some(best) = mm.pool.pop_best() {
+            let db = data.keyspace.db(best.db);
+            if volatile
+                && db
+                    .peek_raw(&best.key)
+                    .is_none_or(|e| e.expire_at().is_none())
+            {
+                continue;
+            }
+            if db.evict(&best.key).is_some() {
+                return Some((best.db, best.key));
+            }
+        }
+    }
+}
+
+/// The cron's share: a fresh figure, then eviction while over the limit,
+/// within one cron period at most.
+pub fn cron(server: &Server, budget: Duration) {
+    let mut data = server.data.lock();
+    if data.maxmemory.limit == 0 {
+        return;
+    }
+    refresh(server, &data);
+    let now = crate::state::unix_ms();
+    let started = Instant::now();
+    let offset = data.repl.offset;
+    loop {
+        let result = perform_evictions(&mut data, now);
+        if result != Evicted::Running || started.elapsed() > budget {
+            break;
+        }
+    }
+    if data.repl.offset != offset {
+        drop(data);
+        server.repl_notify.notify_waiters();
+    }
+}
