@@ -38,7 +38,6 @@
 //! `no`: its primary's `DEL`s keep it equal.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -56,66 +55,88 @@ const KEYS_PER_TIME_CHECK: u64 = 16;
 
 type Counter = tikv_jemalloc_ctl::thread::ThreadLocal<u64>;
 
-thread_local! {
+/// A thread's view of the meter.
+#[derive(Clone, Copy)]
+struct ThreadView {
     /// This thread's jemalloc counters (allocated, deallocated), once known.
-    static COUNTERS: Cell<Option<(Counter, Counter)>> = const { Cell::new(None) };
-    /// (refresh generation, net bytes) at this thread's last check.
-    static SEEN: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    counters: Option<(Counter, Counter)>,
+    /// The meter's refresh generation at this thread's last check.
+    generation: u64,
+    /// Net bytes (allocated minus freed, wrapping) at that check.
+    net: u64,
 }
 
-/// The calling thread's bytes allocated minus freed, wrapping.
-fn thread_net() -> u64 {
-    COUNTERS.with(|c| {
-        let counters = c.get().or_else(|| {
-            let allocated = tikv_jemalloc_ctl::thread::allocatedp::read().ok()?;
-            let deallocated = tikv_jemalloc_ctl::thread::deallocatedp::read().ok()?;
-            c.set(Some((allocated, deallocated)));
-            c.get()
-        });
-        counters.map_or(0, |(a, d)| a.get().wrapping_sub(d.get()))
-    })
+thread_local! {
+    static VIEW: Cell<ThreadView> = const {
+        Cell::new(ThreadView {
+            counters: None,
+            generation: u64::MAX,
+            net: 0,
+        })
+    };
+}
+
+impl ThreadView {
+    /// This thread's net bytes now.
+    fn current_net(&mut self) -> u64 {
+        if self.counters.is_none() {
+            let allocated = tikv_jemalloc_ctl::thread::allocatedp::read();
+            let deallocated = tikv_jemalloc_ctl::thread::deallocatedp::read();
+            if let (Ok(a), Ok(d)) = (allocated, deallocated) {
+                self.counters = Some((a, d));
+            }
+        }
+        self.counters
+            .map_or(0, |(a, d)| a.get().wrapping_sub(d.get()))
+    }
 }
 
 /// Used memory: a refreshed allocator figure plus the delta of the threads
-/// that checked since (see the module docs).
+/// that checked since (see the module docs). Plain cells: the meter is only
+/// used under the data lock.
 #[derive(Debug, Default)]
 pub struct Meter {
-    base: AtomicU64,
-    delta: AtomicI64,
-    generation: AtomicU64,
+    base: Cell<u64>,
+    delta: Cell<i64>,
+    generation: Cell<u64>,
     /// Replica-only memory, measured at the last refresh.
-    not_counted: AtomicU64,
+    not_counted: Cell<u64>,
 }
 
 impl Meter {
     /// The used memory now. Call under the data lock.
+    #[inline]
     pub fn used(&self) -> u64 {
-        let generation = self.generation.load(Ordering::Relaxed);
-        let net = thread_net();
-        let (seen_generation, seen_net) = SEEN.with(Cell::get);
-        let delta = if seen_generation == generation {
-            self.delta
-                .fetch_add(net.wrapping_sub(seen_net) as i64, Ordering::Relaxed)
-                + net.wrapping_sub(seen_net) as i64
-        } else {
-            self.delta.load(Ordering::Relaxed)
-        };
-        SEEN.with(|s| s.set((generation, net)));
-        (self.base.load(Ordering::Relaxed) as i64 + delta).max(0) as u64
+        let generation = self.generation.get();
+        let mut view = VIEW.get();
+        let net = view.current_net();
+        let mut delta = self.delta.get();
+        if view.generation == generation {
+            delta += net.wrapping_sub(view.net) as i64;
+            self.delta.set(delta);
+        }
+        view.generation = generation;
+        view.net = net;
+        VIEW.set(view);
+        (self.base.get() as i64 + delta).max(0) as u64
     }
 
     /// Takes a fresh allocator figure as the base (INFO, the cron). Call
     /// under the data lock; `allocated` is jemalloc's after an epoch advance.
     pub fn refresh(&self, allocated: u64, not_counted: u64) {
-        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        self.base.store(allocated, Ordering::Relaxed);
-        self.delta.store(0, Ordering::Relaxed);
-        self.not_counted.store(not_counted, Ordering::Relaxed);
-        SEEN.with(|s| s.set((generation, thread_net())));
+        let generation = self.generation.get().wrapping_add(1);
+        self.generation.set(generation);
+        self.base.set(allocated);
+        self.delta.set(0);
+        self.not_counted.set(not_counted);
+        let mut view = VIEW.get();
+        view.net = view.current_net();
+        view.generation = generation;
+        VIEW.set(view);
     }
 
     pub fn not_counted(&self) -> u64 {
-        self.not_counted.load(Ordering::Relaxed)
+        self.not_counted.get()
     }
 }
 
@@ -315,11 +336,18 @@ fn evict_pass(data: &mut Data, now_ms: u64) -> Evicted {
     let mut keys = 0u64;
     while freed < to_free {
         let before = data.maxmemory.meter.used();
-        let Some((db, key)) = evict_one(data, now_ms) else {
+        let Some((db, key, size)) = evict_one(data, now_ms) else {
             return Evicted::Fail;
         };
         let after = data.maxmemory.meter.used();
-        freed += before.saturating_sub(after);
+        // While a snapshot runs, the key's pre-image stays with it (not
+        // counted, like Redis's copy-on-write pages): count what the key
+        // itself held as freed.
+        freed += if data.keyspace.snapshot_active() {
+            size as u64
+        } else {
+            before.saturating_sub(after)
+        };
         keys += 1;
         data.maxmemory.evicted_keys += 1;
         let key = Bytes::from(key.to_vec());
@@ -338,8 +366,9 @@ fn evict_pass(data: &mut Data, now_ms: u64) -> Evicted {
     Evicted::Ok
 }
 
-/// Chooses a key per the policy and deletes it; `None` when there is none.
-fn evict_one(data: &mut Data, now_ms: u64) -> Option<(usize, tandem_storage::SmallBytes)> {
+/// Chooses a key per the policy and deletes it: (database, key, its
+/// estimated size), or `None` when there is none to evict.
+fn evict_one(data: &mut Data, now_ms: u64) -> Option<(usize, tandem_storage::SmallBytes, usize)> {
     let mm = &mut data.maxmemory;
     let policy = mm.policy;
     let volatile = policy.volatile_only();
@@ -360,12 +389,13 @@ fn evict_one(data: &mut Data, now_ms: u64) -> Option<(usize, tandem_storage::Sma
                 continue;
             }
             let key = db.sample(1, volatile).first()?.key().clone();
-            data.keyspace.db(index).evict(&key)?;
-            return Some((index, key));
+            let size = data.keyspace.db(index).evict(&key)?.estimated_size();
+            return Some((index, key, size));
         }
         return None;
     }
-    loop {
+    // Bounded: every round samples existing keys, so one normally suffices.
+    for _ in 0..100 {
         let mut any = false;
         for index in 0..dbs {
             let db = data.keyspace.db_ref(index);
@@ -390,11 +420,12 @@ fn evict_one(data: &mut Data, now_ms: u64) -> Option<(usize, tandem_storage::Sma
             {
                 continue;
             }
-            if db.evict(&best.key).is_some() {
-                return Some((best.db, best.key));
+            if let Some(entry) = db.evict(&best.key) {
+                return Some((best.db, best.key, entry.estimated_size()));
             }
         }
     }
+    None
 }
 
 /// The cron's share: a fresh figure, then eviction while over the limit,

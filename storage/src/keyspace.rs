@@ -85,6 +85,11 @@ impl Entry {
         self.expire_at != 0 && self.expire_at <= now_ms
     }
 
+    /// About how many bytes the entry occupies: itself, its key and value.
+    pub fn estimated_size(&self) -> usize {
+        size_of::<Entry>() + self.key.heap_size() + self.value.heap_size()
+    }
+
     /// The LFU counter as decayed to `now_ms` (Redis's `LFUDecrAndReturn`):
     /// one less per `decay_minutes` elapsed since it last changed.
     pub fn lfu_counter(&self, now_ms: u64, lfu: Lfu) -> u8 {
@@ -1072,6 +1077,11 @@ impl Keyspace {
         Some(out)
     }
 
+    /// A snapshot is being taken (changes keep pre-images).
+    pub fn snapshot_active(&self) -> bool {
+        self.dbs.iter().any(|db| !db.captures.is_empty())
+    }
+
     /// Estimated bytes held by pending snapshot images: memory that exists
     /// only while a snapshot is streamed (Redis's fork would hold it as
     /// copied-on-write pages, outside its used memory).
@@ -1081,7 +1091,7 @@ impl Keyspace {
             .flat_map(|db| db.captures.iter())
             .flat_map(|c| c.pending.iter())
             .flat_map(|image| image.iter())
-            .map(|e| size_of::<Entry>() + e.key.heap_size() + e.value.heap_size())
+            .map(Entry::estimated_size)
             .sum()
     }
 
