@@ -212,7 +212,14 @@ impl MaxMemory {
     /// keyspace must keep counters with (`None` under other policies).
     pub fn configure(&mut self, config: &Config) -> Option<Lfu> {
         let number = |name: &str, default: i64| config.number(name).unwrap_or(default).max(0);
-        self.limit = number("maxmemory", 0) as u64;
+        let limit = number("maxmemory", 0) as u64;
+        if limit != self.limit {
+            // Off, the meter is left alone (INFO alone refreshes it): take
+            // a fresh figure before the first comparison.
+            let allocated = crate::info::mem_stats().allocated;
+            self.meter.refresh(allocated, self.meter.not_counted());
+        }
+        self.limit = limit;
         let policy = config
             .value("maxmemory-policy")
             .and_then(|p| Policy::from_name(&p))
@@ -304,9 +311,8 @@ pub fn refresh(server: &Server, data: &Data) -> u64 {
 
 /// Whether this node may evict now (Redis's `isSafeToPerformEvictions`).
 fn may_evict(data: &Data, now_ms: u64) -> bool {
-    !(data.replica_of && data.maxmemory.replica_ignore)
-        && !data.failover.is_active()
-        && data.expiry_paused_until_ms <= now_ms
+    let ignored = data.replica_of && data.maxmemory.replica_ignore;
+    !ignored && !data.failover.is_active() && data.expiry_paused_until_ms <= now_ms
 }
 
 /// Evicts until memory is under the limit, the time runs out or nothing is
@@ -359,7 +365,8 @@ fn evict_pass(data: &mut Data, now_ms: u64) -> Evicted {
         };
         data.repl
             .feed_call(&[(db, vec![Bytes::from_static(command), key])]);
-        if keys % KEYS_PER_TIME_CHECK == 0 && limit.is_some_and(|l| started.elapsed() > l) {
+        if keys.is_multiple_of(KEYS_PER_TIME_CHECK) && limit.is_some_and(|l| started.elapsed() > l)
+        {
             return Evicted::Running;
         }
     }

@@ -263,3 +263,233 @@ fn allkeys_lfu_keeps_frequently_read_keys() {
         "only {hot} of 2000 hot keys survived"
     );
 }
+
+/// The same commands to a tandem and a redis-server whose memory is full
+/// under `noeviction` give identical replies: writes refused with the OOM
+/// error, reads and DEL served, MULTI flagged, scripts refused at their
+/// first write (or up front, with a shebang), EXEC of a queued write
+/// aborted when memory filled meanwhile.
+#[test]
+fn noeviction_refuses_writes_like_redis() {
+    let tandem = ServerProcess::tandem(&[]);
+    let Some(redis) = ServerProcess::redis(&[]) else {
+        return;
+    };
+    let library = "#!lua name=lib\n\
+        redis.register_function('f', function(k, a) return redis.call('set', 'fx', 'y') end)\n\
+        redis.register_function{function_name='g', callback=function(k, a) \
+        return redis.call('set', 'gx', 'y') end, flags={'allow-oom'}}";
+    let setup: &[&[&str]] = &[
+        &["SET", "k1", "v1"],
+        &["SET", "k2", "v2"],
+        &["HSET", "h", "f", "v"],
+        &["RPUSH", "l", "a", "b"],
+        &["FUNCTION", "LOAD", library],
+        &["CONFIG", "SET", "maxmemory-policy", "noeviction"],
+        &["CONFIG", "SET", "maxmemory", "1"],
+    ];
+    let script_set = "return redis.call('set', 'x', 'y')";
+    let script_pcall = "return redis.pcall('set', 'x', 'y')";
+    let script_read_then_set = "redis.call('get', 'k1'); return redis.call('set', 'x', 'y')";
+    let shebang_read = "#!lua\nreturn redis.call('get', 'k1')";
+    let shebang_allow = "#!lua flags=allow-oom\nreturn redis.call('set', 'allowed', 'y')";
+    let shebang_no_writes = "#!lua flags=no-writes\nreturn redis.call('get', 'k2')";
+    let script: &[&[&str]] = &[
+        &["SET", "a", "b"],
+        &["GET", "k1"],
+        &["LPUSH", "l", "x"],
+        &["INCR", "n"],
+        &["APPEND", "k1", "more"],
+        &["HGETALL", "h"],
+        &["LRANGE", "l", "0", "-1"],
+        &["PEXPIREAT", "k2", "4000000000000"],
+        &["DEL", "k1"],
+        &["EXISTS", "k1"],
+        &["UNLINK", "nosuch"],
+        &["MULTI"],
+        &["SET", "x", "y"],
+        &["GET", "k2"],
+        &["EXEC"],
+        &["MULTI"],
+        &["DISCARD"],
+        &["EVAL", script_set, "0"],
+        &["EVAL", script_pcall, "0"],
+        &["EVAL", script_read_then_set, "0"],
+        &["EVAL", shebang_read, "0"],
+        &["EVAL", shebang_allow, "0"],
+        &["EVAL", shebang_no_writes, "0"],
+        &["FCALL", "f", "0"],
+        &["FCALL", "g", "0"],
+        &["FUNCTION", "DELETE", "lib"],
+        &["FUNCTION", "LOAD", library],
+        &["PING"],
+        &["DBSIZE"],
+        &["CONFIG", "SET", "maxmemory", "0"],
+        &["SET", "a", "b"],
+    ];
+    let mut t = tandem.client();
+    let mut r = redis.client();
+    for cmd in setup {
+        assert_eq!(t.q(cmd), r.q(cmd), "{cmd:?}");
+    }
+    for cmd in script {
+        let (ours, theirs) = (t.q(cmd), r.q(cmd));
+        assert_eq!(ours, theirs, "{cmd:?}");
+    }
+    assert_eq!(t.q(&["DEBUG", "DIGEST"]), r.q(&["DEBUG", "DIGEST"]));
+
+    // EXEC of a queued write once memory has filled since the queueing.
+    for (server, c) in [(&tandem, &mut t), (&redis, &mut r)] {
+        let mut other = server.client();
+        assert_eq!(c.q(&["MULTI"]), "+OK");
+        assert_eq!(c.q(&["SET", "queued", "1"]), "+QUEUED");
+        assert_eq!(other.q(&["CONFIG", "SET", "maxmemory", "1"]), "+OK");
+        assert_eq!(
+            c.q(&["EXEC"]),
+            "-EXECABORT Transaction discarded because of: OOM command not allowed when used \
+             memory > 'maxmemory'."
+        );
+        assert_eq!(c.q(&["EXEC"]), "-ERR EXEC without MULTI");
+        // A transaction of reads queued before memory filled runs.
+        other.q(&["CONFIG", "SET", "maxmemory", "0"]);
+        assert_eq!(c.q(&["MULTI"]), "+OK");
+        assert_eq!(c.q(&["GET", "a"]), "+QUEUED");
+        other.q(&["CONFIG", "SET", "maxmemory", "1"]);
+        assert_eq!(c.q(&["EXEC"]), "[\"b\"]");
+        other.q(&["CONFIG", "SET", "maxmemory", "0"]);
+    }
+
+    // The fields INFO shows about it, named as Redis names them.
+    for c in [&mut t, &mut r] {
+        c.q(&["CONFIG", "SET", "maxmemory", "1"]);
+        assert_eq!(c.q(&["SET", "x", "y"]), OOM);
+        assert_eq!(
+            info_field(c, "memory", "maxmemory_policy").as_deref(),
+            Some("noeviction")
+        );
+        assert_eq!(info_field(c, "memory", "maxmemory").as_deref(), Some("1"));
+        assert_eq!(
+            info_field(c, "memory", "maxmemory_human").as_deref(),
+            Some("1B")
+        );
+        assert!(info_field(c, "memory", "mem_not_counted_for_evict").is_some());
+        assert_eq!(info_u64(c, "stats", "evicted_keys"), 0);
+        assert!(info_field(c, "stats", "total_eviction_exceeded_time").is_some());
+        assert!(info_field(c, "stats", "current_eviction_exceeded_time").is_some());
+        let cmdstat = info_field(c, "commandstats", "cmdstat_set").unwrap_or_default();
+        assert!(!cmdstat.contains("rejected_calls=0"), "{cmdstat}");
+    }
+}
+
+/// One random write (or read, which changes LRU/LFU state only) of the
+/// replica test.
+fn random_command(rng: &mut Rng) -> Vec<String> {
+    let key = format!("key:{}", rng.below(20_000));
+    let value = format!("{:0>300}", rng.next_u64());
+    let words: Vec<String> = match rng.below(10) {
+        0..=3 => vec!["SET".into(), key, value],
+        4 => vec!["SET".into(), key, value, "EX".into(), "10000".into()],
+        5 => vec!["HSET".into(), key, "f".into(), value],
+        6 => vec!["RPUSH".into(), key, value],
+        7 => vec!["SADD".into(), key, value],
+        8 => vec!["GET".into(), key],
+        _ => vec!["DEL".into(), key],
+    };
+    words
+}
+
+/// A primary that evicts (DEL, then UNLINK with lazyfree-lazy-eviction)
+/// keeps its replicas equal: a tandem replica, which ignores its own tiny
+/// maxmemory as `replica-ignore-maxmemory yes` says, and a redis-server.
+#[test]
+fn replicas_stay_equal_while_the_primary_evicts() {
+    for seed in env_seeds("TANDEM_MAXMEMORY_SEED", &[11]) {
+        eprintln!("seed {seed}");
+        let primary = ServerProcess::tandem(&[]);
+        let port = primary.port.to_string();
+        let replica = ServerProcess::tandem(&["--replicaof", "127.0.0.1", &port]);
+        let redis = ServerProcess::redis(&["--replicaof", "127.0.0.1", &port]);
+        let mut p = primary.client();
+        let mut replicas = vec![replica.client()];
+        replicas.extend(redis.as_ref().map(ServerProcess::client));
+        for r in &mut replicas {
+            assert!(wait_until(Duration::from_secs(20), || {
+                info_field(r, "replication", "master_link_status").as_deref() == Some("up")
+            }));
+        }
+        assert_eq!(replicas[0].q(&["CONFIG", "SET", "maxmemory", "1"]), "+OK");
+        limit_above_rest(&mut p, 6 * MB, "allkeys-lru");
+
+        let mut rng = Rng::new(seed);
+        for round in 0..2 {
+            if round == 1 {
+                p.q(&["CONFIG", "SET", "lazyfree-lazy-eviction", "yes"]);
+                p.q(&["CONFIG", "SET", "maxmemory-policy", "volatile-ttl"]);
+            }
+            let commands: Vec<Vec<String>> =
+                (0..40_000).map(|_| random_command(&mut rng)).collect();
+            let replies = pipeline(&mut p, &commands);
+            let refused = replies.iter().filter(|r| r.starts_with("-OOM")).count();
+            eprintln!("round {round}: {refused} writes refused");
+            for r in &mut replicas {
+                assert_converged(&mut p, r);
+            }
+        }
+        let evicted = info_u64(&mut p, "stats", "evicted_keys");
+        assert!(evicted > 1_000, "seed {seed}: evicted_keys {evicted}");
+        assert_eq!(
+            info_u64(&mut replicas[0], "stats", "evicted_keys"),
+            0,
+            "seed {seed}: the replica evicted by itself"
+        );
+        // Round 1's evictions reached the replicas as UNLINK.
+        for r in &mut replicas {
+            let unlinks = info_field(r, "commandstats", "cmdstat_unlink").unwrap_or_default();
+            eprintln!("replica cmdstat_unlink: {unlinks}");
+            assert!(unlinks.starts_with("calls="), "seed {seed}: {unlinks:?}");
+        }
+    }
+}
+
+/// An evicted key breaks the WATCH on it, as any deletion does, and wakes
+/// no client blocked on another key; under volatile-ttl the key with the
+/// nearest expiry goes first.
+#[test]
+fn eviction_touches_watchers_and_wakes_no_blocked_client() {
+    let server = ServerProcess::tandem(&[]);
+    let mut c = server.client();
+    let mut watcher = server.client();
+    let mut blocked = server.client();
+    assert_eq!(c.q(&["SET", "soon", "x", "EX", "100"]), "+OK");
+    assert_eq!(c.q(&["SET", "later", "x", "EX", "100000"]), "+OK");
+    assert_eq!(watcher.q(&["WATCH", "soon"]), "+OK");
+    assert_eq!(watcher.q(&["MULTI"]), "+OK");
+    assert_eq!(watcher.q(&["GET", "later"]), "+QUEUED");
+    blocked.send(&["BLPOP", "list", "0"]).expect("send");
+    assert!(wait_until(Duration::from_secs(5), || {
+        info_field(&mut c, "clients", "blocked_clients").as_deref() == Some("1")
+    }));
+
+    limit_above_rest(&mut c, 4 * MB, "volatile-ttl");
+    // Keys without TTL fill memory; only the two volatile ones may go,
+    // the nearest expiry first.
+    pipeline(&mut c, &set_commands("fill", 10_000, 500, None));
+    assert_eq!(c.q(&["EXISTS", "soon"]), ":0");
+    assert!(info_u64(&mut c, "stats", "evicted_keys") >= 1);
+    assert_eq!(
+        watcher.q(&["EXEC"]),
+        "(nil)",
+        "the WATCH survived an eviction"
+    );
+    assert_eq!(
+        info_field(&mut c, "clients", "blocked_clients").as_deref(),
+        Some("1")
+    );
+    // Still blocked, and served by the next push.
+    c.q(&["CONFIG", "SET", "maxmemory", "0"]);
+    assert_eq!(c.q(&["RPUSH", "list", "v"]), ":1");
+    assert_eq!(
+        common::render(&blocked.read().expect("reply")),
+        "[\"list\", \"v\"]"
+    );
+}

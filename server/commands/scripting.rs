@@ -333,8 +333,10 @@ fn fcall_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], read_only: bool) -> Repl
         &argv[3..3 + numkeys],
         &argv[3 + numkeys..],
         &def.name,
-        def.no_writes(),
-        def.allow_oom() || def.no_writes(),
+        scripting::Allowed {
+            read_only: def.no_writes(),
+            allow_oom: def.allow_oom() || def.no_writes(),
+        },
     )
 }
 

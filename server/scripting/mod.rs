@@ -690,10 +690,12 @@ pub fn eval(ctx: &mut ExecCtx<'_>, argv: &[Bytes], by_sha: bool, read_only: bool
         keys,
         args,
         &sha,
-        read_only || no_writes,
-        // Without a shebang (Redis's compatibility mode) only the first
-        // write waits for memory; `no-writes` implies `allow-oom`.
-        shebang && (allow_oom || no_writes),
+        Allowed {
+            read_only: read_only || no_writes,
+            // Without a shebang (Redis's compatibility mode) only the first
+            // write waits for memory; `no-writes` implies `allow-oom`.
+            allow_oom: shebang && (allow_oom || no_writes),
+        },
     )
 }
 
@@ -751,6 +753,16 @@ pub(crate) fn refuse_by_flags(
     None
 }
 
+/// What a running script's `redis.call` may do, from its flags and the
+/// command that runs it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Allowed {
+    /// Only reads (`_RO` commands, `no-writes`).
+    pub(crate) read_only: bool,
+    /// Writes even while memory is full (`allow-oom`, `no-writes`).
+    pub(crate) allow_oom: bool,
+}
+
 /// Runs a script or function with its `redis.call` bound to this command's
 /// context; `name` is what error replies call it (a SHA or a function name).
 pub(crate) fn run_script(
@@ -760,9 +772,12 @@ pub(crate) fn run_script(
     keys: &[Bytes],
     args: &[Bytes],
     name: &str,
-    read_only: bool,
-    allow_oom: bool,
+    allowed: Allowed,
 ) -> Reply {
+    let Allowed {
+        read_only,
+        allow_oom,
+    } = allowed;
     // Only the script's effects replicate (recorded by its commands).
     ctx.propagate_none();
     let threshold = ctx
