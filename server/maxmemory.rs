@@ -38,6 +38,7 @@
 //! `no`: its primary's `DEL`s keep it equal.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -124,7 +125,10 @@ impl Meter {
     /// Takes a fresh allocator figure as the base (INFO, the cron). Call
     /// under the data lock; `allocated` is jemalloc's after an epoch advance.
     pub fn refresh(&self, allocated: u64, not_counted: u64) {
-        let generation = self.generation.get().wrapping_add(1);
+        // Unique across meters, so a thread that served another server
+        // (tests run several in one process) never mixes their deltas.
+        static GENERATIONS: AtomicU64 = AtomicU64::new(1);
+        let generation = GENERATIONS.fetch_add(1, Ordering::Relaxed);
         self.generation.set(generation);
         self.base.set(allocated);
         self.delta.set(0);
@@ -218,6 +222,14 @@ impl MaxMemory {
             // a fresh figure before the first comparison.
             let allocated = crate::info::mem_stats().allocated;
             self.meter.refresh(allocated, self.meter.not_counted());
+            if limit != 0 && limit < allocated {
+                tracing::warn!(
+                    "WARNING: the new maxmemory value set via CONFIG SET ({limit}) is smaller than \
+                     the current memory usage ({allocated}). This will result in key eviction \
+                     and/or the inability to accept new write commands depending on the \
+                     maxmemory-policy."
+                );
+            }
         }
         self.limit = limit;
         let policy = config

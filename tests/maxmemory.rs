@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use common::rng::{env_seeds, Rng};
 use common::{assert_converged, info_field, wait_until, Client, ServerProcess};
+use tandem_server::resp::Frame;
 
 const OOM: &str = "-OOM command not allowed when used memory > 'maxmemory'.";
 const MB: u64 = 1 << 20;
@@ -492,4 +493,51 @@ fn eviction_touches_watchers_and_wakes_no_blocked_client() {
         common::render(&blocked.read().expect("reply")),
         "[\"list\", \"v\"]"
     );
+}
+
+/// OBJECT FREQ under an LFU policy, where Redis's steps are certain: a new
+/// key starts at 5, its first read takes it to 6, RESTORE ... FREQ sets it;
+/// other policies refuse the question with Redis's text.
+#[test]
+fn object_freq_follows_redis_lfu_counter() {
+    let tandem = ServerProcess::tandem(&[]);
+    let Some(redis) = ServerProcess::redis(&[]) else {
+        return;
+    };
+    let steps: &[&[&str]] = &[
+        &["SET", "k", "v"],
+        &["OBJECT", "FREQ", "k"],
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"],
+        &["SET", "fresh", "v"],
+        &["OBJECT", "FREQ", "fresh"],
+        &["GET", "fresh"],
+        &["OBJECT", "FREQ", "fresh"],
+        &["OBJECT", "FREQ", "nosuch"],
+        &["DEL", "restored"],
+        &["OBJECT", "IDLETIME", "fresh"],
+        &["CONFIG", "SET", "lfu-decay-time", "0"],
+        &["CONFIG", "SET", "maxmemory-policy", "volatile-lfu"],
+        &["OBJECT", "FREQ", "fresh"],
+    ];
+    let mut t = tandem.client();
+    let mut r = redis.client();
+    for step in steps {
+        assert_eq!(t.q(step), r.q(step), "{step:?}");
+    }
+    // RESTORE ... FREQ, each server with its own DUMP payload.
+    for c in [&mut t, &mut r] {
+        let Frame::Bulk(payload) = c.cmd(&["DUMP", "fresh"]).expect("DUMP") else {
+            panic!("DUMP gave no payload");
+        };
+        let args: [&[u8]; 6] = [b"RESTORE", b"restored", b"0", &payload, b"FREQ", b"100"];
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        c.send_raw(&out).expect("send");
+        assert_eq!(common::render(&c.read().expect("reply")), "+OK");
+        assert_eq!(c.q(&["OBJECT", "FREQ", "restored"]), ":100");
+    }
 }
