@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the hot paths: RESP request parsing, reply encoding,
-//! keyspace writes and reads, and whole-command dispatch under the data lock.
+//! keyspace writes and reads, whole-command dispatch under the data lock
+//! (with and without a `maxmemory`), and the used-memory meter.
 
 use bytes::{Bytes, BytesMut};
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -129,7 +130,33 @@ fn dispatch(c: &mut Criterion) {
             black_box(execute(&server, &mut data, &mut client, &get, 0))
         })
     });
+    // The same with a maxmemory far above use: every command reads the
+    // used-memory meter and compares it with the limit.
+    let limit: Vec<Bytes> = ["CONFIG", "SET", "maxmemory", "64gb"]
+        .iter()
+        .map(|s| Bytes::from(*s))
+        .collect();
+    execute(&server, &mut server.data.lock(), &mut client, &limit, 0);
+    g.bench_function("set_under_maxmemory", |b| {
+        b.iter(|| {
+            let mut data = server.data.lock();
+            black_box(execute(&server, &mut data, &mut client, &set, 0))
+        })
+    });
+    g.bench_function("get_under_maxmemory", |b| {
+        b.iter(|| {
+            let mut data = server.data.lock();
+            black_box(execute(&server, &mut data, &mut client, &get, 0))
+        })
+    });
     g.finish();
+    let data = server.data.lock();
+    c.bench_function("maxmemory/meter_used", |b| {
+        b.iter(|| black_box(data.maxmemory.meter.used()))
+    });
+    c.bench_function("maxmemory/meter_refresh_from_jemalloc", |b| {
+        b.iter(|| black_box(tandem_server::maxmemory::refresh(&server, &data)))
+    });
 }
 
 criterion_group!(benches, resp_parse, keyspace, dispatch);

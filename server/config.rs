@@ -363,7 +363,9 @@ pub static DIRECTIVES: &[Directive] = &[
     boolean("replica-read-only", true)
         .alias(&["slave-read-only"])
         .imp(),
-    boolean("replica-ignore-maxmemory", true).alias(&["slave-ignore-maxmemory"]),
+    boolean("replica-ignore-maxmemory", true)
+        .alias(&["slave-ignore-maxmemory"])
+        .imp(),
     boolean("jemalloc-bg-thread", true),
     boolean("activedefrag", false),
     boolean("syslog-enabled", false).immutable(),
@@ -431,7 +433,7 @@ pub static DIRECTIVES: &[Directive] = &[
         .no_loading()
         .imp(),
     enumerated("loglevel", LOGLEVEL, "notice").imp(),
-    enumerated("maxmemory-policy", MAXMEMORY_POLICY, "noeviction"),
+    enumerated("maxmemory-policy", MAXMEMORY_POLICY, "noeviction").imp(),
     enumerated("appendfsync", APPENDFSYNC, "everysec"),
     enumerated("oom-score-adj", OOM_SCORE_ADJ, "no"),
     enumerated("acl-pubsub-default", ACL_PUBSUB_DEFAULT, "resetchannels").imp(),
@@ -473,14 +475,14 @@ pub static DIRECTIVES: &[Directive] = &[
     int("active-defrag-cycle-max", 1, 99, "25"),
     int("active-defrag-threshold-lower", 0, 1000, "10"),
     int("active-defrag-threshold-upper", 0, 1000, "100"),
-    int("lfu-log-factor", 0, INT_MAX, "10"),
-    int("lfu-decay-time", 0, INT_MAX, "1"),
+    int("lfu-log-factor", 0, INT_MAX, "10").imp(),
+    int("lfu-decay-time", 0, INT_MAX, "1").imp(),
     int("replica-priority", 0, INT_MAX, "100")
         .alias(&["slave-priority"])
         .imp(),
     int("repl-diskless-sync-delay", 0, INT_MAX, "5").imp(),
-    int("maxmemory-samples", 1, INT_MAX, "5"),
-    int("maxmemory-eviction-tenacity", 0, 100, "10"),
+    int("maxmemory-samples", 1, INT_MAX, "5").imp(),
+    int("maxmemory-eviction-tenacity", 0, 100, "10").imp(),
     int("timeout", 0, INT_MAX, "0").imp(),
     int("replica-announce-port", 0, 65535, "0")
         .alias(&["slave-announce-port"])
@@ -527,7 +529,7 @@ pub static DIRECTIVES: &[Directive] = &[
     mem("proto-max-bulk-len", 1024 * 1024, LONG_MAX, "536870912").imp(),
     int("stream-node-max-entries", 0, LONG_MAX, "100").imp(),
     mem("repl-backlog-size", 1, LONG_MAX, "1048576").imp(),
-    mem("maxmemory", 0, ULLONG_MAX, "0"),
+    mem("maxmemory", 0, ULLONG_MAX, "0").imp(),
     mem("cluster-link-sendbuf-limit", 0, ULLONG_MAX, "0"),
     int("hash-max-listpack-entries", 0, LONG_MAX, "512")
         .alias(&["hash-max-ziplist-entries"])

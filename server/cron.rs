@@ -24,6 +24,7 @@ pub async fn run(server: Arc<Server>) {
         let period = Duration::from_millis(u64::from(1000 / hz));
         tokio::time::sleep(period).await;
         active_expire(&server, period * EXPIRE_TIME_PERCENT / 100);
+        crate::maxmemory::cron(&server, period * EXPIRE_TIME_PERCENT / 100);
         close_idle_clients(&server);
         sample_ops(&server);
         end_pause(&server);

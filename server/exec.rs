@@ -557,6 +557,14 @@ pub fn execute(
     now_ms: u64,
 ) -> Reply {
     let mut ops = Vec::new();
+    // Redis's processCommand: evict before every command while a limit is
+    // set; `run_command` refuses a `denyoom` one if that could not help. A
+    // primary's stream is never refused.
+    let oom = data.maxmemory.limit != 0
+        && !client.is_master
+        && crate::maxmemory::perform_evictions(data, now_ms) == crate::maxmemory::Evicted::Fail;
+    data.maxmemory.oom = oom;
+    data.maxmemory.check_pending = oom;
     let reply = run_command(server, data, client, argv, now_ms, true, &mut ops);
     data.repl.feed_call(&ops);
     if !data.ready_keys.is_empty() {
@@ -631,6 +639,9 @@ fn run_command_uncounted(
     may_block: bool,
     ops: &mut Vec<Op>,
 ) -> Reply {
+    // Only the call `execute` checked: not a transaction's or a script's
+    // inner commands.
+    let check_oom = std::mem::take(&mut data.maxmemory.check_pending);
     let cached = client
         .last_command
         .filter(|last| last.is(&argv[0]) && last.spec.arity_ok(argv.len()));
@@ -677,6 +688,19 @@ fn run_command_uncounted(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             table().flat[stat_id].0
         ));
+    }
+    if check_oom && refused_on_oom(client, spec) {
+        data.cmdstats[stat_id].rejected_calls += 1;
+        crate::multi::flag_error(client);
+        if client.multi.is_some() && spec.name == "exec" {
+            // Redis's execCommandAbort: the transaction is discarded.
+            crate::commands::transactions::abort(data, client);
+            return Reply::error(format!(
+                "EXECABORT Transaction discarded because of: {}",
+                crate::maxmemory::OOM_ERROR
+            ));
+        }
+        return Reply::error(crate::maxmemory::OOM_ERROR);
     }
     if let Some(reply) = crate::multi::maybe_queue(client, spec, argv) {
         return reply;
@@ -861,6 +885,26 @@ fn refuse(
     data.cmdstats[stat_id].rejected_calls += 1;
     crate::multi::flag_error(client);
     denied.reply(&table().flat[stat_id].0)
+}
+
+/// Whether a command is refused while memory is full (Redis's
+/// `processCommand`): a `denyoom` one, an EXEC whose queue holds one, and
+/// anything but EXEC, DISCARD, QUIT and RESET inside MULTI (queueing could
+/// grow memory without bound).
+fn refused_on_oom(client: &ClientState, spec: &CommandSpec) -> bool {
+    if spec.has(flags::DENYOOM) {
+        return true;
+    }
+    let Some(queue) = client.multi.as_ref() else {
+        return false;
+    };
+    match spec.name {
+        "exec" => queue
+            .iter()
+            .any(|queued| resolve(queued).is_ok_and(|s| s.has(flags::DENYOOM))),
+        "discard" | "quit" | "reset" => false,
+        _ => true,
+    }
 }
 
 /// Replicas that acknowledged within `max_lag` seconds (min-replicas-to-write).

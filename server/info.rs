@@ -461,12 +461,16 @@ fn memory_section(out: &mut String, server: &Server, data: &Data) {
     let scripts = data.scripts.cached_bytes() as u64;
     let m = mem_stats();
     let used = m.allocated;
+    let replica_buffers = crate::maxmemory::replica_buffers(server);
+    let not_counted = replica_buffers + data.keyspace.snapshot_pending_bytes() as u64;
+    // The figure eviction compares with maxmemory starts from this one.
+    data.maxmemory.meter.refresh(used, not_counted);
     let peak = PEAK_MEMORY.load(Ordering::Relaxed).max(used);
     let startup = STARTUP_MEMORY.get().copied().unwrap_or(used).min(used);
     let (maxmemory, policy) = {
         let config = server.config.read();
         (
-            config.number("maxmemory").unwrap_or(0).max(0) as u64,
+            data.maxmemory.limit,
             config
                 .value("maxmemory-policy")
                 .unwrap_or_else(|| "noeviction".to_string()),
@@ -588,14 +592,19 @@ fn memory_section(out: &mut String, server: &Server, data: &Data) {
         "{}",
         signed_diff(m.rss, used)
     );
-    field!(out, "mem_not_counted_for_evict", "0");
+    field!(out, "mem_not_counted_for_evict", "{not_counted}");
     // The ring is the one replication buffer: the backlog's share is what
     // repl-backlog-size asks for, the rest is held for lagging replicas.
     let ring = data.repl.backlog.as_ref().map_or(0, |b| b.size() as u64);
     let backlog_share = ring.min(data.repl.configured_size as u64);
     field!(out, "mem_replication_backlog", "{backlog_share}");
     field!(out, "mem_total_replication_buffers", "{ring}");
-    field!(out, "mem_clients_slaves", "{}", ring - backlog_share);
+    field!(
+        out,
+        "mem_clients_slaves",
+        "{}",
+        ring - backlog_share + replica_buffers
+    );
     field!(out, "mem_clients_normal", "{clients_normal}");
     field!(out, "mem_cluster_links", "0");
     field!(out, "mem_aof_buffer", "0");
@@ -724,10 +733,11 @@ fn stats_section(out: &mut String, server: &Server, data: &Data) {
     field!(out, "expired_stale_perc", "0.00");
     field!(out, "expired_time_cap_reached_count", "0");
     field!(out, "expire_cycle_cpu_milliseconds", "0");
-    field!(out, "evicted_keys", "0");
+    field!(out, "evicted_keys", "{}", data.maxmemory.evicted_keys);
     field!(out, "evicted_clients", "0");
-    field!(out, "total_eviction_exceeded_time", "0");
-    field!(out, "current_eviction_exceeded_time", "0");
+    let (exceeded_total, exceeded_current) = data.maxmemory.exceeded_ms();
+    field!(out, "total_eviction_exceeded_time", "{exceeded_total}");
+    field!(out, "current_eviction_exceeded_time", "{exceeded_current}");
     field!(out, "keyspace_hits", "{}", data.keyspace_hits);
     field!(out, "keyspace_misses", "{}", data.keyspace_misses);
     let (channels, patterns, shard_channels) = {

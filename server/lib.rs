@@ -14,6 +14,7 @@
 //! - [`command`]: the command table (name, arity, flags, keys, docs, handler).
 //! - [`commands`]: the handlers, one file per command family.
 //! - [`exec`]: executing one command: checks, handler, stats, propagation.
+//! - [`maxmemory`]: used-memory accounting and eviction under `maxmemory`.
 //! - [`multi`]: MULTI queueing and WATCH bookkeeping.
 //! - [`blocking`]: clients blocked on keys, served in FIFO order when a key is ready.
 //! - [`connection`]: one client's socket loop (read, batch-execute, write).
@@ -42,6 +43,7 @@ pub mod exec;
 pub mod failover;
 pub mod info;
 pub mod log;
+pub mod maxmemory;
 pub mod multi;
 pub mod net;
 pub mod persist;

@@ -145,6 +145,8 @@ pub struct Data {
     pub failover: crate::failover::Failover,
     /// The Lua interpreter and the script cache (EVAL, SCRIPT).
     pub scripts: crate::scripting::Scripts,
+    /// `maxmemory` settings, the used-memory meter and eviction state.
+    pub maxmemory: crate::maxmemory::MaxMemory,
 }
 
 impl Data {
@@ -159,6 +161,8 @@ impl Data {
         self.min_replicas_max_lag =
             config.number("min-replicas-max-lag").unwrap_or(10).max(0) as u64;
         self.serve_stale_data = config.flag("replica-serve-stale-data").unwrap_or(true);
+        let lfu = self.maxmemory.configure(config);
+        self.keyspace.set_lfu(lfu);
         self.repl.configured_size = config.repl_backlog_size as usize;
         self.repl.pin_limit = config.client_output_buffer_limit.replica.hard_bytes;
         let lineage_size = config.number("repl-lineage-size").unwrap_or(16).max(1);
@@ -318,6 +322,7 @@ impl Server {
                 replica_of: false,
                 failover: Default::default(),
                 scripts: Default::default(),
+                maxmemory: Default::default(),
             }),
             config: RwLock::new(config),
             clients: Mutex::new(Registry::default()),

@@ -17,8 +17,8 @@
 //!
 //! IDLETIME sets the key's access time so that OBJECT IDLETIME reads what
 //! Redis's 24-bit LRU clock would give (the idle time itself while it fits
-//! the clock's current value). FREQ is checked but has no effect: tandem
-//! keeps no LFU counters.
+//! the clock's current value). FREQ sets the key's LFU counter under an
+//! LFU policy, as Redis's `objectSetLRUOrLFU` does.
 
 use bytes::Bytes;
 use tandem_storage::num;
@@ -155,6 +155,11 @@ fn restore(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         rewritten[2] = Bytes::from(num::i64_to_bytes(when));
         rewritten.push(Bytes::from_static(b"ABSTTL"));
         ctx.propagate_as(rewritten);
+    }
+    if let Some(freq) = o.freq {
+        if lfu_policy(ctx) {
+            ctx.db().set_lfu_counter(key, freq.clamp(0, 255) as u8, now);
+        }
     }
     if let Some(idle) = o.idle_secs {
         if !lfu_policy(ctx) {

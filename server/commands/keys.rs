@@ -550,8 +550,6 @@ struct Policy {
     /// Small integers are shared objects (Redis disables sharing when a
     /// `maxmemory` is set with an LRU or LFU policy).
     shared_integers: bool,
-    /// `lfu-decay-time`, in minutes.
-    lfu_decay_minutes: i64,
 }
 
 fn policy(ctx: &ExecCtx<'_>) -> Policy {
@@ -563,7 +561,6 @@ fn policy(ctx: &ExecCtx<'_>) -> Policy {
     Policy {
         lfu,
         shared_integers: maxmemory == 0 || !(lfu || lru),
-        lfu_decay_minutes: config.number("lfu-decay-time").unwrap_or(1),
     }
 }
 
@@ -609,29 +606,26 @@ fn object_idletime(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     Reply::Int(idle_secs)
 }
 
-/// Redis's LFU_INIT_VAL: the counter of a key just written.
-const LFU_INIT_VAL: i64 = 5;
-
 fn object_freq(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
-    let Some((_, idle_secs)) = object_lookup(ctx, &argv[2]) else {
+    let now = ctx.now_ms;
+    let lfu = ctx.data.maxmemory.lfu;
+    let Some(counter) = ctx
+        .db()
+        .peek(&argv[2], now)
+        .map(|e| e.lfu_counter(now, lfu))
+    else {
+        ctx.count_lookup(false);
         return Reply::Null;
     };
-    let policy = policy(ctx);
-    if !policy.lfu {
+    ctx.count_lookup(true);
+    if !policy(ctx).lfu {
         return Reply::error(
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please \
              note that when switching between policies at runtime LRU and LFU data will take \
              some time to adjust.",
         );
     }
-    // tandem keeps no access counter: report the initial counter decayed by the
-    // idle time, as Redis's LFUDecrAndReturn would for a key not read since written.
-    let periods = if policy.lfu_decay_minutes > 0 {
-        idle_secs / 60 / policy.lfu_decay_minutes
-    } else {
-        0
-    };
-    Reply::Int((LFU_INIT_VAL - periods).max(0))
+    Reply::Int(i64::from(counter))
 }
 
 /// EXPIRE's NX / XX / GT / LT options.

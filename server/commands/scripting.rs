@@ -326,7 +326,9 @@ fn fcall_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], read_only: bool) -> Repl
         Ok(n) => n,
         Err(reply) => return reply,
     };
-    if let Some(refused) = scripting::refuse_by_flags(ctx, def.no_writes(), read_only) {
+    if let Some(refused) =
+        scripting::refuse_by_flags(ctx, def.no_writes(), def.allow_oom(), read_only)
+    {
         return refused;
     }
     scripting::run_script(
@@ -336,7 +338,10 @@ fn fcall_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], read_only: bool) -> Repl
         &argv[3..3 + numkeys],
         &argv[3 + numkeys..],
         &def.name,
-        def.no_writes(),
+        scripting::Allowed {
+            read_only: def.no_writes(),
+            allow_oom: def.allow_oom() || def.no_writes(),
+        },
     )
 }
 

@@ -2,9 +2,11 @@
 
 use bytes::Bytes;
 
+use crate::client::ClientState;
 use crate::command::{flags::*, CommandSpec, KeySpec};
 use crate::exec::{run_command, ExecCtx};
 use crate::reply::Reply;
+use crate::state::Data;
 
 const TX: u32 = NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY;
 
@@ -110,6 +112,16 @@ fn discard(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
     ctx.client.multi_error = false;
     forget_watches(ctx);
     Reply::ok()
+}
+
+/// Discards `client`'s transaction from outside its commands: an EXEC
+/// refused before it runs (Redis's `execCommandAbort`).
+pub(crate) fn abort(data: &mut Data, client: &mut ClientState) {
+    client.handle.info.lock().multi = -1;
+    client.multi = None;
+    client.multi_error = false;
+    let watched = std::mem::take(&mut client.watched);
+    data.watches.unwatch_all(client.id, &watched);
 }
 
 fn watch(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {

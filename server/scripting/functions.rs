@@ -48,6 +48,10 @@ impl FunctionDef {
     pub(crate) fn no_writes(&self) -> bool {
         self.flags.contains(&0)
     }
+
+    pub(crate) fn allow_oom(&self) -> bool {
+        self.flags.contains(&1)
+    }
 }
 
 /// One loaded library.

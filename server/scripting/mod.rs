@@ -168,6 +168,8 @@ struct CachedScript {
     body: Bytes,
     /// Declared `#!lua flags=no-writes` (or any shebang without writes).
     no_writes: bool,
+    /// Declared `allow-oom`: runs, and may write, while memory is full.
+    allow_oom: bool,
     /// The body starts with a shebang line (flags are then enforced).
     shebang: bool,
 }
@@ -276,6 +278,7 @@ impl Scripts {
         }
         let (flags_line, code) = split_shebang(body)?;
         let no_writes = flags_line.as_ref().is_some_and(|f| f.no_writes);
+        let allow_oom = flags_line.as_ref().is_some_and(|f| f.allow_oom);
         let function = engine
             .lua
             .load(code)
@@ -297,6 +300,7 @@ impl Scripts {
             CachedScript {
                 body: body.clone(),
                 no_writes,
+                allow_oom,
                 shebang: flags_line.is_some(),
             },
         );
@@ -542,6 +546,7 @@ impl Engine {
 #[derive(Debug, Default, PartialEq)]
 struct ShebangFlags {
     no_writes: bool,
+    allow_oom: bool,
 }
 
 /// Splits an optional shebang line off `body`, keeping its newline so line
@@ -570,7 +575,8 @@ fn split_shebang(body: &[u8]) -> Result<(Option<ShebangFlags>, &[u8]), Reply> {
         for flag in list.split(',').filter(|f| !f.is_empty()) {
             match flag {
                 "no-writes" => flags.no_writes = true,
-                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
+                "allow-oom" => flags.allow_oom = true,
+                "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
                 other => {
                     return Err(Reply::error(format!(
                         "ERR Unexpected flag in script shebang: {other}"
@@ -603,6 +609,8 @@ struct ScriptRun<'a> {
     ops: &'a mut Vec<crate::exec::Op>,
     now_ms: u64,
     read_only: bool,
+    /// Write commands may run while memory is full.
+    allow_oom: bool,
     busy: Arc<BusyGuard>,
     resp: Arc<AtomicU8>,
 }
@@ -650,7 +658,7 @@ pub fn eval(ctx: &mut ExecCtx<'_>, argv: &[Bytes], by_sha: bool, read_only: bool
             Err(reply) => return reply,
         }
     };
-    let (handle, function, no_writes, shebang) = {
+    let (handle, function, no_writes, allow_oom, shebang) = {
         let Ok(engine) = ctx.data.scripts.engine() else {
             return Reply::error("ERR Lua interpreter unavailable");
         };
@@ -660,10 +668,16 @@ pub fn eval(ctx: &mut ExecCtx<'_>, argv: &[Bytes], by_sha: bool, read_only: bool
         ) else {
             return Reply::error("NOSCRIPT No matching script. Please use EVAL.");
         };
-        (engine.handle(), function, script.no_writes, script.shebang)
+        (
+            engine.handle(),
+            function,
+            script.no_writes,
+            script.allow_oom,
+            script.shebang,
+        )
     };
     if shebang {
-        if let Some(refused) = refuse_by_flags(ctx, no_writes, read_only) {
+        if let Some(refused) = refuse_by_flags(ctx, no_writes, allow_oom, read_only) {
             return refused;
         }
     }
@@ -676,7 +690,12 @@ pub fn eval(ctx: &mut ExecCtx<'_>, argv: &[Bytes], by_sha: bool, read_only: bool
         keys,
         args,
         &sha,
-        read_only || no_writes,
+        Allowed {
+            read_only: read_only || no_writes,
+            // Without a shebang (Redis's compatibility mode) only the first
+            // write waits for memory; `no-writes` implies `allow-oom`.
+            allow_oom: shebang && (allow_oom || no_writes),
+        },
     )
 }
 
@@ -698,15 +717,20 @@ pub(crate) enum Invocation {
 }
 
 /// The refusals Redis makes from a script's declared flags before it runs
-/// (scripts with a shebang and functions): a writing script through a
-/// `_RO` command, or on a read-only replica.
+/// (scripts with a shebang and functions): a writing script without
+/// `allow-oom` while memory is full, a writing script through a `_RO`
+/// command, or on a read-only replica.
 pub(crate) fn refuse_by_flags(
     ctx: &mut ExecCtx<'_>,
     no_writes: bool,
+    allow_oom: bool,
     read_only: bool,
 ) -> Option<Reply> {
     if no_writes {
         return None;
+    }
+    if !allow_oom && ctx.data.maxmemory.oom && !ctx.client.is_master {
+        return Some(Reply::error(crate::maxmemory::OOM_ERROR));
     }
     if read_only {
         return Some(Reply::error(
@@ -731,6 +755,16 @@ pub(crate) fn refuse_by_flags(
     None
 }
 
+/// What a running script's `redis.call` may do, from its flags and the
+/// command that runs it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Allowed {
+    /// Only reads (`_RO` commands, `no-writes`).
+    pub(crate) read_only: bool,
+    /// Writes even while memory is full (`allow-oom`, `no-writes`).
+    pub(crate) allow_oom: bool,
+}
+
 /// Runs a script or function with its `redis.call` bound to this command's
 /// context; `name` is what error replies call it (a SHA or a function name).
 pub(crate) fn run_script(
@@ -740,8 +774,12 @@ pub(crate) fn run_script(
     keys: &[Bytes],
     args: &[Bytes],
     name: &str,
-    read_only: bool,
+    allowed: Allowed,
 ) -> Reply {
+    let Allowed {
+        read_only,
+        allow_oom,
+    } = allowed;
     // Only the script's effects replicate (recorded by its commands).
     ctx.propagate_none();
     let threshold = ctx
@@ -770,6 +808,8 @@ pub(crate) fn run_script(
         ops: &mut *ctx.ops,
         now_ms: ctx.now_ms,
         read_only,
+        // Redis never refuses its primary's (or AOF's) scripts.
+        allow_oom: allow_oom || ctx.client.is_master,
         busy: busy.clone(),
         resp,
     });
@@ -928,6 +968,16 @@ fn script_call(
         }
     }
     if let Ok(spec) = crate::exec::resolve(&argv) {
+        // Redis's scriptVerifyOOM: a script that found memory full may not
+        // start writing, but one that already wrote must be let finish.
+        if spec.has(flags::DENYOOM)
+            && !run.allow_oom
+            && run.data.maxmemory.oom
+            && !run.busy.wrote.load(Ordering::Relaxed)
+        {
+            let message = format!("-{}", crate::maxmemory::OOM_ERROR);
+            return Ok((raise, Value::Table(error_table(lua, &message)?)));
+        }
         if spec.is_write() {
             run.busy.wrote.store(true, Ordering::Relaxed);
         }
@@ -1298,7 +1348,13 @@ mod tests {
     fn shebang_flags_parse_as_redis_does() {
         assert_eq!(split_shebang(b"return 1").unwrap().0, None);
         let (flags, rest) = split_shebang(b"#!lua flags=no-writes\nreturn 1").unwrap();
-        assert_eq!(flags, Some(ShebangFlags { no_writes: true }));
+        assert_eq!(
+            flags,
+            Some(ShebangFlags {
+                no_writes: true,
+                allow_oom: false
+            })
+        );
         assert_eq!(rest, b"\nreturn 1");
         assert!(split_shebang(b"#!python\n").is_err());
         assert!(split_shebang(b"#!lua").is_err());

@@ -62,6 +62,12 @@ pub struct Entry {
     expire_at: u64,
     /// Last access, in seconds of the caller's clock (OBJECT IDLETIME).
     access_secs: u32,
+    /// Logarithmic access counter (OBJECT FREQ), kept while an LFU policy
+    /// is selected ([`Keyspace::set_lfu`]); it sits in what was padding.
+    lfu_counter: u8,
+    /// When `lfu_counter` was last decremented or incremented, in minutes of
+    /// the caller's clock modulo 2^16 (Redis's LFU "decrement time").
+    lfu_minutes: u16,
 }
 
 impl Entry {
@@ -79,6 +85,71 @@ impl Entry {
 
     fn is_expired(&self, now_ms: u64) -> bool {
         self.expire_at != 0 && self.expire_at <= now_ms
+    }
+
+    /// About how many bytes the entry occupies: itself, its key and value.
+    pub fn estimated_size(&self) -> usize {
+        size_of::<Entry>() + self.key.heap_size() + self.value.heap_size()
+    }
+
+    /// The LFU counter as decayed to `now_ms` (Redis's `LFUDecrAndReturn`):
+    /// one less per `decay_minutes` elapsed since it last changed.
+    pub fn lfu_counter(&self, now_ms: u64, lfu: Lfu) -> u8 {
+        let periods = match lfu.decay_minutes {
+            0 => 0,
+            d => u64::from(lfu_elapsed_minutes(self.lfu_minutes, now_ms)) / u64::from(d),
+        };
+        self.lfu_counter.saturating_sub(periods.min(255) as u8)
+    }
+
+    /// Records an access: the access time, and under LFU the decayed
+    /// counter incremented logarithmically (Redis's `updateLFU`).
+    #[inline]
+    fn touch(&mut self, now_ms: u64, lfu: Option<Lfu>) {
+        self.access_secs = (now_ms / 1000) as u32;
+        if let Some(lfu) = lfu {
+            let counter = self.lfu_counter(now_ms, lfu);
+            self.lfu_counter = lfu_log_incr(counter, lfu.log_factor);
+            self.lfu_minutes = lfu_minutes(now_ms);
+        }
+    }
+}
+
+/// The LFU settings (`lfu-log-factor`, `lfu-decay-time`), given to the
+/// keyspace while an LFU `maxmemory-policy` is selected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lfu {
+    pub log_factor: u32,
+    pub decay_minutes: u32,
+}
+
+/// The counter of a key just created (Redis's `LFU_INIT_VAL`): new keys get
+/// a chance to be accessed before they look like the least used.
+pub const LFU_INIT_VAL: u8 = 5;
+
+/// Minutes of the caller's clock, modulo 2^16.
+fn lfu_minutes(now_ms: u64) -> u16 {
+    (now_ms / 60_000) as u16
+}
+
+/// Minutes since `then` (a [`lfu_minutes`] value), assuming at most one wrap.
+fn lfu_elapsed_minutes(then: u16, now_ms: u64) -> u16 {
+    lfu_minutes(now_ms).wrapping_sub(then)
+}
+
+/// Redis's `LFULogIncr`: the counter grows with probability
+/// `1 / ((counter - LFU_INIT_VAL) * factor + 1)`, so it takes about
+/// `factor * 10^k`-many accesses to reach the high counts; 255 saturates.
+fn lfu_log_incr(counter: u8, factor: u32) -> u8 {
+    if counter == 255 {
+        return 255;
+    }
+    let base = f64::from(counter.saturating_sub(LFU_INIT_VAL));
+    let p = 1.0 / (base * f64::from(factor) + 1.0);
+    if fastrand::f64() < p {
+        counter + 1
+    } else {
+        counter
     }
 }
 
@@ -98,6 +169,8 @@ pub struct Db {
     len: usize,
     volatile: usize,
     mode: ExpireMode,
+    /// Set while an LFU policy is selected: accesses update the counter.
+    lfu: Option<Lfu>,
     /// Writes applied since start (for `dirty` accounting by the server).
     dirty: u64,
     /// Shared by every database of a keyspace: the sum of their `dirty`, so
@@ -188,6 +261,7 @@ impl Db {
             len: 0,
             volatile: 0,
             mode: ExpireMode::Delete,
+            lfu: None,
             dirty: 0,
             dirty_total,
             expired: Vec::new(),
@@ -356,8 +430,9 @@ impl Db {
     /// Looks a key up for reading or writing, updating its access time.
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
         let (idx, h) = self.find(key, now_ms)?;
+        let lfu = self.lfu;
         let entry = self.shards[idx].find_mut(h, |e| e.key.as_slice() == key)?;
-        entry.access_secs = (now_ms / 1000) as u32;
+        entry.touch(now_ms, lfu);
         Some(entry)
     }
 
@@ -366,10 +441,11 @@ impl Db {
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
         let (idx, h) = self.find(key, now_ms)?;
         self.add_dirty(1);
+        let lfu = self.lfu;
         let entry = self
             .shard_mut(idx, key)
             .find_mut(h, |e| e.key.as_slice() == key)?;
-        entry.access_secs = (now_ms / 1000) as u32;
+        entry.touch(now_ms, lfu);
         Some(entry)
     }
 
@@ -385,10 +461,11 @@ impl Db {
         f: impl FnOnce(&mut Value) -> Result<R, E>,
     ) -> Option<Result<R, E>> {
         let (idx, h) = self.find(key, now_ms)?;
+        let lfu = self.lfu;
         let entry = self
             .shard_mut(idx, key)
             .find_mut(h, |e| e.key.as_slice() == key)?;
-        entry.access_secs = (now_ms / 1000) as u32;
+        entry.touch(now_ms, lfu);
         let result = f(&mut entry.value);
         if result.is_ok() {
             self.add_dirty(1);
@@ -475,6 +552,19 @@ impl Db {
         }
     }
 
+    /// An entry as stored, expired or not, with no side effect at all.
+    pub fn peek_raw(&self, key: &[u8]) -> Option<&Entry> {
+        if self.len == 0 {
+            return None;
+        }
+        let hash = self.hasher.hash_one(key);
+        let idx = shard_of(hash >> (64 - POS_BITS));
+        self.shards
+            .get(idx)?
+            .find(table_hash(hash), |e| e.key.as_slice() == key)
+            .map(|e| &**e)
+    }
+
     /// Reads an entry without updating access time (OBJECT IDLETIME, DEBUG).
     pub fn peek(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
         let (idx, h) = self.find(key, now_ms)?;
@@ -496,13 +586,16 @@ impl Db {
         let idx = shard_of(hash >> (64 - POS_BITS));
         let h = table_hash(hash);
         let hasher = self.hasher;
-        let new = Entry {
+        let mut new = Entry {
             key: SmallBytes::from_slice(key),
             value,
             expire_at: expire_at.unwrap_or(0),
             access_secs: (now_ms / 1000) as u32,
+            lfu_counter: LFU_INIT_VAL,
+            lfu_minutes: lfu_minutes(now_ms),
         };
         let new_volatile = new.expire_at != 0;
+        let lfu = self.lfu;
         self.add_dirty(1);
         let shard = self.shard_mut(idx, key);
         let old = match shard.entry(
@@ -511,6 +604,13 @@ impl Db {
             |e| table_hash(hasher.hash_one(e.key.as_slice())),
         ) {
             hashbrown::hash_table::Entry::Occupied(mut o) => {
+                // An overwritten key keeps its access history, counted as
+                // one more access (Redis: lookupKeyWrite, then dbOverwrite
+                // keeps the old LFU field).
+                if let Some(lfu) = lfu {
+                    let counter = o.get().lfu_counter(now_ms, lfu);
+                    new.lfu_counter = lfu_log_incr(counter, lfu.log_factor);
+                }
                 Some(std::mem::replace(&mut **o.get_mut(), new))
             }
             hashbrown::hash_table::Entry::Vacant(v) => {
@@ -781,6 +881,80 @@ impl Db {
         deleted
     }
 
+    /// Deletes `key` to free memory (maxmemory eviction), whatever its
+    /// expiry: not counted as a write of the dataset's own (the caller
+    /// propagates the deletion). `None` if absent.
+    pub fn evict(&mut self, key: &[u8]) -> Option<Entry> {
+        if self.len == 0 {
+            return None;
+        }
+        let hash = self.hasher.hash_one(key);
+        let idx = shard_of(hash >> (64 - POS_BITS));
+        let entry = self.remove_at(idx, key)?;
+        self.remove_dirty();
+        Some(entry)
+    }
+
+    /// Sets a key's LFU counter (RESTORE ... FREQ), as if just accessed.
+    /// Not a write. False if the key is absent.
+    pub fn set_lfu_counter(&mut self, key: &[u8], counter: u8, now_ms: u64) -> bool {
+        let Some((idx, h)) = self.find(key, now_ms) else {
+            return false;
+        };
+        match self.shards[idx].find_mut(h, |e| e.key.as_slice() == key) {
+            Some(entry) => {
+                entry.lfu_counter = counter;
+                entry.lfu_minutes = lfu_minutes(now_ms);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Up to `count` entries picked at random (only keys with an expiry when
+    /// `volatile`), for eviction: each pick lands on a random shard, moves
+    /// on to the next shard holding a candidate, and takes a random one of
+    /// its candidates. Approximate, as Redis's `dictGetSomeKeys` is: a cheap
+    /// sample, not a uniform one.
+    pub fn sample(&self, count: usize, volatile: bool) -> Vec<&Entry> {
+        let mut out = Vec::with_capacity(count);
+        let available = if volatile { self.volatile } else { self.len };
+        if available == 0 || self.shards.is_empty() {
+            return out;
+        }
+        for _ in 0..count {
+            let mut idx = fastrand::usize(..SHARDS);
+            let mut in_shard = 0;
+            for _ in 0..SHARDS {
+                in_shard = if volatile {
+                    self.shard_volatile[idx] as usize
+                } else {
+                    self.shards[idx].len()
+                };
+                if in_shard > 0 {
+                    break;
+                }
+                idx = (idx + 1) % SHARDS;
+            }
+            if in_shard == 0 {
+                break;
+            }
+            let nth = fastrand::usize(..in_shard);
+            let picked = if volatile {
+                self.shards[idx]
+                    .iter()
+                    .filter(|e| e.expire_at != 0)
+                    .nth(nth)
+            } else {
+                self.shards[idx].iter().nth(nth)
+            };
+            if let Some(e) = picked {
+                out.push(&**e);
+            }
+        }
+        out
+    }
+
     /// Estimated average TTL in ms of volatile keys (INFO keyspace avg_ttl).
     pub fn avg_ttl(&self, now_ms: u64) -> u64 {
         if self.volatile == 0 {
@@ -939,6 +1113,24 @@ impl Keyspace {
         Some(out)
     }
 
+    /// A snapshot is being taken (changes keep pre-images).
+    pub fn snapshot_active(&self) -> bool {
+        self.dbs.iter().any(|db| !db.captures.is_empty())
+    }
+
+    /// Estimated bytes held by pending snapshot images: memory that exists
+    /// only while a snapshot is streamed (Redis's fork would hold it as
+    /// copied-on-write pages, outside its used memory).
+    pub fn snapshot_pending_bytes(&self) -> usize {
+        self.dbs
+            .iter()
+            .flat_map(|db| db.captures.iter())
+            .flat_map(|c| c.pending.iter())
+            .flat_map(|image| image.iter())
+            .map(Entry::estimated_size)
+            .sum()
+    }
+
     /// Abandons snapshot `id` (its consumer failed or went away).
     pub fn cancel_snapshot(&mut self, id: SnapshotId) {
         for db in &mut self.dbs {
@@ -955,6 +1147,15 @@ impl Keyspace {
             .flat_map(|c| c.pending.iter())
             .map(Vec::len)
             .sum()
+    }
+
+    /// Starts (`Some`) or stops keeping LFU counters on access, with the
+    /// given settings (an LFU `maxmemory-policy`, `lfu-log-factor`,
+    /// `lfu-decay-time`).
+    pub fn set_lfu(&mut self, lfu: Option<Lfu>) {
+        for db in &mut self.dbs {
+            db.lfu = lfu;
+        }
     }
 
     pub fn set_expire_mode(&mut self, mode: ExpireMode) {

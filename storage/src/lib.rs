@@ -11,6 +11,7 @@
 //! - [`value`]: `Value` and the per-type encodings.
 //! - [`types`]: the aggregate types (list, hash, set, sorted set) and their encodings.
 //! - [`keyspace`]: `Keyspace`, `Db`, sharded key tables, expiry, SCAN cursors.
+//! - [`evict`]: `maxmemory` policies and Redis's sampled eviction pool.
 //! - [`snapshot`]: fork-free point-in-time snapshots (copy-before-write per shard).
 //! - [`digest`]: Redis's `DEBUG DIGEST` algorithm.
 //! - [`num`]: integer and float parsing/formatting exactly as Redis does it.
@@ -20,6 +21,7 @@
 
 pub mod bytes_small;
 pub mod digest;
+pub mod evict;
 pub mod glob;
 pub mod keyspace;
 pub mod longdouble;
