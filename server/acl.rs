@@ -374,6 +374,10 @@ impl Selector {
     }
 
     fn apply(&mut self, op: &[u8]) -> Result<(), RuleError> {
+        if op.is_empty() {
+            // Only inside a selector: `("")`.
+            return Err(RuleError::Syntax);
+        }
         let is = |w: &str| op.eq_ignore_ascii_case(w.as_bytes());
         if is("allkeys") || op == b"~*" {
             self.all_keys = true;
@@ -410,9 +414,14 @@ impl Selector {
                             offset += 1;
                             break;
                         }
+                        // `%R` alone is an empty pattern, as in Redis.
+                        None => break,
                         _ => return Err(RuleError::Syntax),
                     }
                     offset += 1;
+                }
+                if perms == 0 {
+                    return Err(RuleError::Syntax);
                 }
             } else {
                 perms = PERM_ALL;
@@ -1865,6 +1874,28 @@ mod tests {
             text(u.describe()),
             "off resetchannels -@all +config|get +select|0"
         );
+    }
+
+    #[test]
+    fn odd_rules_are_errors_not_panics() {
+        let rules =
+            |r: &[&[u8]]| -> Vec<Bytes> { r.iter().map(|x| Bytes::copy_from_slice(x)).collect() };
+        for bad in [
+            &[&b"(\"\")"[..]][..],
+            &[b"()"],
+            &[b"(", b")"],
+            &[b"%"],
+            &[b"%R"],
+            &[b"+"],
+            &[b"-"],
+            &[b"+@"],
+            &[b"~\x00"],
+            &[b"+|"],
+            &[b"+get|"],
+        ] {
+            let _ = set_user(None, &rules(bad), false);
+        }
+        assert!(set_user(None, &rules(&[b"()"]), false).is_ok());
     }
 
     #[test]
