@@ -979,6 +979,8 @@ const RULE_COMMANDS: &[&str] = &[
     "xgroup|create",
     "object|encoding",
     "sort",
+    "get|x",
+    "@all",
 ];
 const FLAG_RULES: &[&str] = &[
     "on",
@@ -1009,6 +1011,8 @@ const PATTERN_RULES: &[&str] = &[
     "&news",
     "allcommands",
     "nocommands",
+    "%R",
+    "%W~",
 ];
 
 /// One random rule a selector may hold.
