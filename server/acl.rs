@@ -1643,8 +1643,10 @@ pub fn save_file(acl: &Acl, file: &str) -> std::io::Result<()> {
 }
 
 /// Records a refusal in the ACL log: `object` is what was refused (a
-/// command's full name, a key, a channel, or for AUTH the command name), and
-/// `username` the user tried (AUTH) or else the client's.
+/// command's full name, a key, a channel, or for AUTH the command name),
+/// `username` the user tried (AUTH) or else the client's, and `command` the
+/// full name of the command refused (the client description's `cmd=`).
+#[allow(clippy::too_many_arguments)]
 pub fn log_event(
     server: &crate::state::Server,
     client: &crate::client::ClientState,
@@ -1653,9 +1655,10 @@ pub fn log_event(
     context: Context,
     object: Bytes,
     username: Option<Bytes>,
+    command: &str,
 ) {
     let now = crate::state::unix_ms();
-    let client_info = client.handle.describe(now, repl_offset);
+    let client_info = with_command(client.handle.describe(now, repl_offset), command);
     let username = username.unwrap_or_else(|| client.user.name.clone());
     server.acl.lock().log(LogEntry {
         count: 1,
@@ -1668,7 +1671,10 @@ pub fn log_event(
     });
 }
 
-/// Logs a refused command (`denied` of `argv`, run as flat id `id`).
+/// Logs a refused command (`denied` of `argv`, run as flat id `id`);
+/// `caller` names the command that ran it when that is not the client's own
+/// (a script's EVAL).
+#[allow(clippy::too_many_arguments)]
 pub fn log_denied(
     server: &crate::state::Server,
     client: &crate::client::ClientState,
@@ -1677,6 +1683,7 @@ pub fn log_denied(
     context: Context,
     id: usize,
     argv: &[Bytes],
+    caller: Option<&str>,
 ) {
     let object = match denied.reason {
         Reason::Command => Bytes::from(commands().names[id].clone()),
@@ -1690,7 +1697,18 @@ pub fn log_denied(
         context,
         object,
         None,
+        caller.unwrap_or(&commands().names[id]),
     );
+}
+
+/// A CLIENT LIST line with `cmd=` naming `command` (Redis has set it to the
+/// command under way when it logs).
+fn with_command(mut info: String, command: &str) -> String {
+    if let Some(start) = info.find(" cmd=").map(|i| i + 5) {
+        let end = info[start..].find(' ').map_or(info.len(), |e| start + e);
+        info.replace_range(start..end, command);
+    }
+    info
 }
 
 /// The arguments Redis hides from SLOWLOG and MONITOR (shown as

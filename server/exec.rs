@@ -745,6 +745,7 @@ fn refuse(
         context,
         stat_id,
         argv,
+        client.in_exec.then_some("exec"),
     );
     if client.in_exec {
         return denied.exec_reply();

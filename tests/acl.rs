@@ -529,12 +529,29 @@ fn log_entries(c: &mut Client) -> Vec<String> {
                     "\"client-info\""
                 ]
             );
-            fields
+            // Of the client description, the fields both servers share.
+            let info = fields
+                .iter()
+                .find(|(k, _)| k == "\"client-info\"")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            let shared: Vec<&str> = info
+                .trim_matches('"')
+                .split(' ')
+                .filter(|f| {
+                    ["cmd=", "user=", "db=", "multi=", "flags=", "name=", "resp="]
+                        .iter()
+                        .any(|p| f.starts_with(p))
+                })
+                .collect();
+            let mut line = fields
                 .iter()
                 .filter(|(k, _)| k != "\"age-seconds\"" && k != "\"client-info\"")
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>()
-                .join(" ")
+                .join(" ");
+            line.push_str(&format!(" client-info[{}]", shared.join(" ")));
+            line
         })
         .collect()
 }
