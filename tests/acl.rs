@@ -5,10 +5,15 @@
 //! commands of a description in its hash table's order, which changes from
 //! process to process, so descriptions compare with their rules sorted.
 //!
+//! Key permissions (`%R~`, `%W~`) are checked with ACL DRYRUN for every keyed
+//! command, and seeded random rule sequences (`TANDEM_ACL_SEED`,
+//! `TANDEM_ACL_STEPS`) compare every reply and description.
+//!
 //! Also: AUTH and HELLO AUTH, `requirepass` as the default user's password,
-//! `user` directives, the ACL file round trip (a file Redis wrote loads into
-//! tandem), deleted users losing their connections, and replication where
-//! the replica authenticates with `masteruser` in both directions.
+//! passwords redacted in SLOWLOG and MONITOR, `user` directives, the ACL file
+//! round trip (a file Redis wrote loads into tandem), deleted users losing
+//! their connections (and CLIENT KILL USER), and replication where the
+//! replica authenticates with `masteruser` in both directions.
 
 mod common;
 
