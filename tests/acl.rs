@@ -860,6 +860,14 @@ fn replicas_authenticate_with_masteruser() {
         p.q(&["INCR", "counter"]);
         assert_converged(&mut p, &mut redis_replica.client());
     }
+    // Deleting the replication user drops the links, and they cannot log in
+    // again.
+    assert_eq!(p.q(&["ACL", "DELUSER", "repl"]), ":1");
+    let mut rc = replica.client();
+    assert!(wait_until(Duration::from_secs(10), || {
+        common::info_field(&mut rc, "replication", "master_link_status").as_deref() == Some("down")
+    }));
+    assert!(!p.q(&["CLIENT", "LIST"]).contains("flags=S"));
     // A tandem replica of a redis-server primary with the same setup.
     let Some(redis_primary) = ServerProcess::redis(&["--requirepass", "adminpw"]) else {
         return;
