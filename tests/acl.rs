@@ -429,6 +429,11 @@ const CALLS: &[&[&str]] = &[
     &["PUBLISH", "other", "hi"],
     &["SUBSCRIBE", "other"],
     &["PSUBSCRIBE", "n*"],
+    &["SPUBLISH", "news", "hi"],
+    &["SPUBLISH", "other", "hi"],
+    &["SSUBSCRIBE", "other"],
+    &["PUBSUB", "NUMSUB", "other"],
+    &["UNSUBSCRIBE", "other"],
     &["MSET", "k1", "a", "x1", "b"],
     &["COPY", "k1", "w2"],
     &["COPY", "w1", "k2"],
@@ -907,6 +912,7 @@ fn key_permissions_follow_redis_key_specs() {
         &["ACL", "SETUSER", "wo", "+@all", "%W~*"],
         &["ACL", "SETUSER", "named", "+@all", "%R~zz"],
         &["ACL", "SETUSER", "one", "+@all", "~1"],
+        &["ACL", "SETUSER", "k", "+@all", "%R~k", "%W~d"],
     ] {
         same(&mut t, &mut r, rules);
     }
@@ -943,11 +949,42 @@ fn key_permissions_follow_redis_key_specs() {
     for e in &entries {
         collect(e, &mut calls);
     }
+    // Commands whose keys move (a key count, keywords): first key 0.
+    for call in [
+        "eval x 1 k a",
+        "eval_ro x 1 k a",
+        "evalsha x 1 k",
+        "evalsha_ro x 1 k",
+        "fcall f 1 k",
+        "fcall_ro f 1 k",
+        "eval x 0 a",
+        "zunion 2 k j",
+        "zinter 1 k",
+        "zdiff 1 k",
+        "zintercard 2 k j",
+        "sintercard 1 k",
+        "lmpop 1 k left",
+        "zmpop 1 k min",
+        "blmpop 0 1 k left",
+        "bzmpop 0 1 k min",
+        "zunionstore d 2 k j",
+        "georadius k 0 0 1 km store d",
+        "georadius k 0 0 1 km storedist d",
+        "georadiusbymember k m 1 km store d",
+        "sort k by w get g store d",
+        "sort_ro k",
+        "bitfield k get u8 0",
+        "bitfield k overflow wrap get u8 0",
+        "bitfield k incrby u8 0 1",
+        "set k v nx get",
+    ] {
+        calls.push(call.split(' ').map(str::to_string).collect());
+    }
     calls.push(vec!["set".into(), "1".into(), "1".into(), "get".into()]);
     calls.push(vec!["sort".into(), "1".into(), "store".into(), "1".into()]);
     assert!(calls.len() > 200, "{} calls", calls.len());
     let mut differences = Vec::new();
-    for user in ["ro", "wo", "named", "one"] {
+    for user in ["ro", "wo", "named", "one", "k"] {
         for call in &calls {
             let mut args = vec!["ACL", "DRYRUN", user];
             args.extend(call.iter().map(String::as_str));
