@@ -5,7 +5,8 @@
 //! password hashes and selectors: the root selector (the rules given outside
 //! parentheses) and any number of `(...)` selectors. A selector allows
 //! commands (one bit per entry of the flat command table, subcommands
-//! included, plus a "future commands" bit that only `+@all` sets), first
+//! included, then one per Redis 7.0 command tandem lacks (`REDIS_ONLY`),
+//! plus a "future commands" bit that only `+@all` sets), first
 //! arguments of otherwise denied commands (`+select|0`), key patterns with
 //! read/write permissions and channel patterns. A command may run when any
 //! selector allows it whole.
@@ -14,7 +15,8 @@
 //! connections authenticated as them, so a change of rules applies to those
 //! connections at once. A slot caches whether its user may run everything
 //! (`+@all ~* &*` on the root selector): the command path then pays one
-//! atomic load and one branch, and only other users go through [`check`].
+//! atomic load and one branch, and only other users go through
+//! [`User::check`].
 //!
 //! Invariants:
 //! - A user always has its root selector first; `clearselectors` keeps it.
@@ -1062,8 +1064,8 @@ impl User {
         Err(worst)
     }
 
-    /// Whether some selector allows every channel or all of `channels`
-    /// (patterns literally when `is_pattern`).
+    /// Whether some selector allows `channel` (a pattern, compared
+    /// literally, when `is_pattern`).
     fn channel_allowed(&self, channel: &[u8], is_pattern: bool) -> bool {
         self.selectors
             .iter()
