@@ -5,7 +5,8 @@
 //! password hashes and selectors: the root selector (the rules given outside
 //! parentheses) and any number of `(...)` selectors. A selector allows
 //! commands (one bit per entry of the flat command table, subcommands
-//! included, plus a "future commands" bit that only `+@all` sets), first
+//! included, then one per Redis 7.0 command tandem lacks (`REDIS_ONLY`),
+//! plus a "future commands" bit that only `+@all` sets), first
 //! arguments of otherwise denied commands (`+select|0`), key patterns with
 //! read/write permissions and channel patterns. A command may run when any
 //! selector allows it whole.
@@ -14,7 +15,8 @@
 //! connections authenticated as them, so a change of rules applies to those
 //! connections at once. A slot caches whether its user may run everything
 //! (`+@all ~* &*` on the root selector): the command path then pays one
-//! atomic load and one branch, and only other users go through [`check`].
+//! atomic load and one branch, and only other users go through
+//! [`User::check`].
 //!
 //! Invariants:
 //! - A user always has its root selector first; `clearselectors` keeps it.
@@ -374,6 +376,10 @@ impl Selector {
     }
 
     fn apply(&mut self, op: &[u8]) -> Result<(), RuleError> {
+        if op.is_empty() {
+            // Only inside a selector: `("")`.
+            return Err(RuleError::Syntax);
+        }
         let is = |w: &str| op.eq_ignore_ascii_case(w.as_bytes());
         if is("allkeys") || op == b"~*" {
             self.all_keys = true;
@@ -410,9 +416,14 @@ impl Selector {
                             offset += 1;
                             break;
                         }
+                        // `%R` alone is an empty pattern, as in Redis.
+                        None => break,
                         _ => return Err(RuleError::Syntax),
                     }
                     offset += 1;
+                }
+                if perms == 0 {
+                    return Err(RuleError::Syntax);
                 }
             } else {
                 perms = PERM_ALL;
@@ -1053,8 +1064,8 @@ impl User {
         Err(worst)
     }
 
-    /// Whether some selector allows every channel or all of `channels`
-    /// (patterns literally when `is_pattern`).
+    /// Whether some selector allows `channel` (a pattern, compared
+    /// literally, when `is_pattern`).
     fn channel_allowed(&self, channel: &[u8], is_pattern: bool) -> bool {
         self.selectors
             .iter()
@@ -1634,8 +1645,10 @@ pub fn save_file(acl: &Acl, file: &str) -> std::io::Result<()> {
 }
 
 /// Records a refusal in the ACL log: `object` is what was refused (a
-/// command's full name, a key, a channel, or for AUTH the command name), and
-/// `username` the user tried (AUTH) or else the client's.
+/// command's full name, a key, a channel, or for AUTH the command name),
+/// `username` the user tried (AUTH) or else the client's, and `command` the
+/// full name of the command refused (the client description's `cmd=`).
+#[allow(clippy::too_many_arguments)]
 pub fn log_event(
     server: &crate::state::Server,
     client: &crate::client::ClientState,
@@ -1644,9 +1657,10 @@ pub fn log_event(
     context: Context,
     object: Bytes,
     username: Option<Bytes>,
+    command: &str,
 ) {
     let now = crate::state::unix_ms();
-    let client_info = client.handle.describe(now, repl_offset);
+    let client_info = with_command(client.handle.describe(now, repl_offset), command);
     let username = username.unwrap_or_else(|| client.user.name.clone());
     server.acl.lock().log(LogEntry {
         count: 1,
@@ -1659,7 +1673,10 @@ pub fn log_event(
     });
 }
 
-/// Logs a refused command (`denied` of `argv`, run as flat id `id`).
+/// Logs a refused command (`denied` of `argv`, run as flat id `id`);
+/// `caller` names the command that ran it when that is not the client's own
+/// (a script's EVAL).
+#[allow(clippy::too_many_arguments)]
 pub fn log_denied(
     server: &crate::state::Server,
     client: &crate::client::ClientState,
@@ -1668,6 +1685,7 @@ pub fn log_denied(
     context: Context,
     id: usize,
     argv: &[Bytes],
+    caller: Option<&str>,
 ) {
     let object = match denied.reason {
         Reason::Command => Bytes::from(commands().names[id].clone()),
@@ -1681,7 +1699,18 @@ pub fn log_denied(
         context,
         object,
         None,
+        caller.unwrap_or(&commands().names[id]),
     );
+}
+
+/// A CLIENT LIST line with `cmd=` naming `command` (Redis has set it to the
+/// command under way when it logs).
+fn with_command(mut info: String, command: &str) -> String {
+    if let Some(start) = info.find(" cmd=").map(|i| i + 5) {
+        let end = info[start..].find(' ').map_or(info.len(), |e| start + e);
+        info.replace_range(start..end, command);
+    }
+    info
 }
 
 /// The arguments Redis hides from SLOWLOG and MONITOR (shown as
@@ -1865,6 +1894,28 @@ mod tests {
             text(u.describe()),
             "off resetchannels -@all +config|get +select|0"
         );
+    }
+
+    #[test]
+    fn odd_rules_are_errors_not_panics() {
+        let rules =
+            |r: &[&[u8]]| -> Vec<Bytes> { r.iter().map(|x| Bytes::copy_from_slice(x)).collect() };
+        for bad in [
+            &[&b"(\"\")"[..]][..],
+            &[b"()"],
+            &[b"(", b")"],
+            &[b"%"],
+            &[b"%R"],
+            &[b"+"],
+            &[b"-"],
+            &[b"+@"],
+            &[b"~\x00"],
+            &[b"+|"],
+            &[b"+get|"],
+        ] {
+            let _ = set_user(None, &rules(bad), false);
+        }
+        assert!(set_user(None, &rules(&[b"()"]), false).is_ok());
     }
 
     #[test]

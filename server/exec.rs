@@ -1,7 +1,8 @@
 //! Executing one command: the write path.
 //!
 //! [`execute`] runs under the data lock. It resolves the command in the table,
-//! checks arity and authentication, runs the handler, updates statistics and
+//! checks arity, authentication and the ACL user's permissions (one branch
+//! for a user who may run anything), runs the handler, updates statistics and
 //! the slow log, feeds MONITOR, and appends the command's replication form to
 //! the [`ReplFeed`]. Because all of that happens under one guard, the order of
 //! writes in the feed is exactly the order in which they changed the keyspace.
@@ -878,6 +879,7 @@ fn refuse(
         context,
         stat_id,
         argv,
+        client.in_exec.then_some("exec"),
     );
     if client.in_exec {
         return denied.exec_reply();

@@ -5,10 +5,15 @@
 //! commands of a description in its hash table's order, which changes from
 //! process to process, so descriptions compare with their rules sorted.
 //!
+//! Key permissions (`%R~`, `%W~`) are checked with ACL DRYRUN for every keyed
+//! command, and seeded random rule sequences (`TANDEM_ACL_SEED`,
+//! `TANDEM_ACL_STEPS`) compare every reply and description.
+//!
 //! Also: AUTH and HELLO AUTH, `requirepass` as the default user's password,
-//! `user` directives, the ACL file round trip (a file Redis wrote loads into
-//! tandem), deleted users losing their connections, and replication where
-//! the replica authenticates with `masteruser` in both directions.
+//! passwords redacted in SLOWLOG and MONITOR, `user` directives, the ACL file
+//! round trip (a file Redis wrote loads into tandem), deleted users losing
+//! their connections (and CLIENT KILL USER), and replication where the
+//! replica authenticates with `masteruser` in both directions.
 
 mod common;
 
@@ -174,6 +179,25 @@ const RULE_SETS: &[&[&str]] = &[
     &["~a b"],
     &["what"],
     &["(+nosuch)"],
+    &["()"],
+    &["(", ")"],
+    &["(\"\")"],
+    &["%"],
+    &["%R"],
+    &["%RW"],
+    &["%~x"],
+    &["%wr~z"],
+    &["%Rx"],
+    &["%RR~x"],
+    &["+"],
+    &["-"],
+    &["+@"],
+    &["+|"],
+    &["+get|x", "+get|Y", "+get|x"],
+    &["-get", "+client|list", "-client", "+client|help"],
+    &["~a", "%R~a", "%W~b", "%W~a"],
+    &["&a", "&a", "&b"],
+    &[""],
 ];
 
 #[test]
@@ -405,6 +429,11 @@ const CALLS: &[&[&str]] = &[
     &["PUBLISH", "other", "hi"],
     &["SUBSCRIBE", "other"],
     &["PSUBSCRIBE", "n*"],
+    &["SPUBLISH", "news", "hi"],
+    &["SPUBLISH", "other", "hi"],
+    &["SSUBSCRIBE", "other"],
+    &["PUBSUB", "NUMSUB", "other"],
+    &["UNSUBSCRIBE", "other"],
     &["MSET", "k1", "a", "x1", "b"],
     &["COPY", "k1", "w2"],
     &["COPY", "w1", "k2"],
@@ -510,12 +539,29 @@ fn log_entries(c: &mut Client) -> Vec<String> {
                     "\"client-info\""
                 ]
             );
-            fields
+            // Of the client description, the fields both servers share.
+            let info = fields
+                .iter()
+                .find(|(k, _)| k == "\"client-info\"")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            let shared: Vec<&str> = info
+                .trim_matches('"')
+                .split(' ')
+                .filter(|f| {
+                    ["cmd=", "user=", "db=", "multi=", "flags=", "name=", "resp="]
+                        .iter()
+                        .any(|p| f.starts_with(p))
+                })
+                .collect();
+            let mut line = fields
                 .iter()
                 .filter(|(k, _)| k != "\"age-seconds\"" && k != "\"client-info\"")
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>()
-                .join(" ")
+                .join(" ");
+            line.push_str(&format!(" client-info[{}]", shared.join(" ")));
+            line
         })
         .collect()
 }
@@ -819,6 +865,14 @@ fn replicas_authenticate_with_masteruser() {
         p.q(&["INCR", "counter"]);
         assert_converged(&mut p, &mut redis_replica.client());
     }
+    // Deleting the replication user drops the links, and they cannot log in
+    // again.
+    assert_eq!(p.q(&["ACL", "DELUSER", "repl"]), ":1");
+    let mut rc = replica.client();
+    assert!(wait_until(Duration::from_secs(10), || {
+        common::info_field(&mut rc, "replication", "master_link_status").as_deref() == Some("down")
+    }));
+    assert!(!p.q(&["CLIENT", "LIST"]).contains("flags=S"));
     // A tandem replica of a redis-server primary with the same setup.
     let Some(redis_primary) = ServerProcess::redis(&["--requirepass", "adminpw"]) else {
         return;
@@ -858,6 +912,7 @@ fn key_permissions_follow_redis_key_specs() {
         &["ACL", "SETUSER", "wo", "+@all", "%W~*"],
         &["ACL", "SETUSER", "named", "+@all", "%R~zz"],
         &["ACL", "SETUSER", "one", "+@all", "~1"],
+        &["ACL", "SETUSER", "k", "+@all", "%R~k", "%W~d"],
     ] {
         same(&mut t, &mut r, rules);
     }
@@ -894,11 +949,42 @@ fn key_permissions_follow_redis_key_specs() {
     for e in &entries {
         collect(e, &mut calls);
     }
+    // Commands whose keys move (a key count, keywords): first key 0.
+    for call in [
+        "eval x 1 k a",
+        "eval_ro x 1 k a",
+        "evalsha x 1 k",
+        "evalsha_ro x 1 k",
+        "fcall f 1 k",
+        "fcall_ro f 1 k",
+        "eval x 0 a",
+        "zunion 2 k j",
+        "zinter 1 k",
+        "zdiff 1 k",
+        "zintercard 2 k j",
+        "sintercard 1 k",
+        "lmpop 1 k left",
+        "zmpop 1 k min",
+        "blmpop 0 1 k left",
+        "bzmpop 0 1 k min",
+        "zunionstore d 2 k j",
+        "georadius k 0 0 1 km store d",
+        "georadius k 0 0 1 km storedist d",
+        "georadiusbymember k m 1 km store d",
+        "sort k by w get g store d",
+        "sort_ro k",
+        "bitfield k get u8 0",
+        "bitfield k overflow wrap get u8 0",
+        "bitfield k incrby u8 0 1",
+        "set k v nx get",
+    ] {
+        calls.push(call.split(' ').map(str::to_string).collect());
+    }
     calls.push(vec!["set".into(), "1".into(), "1".into(), "get".into()]);
     calls.push(vec!["sort".into(), "1".into(), "store".into(), "1".into()]);
     assert!(calls.len() > 200, "{} calls", calls.len());
     let mut differences = Vec::new();
-    for user in ["ro", "wo", "named", "one"] {
+    for user in ["ro", "wo", "named", "one", "k"] {
         for call in &calls {
             let mut args = vec!["ACL", "DRYRUN", user];
             args.extend(call.iter().map(String::as_str));
@@ -960,6 +1046,8 @@ const RULE_COMMANDS: &[&str] = &[
     "xgroup|create",
     "object|encoding",
     "sort",
+    "get|x",
+    "@all",
 ];
 const FLAG_RULES: &[&str] = &[
     "on",
@@ -990,6 +1078,8 @@ const PATTERN_RULES: &[&str] = &[
     "&news",
     "allcommands",
     "nocommands",
+    "%R",
+    "%W~",
 ];
 
 /// One random rule a selector may hold.

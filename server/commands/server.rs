@@ -395,6 +395,7 @@ fn authenticate(ctx: &mut ExecCtx<'_>, command: &Bytes, user: &[u8], pass: &[u8]
                 context,
                 command.clone(),
                 Some(Bytes::copy_from_slice(user)),
+                &lossy(command).to_ascii_lowercase(),
             );
             false
         }

@@ -613,6 +613,9 @@ struct ScriptRun<'a> {
     allow_oom: bool,
     busy: Arc<BusyGuard>,
     resp: Arc<AtomicU8>,
+    /// The full name of the command that runs the script (EVAL, FCALL...),
+    /// for the ACL log's client description.
+    caller_command: &'static str,
 }
 
 /// The key count at `argv[2]` of `[name, script, numkeys, keys..., args...]`,
@@ -812,6 +815,7 @@ pub(crate) fn run_script(
         allow_oom: allow_oom || ctx.client.is_master,
         busy: busy.clone(),
         resp,
+        caller_command: ctx.spec.name,
     });
 
     busy.threshold_ms.store(threshold, Ordering::Relaxed);
@@ -961,6 +965,7 @@ fn script_call(
                     crate::acl::Context::Lua,
                     id,
                     &argv,
+                    Some(run.caller_command),
                 );
                 let message = denied.script_message();
                 return Ok((raise, Value::Table(error_table(lua, &message)?)));
