@@ -291,7 +291,11 @@ impl Server {
             (config.slowlog_log_slower_than, config.slowlog_max_len);
         let server = Arc::new(Server {
             data: Mutex::new(Data {
-                keyspace: Keyspace::new(databases),
+                keyspace: {
+                    let mut keyspace = Keyspace::new(databases);
+                    keyspace.db(0).allocate_shards();
+                    keyspace
+                },
                 cmdstats: vec![CmdStat::default(); table().flat.len()],
                 slowlog: Slowlog::default(),
                 repl: ReplFeed::default(),

@@ -274,15 +274,22 @@ impl Db {
         }
     }
 
+    /// The shard tables, allocated at the first write (about half a MB), or
+    /// at once for a database that will surely be written (the server's db 0,
+    /// so the first key does not move `used_memory` by half a MB).
+    pub fn allocate_shards(&mut self) {
+        if self.shards.is_empty() {
+            self.shards = (0..SHARDS).map(|_| HashTable::new()).collect();
+            self.shard_volatile = vec![0; SHARDS];
+        }
+    }
+
     /// Makes room for about `keys` more keys in one go (an RDB's RESIZEDB
     /// hint), so a bulk load does not rehash every shard several times over.
     /// The hint is capped: a corrupt file must not make it allocate wildly.
     pub fn reserve(&mut self, keys: u64) {
         const MAX_HINT: u64 = 32 << 20;
-        if self.shards.is_empty() {
-            self.shards = (0..SHARDS).map(|_| HashTable::new()).collect();
-            self.shard_volatile = vec![0; SHARDS];
-        }
+        self.allocate_shards();
         let total = keys.min(MAX_HINT) as usize + self.len;
         // Hashing spreads keys evenly; a quarter more than the mean per shard
         // covers the spread, and the table rounds up to a power of two anyway.
@@ -301,10 +308,7 @@ impl Db {
     /// snapshot that has not walked this shard yet first keeps the key's
     /// entry as it was (copy-before-write, one key at a time).
     fn shard_mut(&mut self, idx: usize, key: &[u8]) -> &mut HashTable<Box<Entry>> {
-        if self.shards.is_empty() {
-            self.shards = (0..SHARDS).map(|_| HashTable::new()).collect();
-            self.shard_volatile = vec![0; SHARDS];
-        }
+        self.allocate_shards();
         if !self.captures.is_empty() {
             self.capture_key(idx, key);
         }
@@ -717,8 +721,13 @@ impl Db {
     pub fn clear(&mut self) {
         self.capture_all();
         self.add_dirty(self.len as u64);
-        self.shards = Vec::new();
-        self.shard_volatile = Vec::new();
+        // The shard array stays (its tables emptied and freed): the next
+        // write after a flush allocates nothing big, so `used_memory` grows
+        // with the data alone, as Redis's does.
+        for shard in &mut self.shards {
+            *shard = HashTable::new();
+        }
+        self.shard_volatile.fill(0);
         self.len = 0;
         self.volatile = 0;
         self.expire_cursor = 0;
