@@ -96,8 +96,10 @@ pub fn register(data: &mut Data, client: &mut ClientState, argv: &[Bytes], reque
     );
 }
 
-fn deliver(waiter: &Waiter, reply: &Reply) {
-    let mut out = BytesMut::new();
+/// Sends the reply that ends a wait, after `pushes` (the waiter's own
+/// keyspace notifications raised by the served command).
+fn deliver(waiter: &Waiter, pushes: BytesMut, reply: &Reply) {
+    let mut out = pushes;
     reply.encode(waiter.proto, &mut out);
     waiter.handle.send_unblocked(out.freeze());
 }
@@ -152,7 +154,7 @@ fn serve_one(server: &Server, data: &mut Data, id: u64, now_ms: u64) {
         return;
     }
     if let Some(waiter) = data.blocked.remove(id) {
-        deliver(&waiter, &reply);
+        deliver(&waiter, std::mem::take(&mut client.pending_pushes), &reply);
     }
 }
 
@@ -184,7 +186,7 @@ pub fn unblock_all_for_demotion(data: &mut Data) {
     );
     for id in ids {
         if let Some(waiter) = data.blocked.remove(id) {
-            deliver(&waiter, &reply);
+            deliver(&waiter, BytesMut::new(), &reply);
         }
     }
 }
@@ -199,6 +201,6 @@ pub fn unblock(data: &mut Data, id: u64, with_error: bool) -> bool {
     } else {
         waiter.timeout_reply.clone()
     };
-    deliver(&waiter, &reply);
+    deliver(&waiter, BytesMut::new(), &reply);
     true
 }

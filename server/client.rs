@@ -285,6 +285,9 @@ pub struct ClientState {
     /// The last plain command this client ran, by its name as sent: a
     /// client usually repeats one, and then skips the table lookup.
     pub last_command: Option<LastCommand>,
+    /// Pub/sub messages for this client raised by its own command (its
+    /// keyspace notifications), written before the command's reply.
+    pub pending_pushes: bytes::BytesMut,
 }
 
 /// A resolved command name (see [`ClientState::last_command`]).
@@ -353,6 +356,7 @@ impl ClientState {
             patterns: Vec::new(),
             shard_channels: Vec::new(),
             last_command: None,
+            pending_pushes: bytes::BytesMut::new(),
         }
     }
 

@@ -1767,7 +1767,7 @@ fn parse_special(special: Special, args: &[String], cwd: &str) -> Result<Parsed,
             if args.len() != 1 {
                 return Err("wrong number of arguments".into());
             }
-            keyspace_events_from_str(&args[0])
+            crate::notify::parse_classes(&args[0])
                 .map(Parsed::Notify)
                 .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into())
         }
@@ -1954,7 +1954,7 @@ fn canonical(d: &Directive, parsed: &Parsed) -> String {
             .join(" "),
         Parsed::ClientOutputBufferLimit(_) => String::new(),
         Parsed::Oom(v) => format!("{} {} {}", v[0], v[1], v[2]),
-        Parsed::Notify(flags) => keyspace_events_to_string(*flags),
+        Parsed::Notify(flags) => crate::notify::format_classes(*flags),
         Parsed::Bind(addrs) => addrs.join(" "),
         Parsed::ReplicaOf(r) => r
             .as_ref()
@@ -1980,92 +1980,6 @@ fn format_percentile(v: f64) -> String {
     } else {
         s
     }
-}
-
-const NOTIFY_KEYSPACE: u32 = 1 << 0;
-const NOTIFY_KEYEVENT: u32 = 1 << 1;
-const NOTIFY_GENERIC: u32 = 1 << 2;
-const NOTIFY_STRING: u32 = 1 << 3;
-const NOTIFY_LIST: u32 = 1 << 4;
-const NOTIFY_SET: u32 = 1 << 5;
-const NOTIFY_HASH: u32 = 1 << 6;
-const NOTIFY_ZSET: u32 = 1 << 7;
-const NOTIFY_EXPIRED: u32 = 1 << 8;
-const NOTIFY_EVICTED: u32 = 1 << 9;
-const NOTIFY_STREAM: u32 = 1 << 10;
-const NOTIFY_KEY_MISS: u32 = 1 << 11;
-const NOTIFY_MODULE: u32 = 1 << 13;
-const NOTIFY_NEW: u32 = 1 << 14;
-const NOTIFY_ALL: u32 = NOTIFY_GENERIC
-    | NOTIFY_STRING
-    | NOTIFY_LIST
-    | NOTIFY_SET
-    | NOTIFY_HASH
-    | NOTIFY_ZSET
-    | NOTIFY_EXPIRED
-    | NOTIFY_EVICTED
-    | NOTIFY_STREAM
-    | NOTIFY_MODULE;
-
-/// The class letters of `notify-keyspace-events` and their bits, in the
-/// order Redis prints them (`A` stands for all of the first group).
-const NOTIFY_CLASSES: &[(u8, u32)] = &[
-    (b'g', NOTIFY_GENERIC),
-    (b'$', NOTIFY_STRING),
-    (b'l', NOTIFY_LIST),
-    (b's', NOTIFY_SET),
-    (b'h', NOTIFY_HASH),
-    (b'z', NOTIFY_ZSET),
-    (b'x', NOTIFY_EXPIRED),
-    (b'e', NOTIFY_EVICTED),
-    (b't', NOTIFY_STREAM),
-    (b'd', NOTIFY_MODULE),
-    (b'n', NOTIFY_NEW),
-];
-const NOTIFY_TYPES: &[(u8, u32)] = &[
-    (b'K', NOTIFY_KEYSPACE),
-    (b'E', NOTIFY_KEYEVENT),
-    (b'm', NOTIFY_KEY_MISS),
-];
-
-fn keyspace_events_from_str(s: &str) -> Option<u32> {
-    let mut flags = 0;
-    for c in s.bytes() {
-        flags |= if c == b'A' {
-            NOTIFY_ALL
-        } else {
-            NOTIFY_CLASSES
-                .iter()
-                .chain(NOTIFY_TYPES)
-                .find(|(l, _)| *l == c)
-                .map(|(_, f)| *f)?
-        };
-    }
-    Some(flags)
-}
-
-fn keyspace_events_to_string(flags: u32) -> String {
-    let mut out = String::new();
-    if flags & NOTIFY_ALL == NOTIFY_ALL {
-        out.push('A');
-        if flags & NOTIFY_NEW != 0 {
-            // Redis's printer leaves 'n' out when 'A' is printed; keep it so
-            // the value survives a round trip.
-            out.push('n');
-        }
-    } else {
-        for (letter, bit) in NOTIFY_CLASSES {
-            if flags & bit != 0 {
-                out.push(char::from(*letter));
-            }
-        }
-    }
-    for (letter, bit) in NOTIFY_TYPES {
-        if flags & bit != 0 {
-            out.push(char::from(*letter));
-        }
-    }
-    out
 }
 
 // -- number parsing, Redis-style ---------------------------------------------

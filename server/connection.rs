@@ -426,6 +426,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             for argv in batch {
                 let skip = std::mem::take(&mut client.reply_skip_next);
                 let reply = execute(&self.server, &mut data, client, argv, now_ms);
+                if !client.pending_pushes.is_empty() {
+                    self.wbuf.extend_from_slice(&client.pending_pushes);
+                    client.pending_pushes.clear();
+                }
                 // CLIENT REPLY ON answers even the command SKIP covered; in
                 // RESP3 (un)subscribe confirmations are pushes, which Redis
                 // delivers whatever CLIENT REPLY says.

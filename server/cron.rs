@@ -77,6 +77,9 @@ fn active_expire(server: &Server, budget: Duration) {
         }
     }
     propagate_expired(&mut data);
+    if data.notify.has_pending() {
+        crate::notify::publish_pending(&server, &mut data, None);
+    }
     if data.repl.enabled {
         drop(data);
         server.repl_notify.notify_waiters();

@@ -607,6 +607,9 @@ pub fn run_command(
             count_error(server, data, text);
         }
     }
+    if data.notify.flags != 0 {
+        crate::notify::publish_pending(server, data, Some(client));
+    }
     reply
 }
 
@@ -922,12 +925,14 @@ fn good_replicas(server: &Server, max_lag: u64) -> u64 {
 
 /// Moves keys deleted by expiry during a command into `ops` as `DEL`s (and
 /// marks watchers). Returns whether there were any.
-fn collect_expired(data: &mut Data, ops: &mut Vec<Op>) -> bool {
+pub(crate) fn collect_expired(data: &mut Data, ops: &mut Vec<Op>) -> bool {
     let expired = data.keyspace.take_expired();
     if expired.is_empty() {
         return false;
     }
     for (db_index, key) in expired {
+        data.notify
+            .raise(crate::notify::EXPIRED, "expired", db_index, &key);
         let key = Bytes::copy_from_slice(&key);
         crate::multi::touch_key(data, db_index, &key);
         if data.repl.enabled {
@@ -937,7 +942,8 @@ fn collect_expired(data: &mut Data, ops: &mut Vec<Op>) -> bool {
     true
 }
 
-/// Propagates keys deleted by expiry as `DEL`, in the order they expired.
+/// Propagates keys deleted by expiry as `DEL`, in the order they expired
+/// (the caller publishes their `expired` events).
 pub fn propagate_expired(data: &mut Data) {
     let mut ops = Vec::new();
     if collect_expired(data, &mut ops) {

@@ -46,6 +46,7 @@ pub mod log;
 pub mod maxmemory;
 pub mod multi;
 pub mod net;
+pub mod notify;
 pub mod persist;
 pub mod primary;
 pub mod pubsub;

@@ -368,6 +368,8 @@ fn evict_pass(data: &mut Data, now_ms: u64) -> Evicted {
         };
         keys += 1;
         data.maxmemory.evicted_keys += 1;
+        data.notify
+            .raise(crate::notify::EVICTED, "evicted", db, &key);
         let key = Bytes::from(key.to_vec());
         crate::multi::touch_key(data, db, &key);
         let command: &'static [u8] = if data.maxmemory.lazy {
@@ -463,6 +465,9 @@ pub fn cron(server: &Server, budget: Duration) {
         if result != Evicted::Running || started.elapsed() > budget {
             break;
         }
+    }
+    if data.notify.has_pending() {
+        crate::notify::publish_pending(server, &mut data, None);
     }
     if data.repl.offset != offset {
         drop(data);

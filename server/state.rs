@@ -147,6 +147,8 @@ pub struct Data {
     pub scripts: crate::scripting::Scripts,
     /// `maxmemory` settings, the used-memory meter and eviction state.
     pub maxmemory: crate::maxmemory::MaxMemory,
+    /// Keyspace notifications enabled, and those raised but not published.
+    pub notify: crate::notify::Notifications,
 }
 
 impl Data {
@@ -161,6 +163,14 @@ impl Data {
         self.min_replicas_max_lag =
             config.number("min-replicas-max-lag").unwrap_or(10).max(0) as u64;
         self.serve_stale_data = config.flag("replica-serve-stale-data").unwrap_or(true);
+        self.notify.flags = crate::notify::effective(
+            config
+                .value("notify-keyspace-events")
+                .and_then(|v| crate::notify::parse_classes(&v))
+                .unwrap_or(0),
+        );
+        self.keyspace
+            .set_track_created(self.notify.flags & crate::notify::NEW != 0);
         let lfu = self.maxmemory.configure(config);
         self.keyspace.set_lfu(lfu);
         self.repl.configured_size = config.repl_backlog_size as usize;
@@ -327,6 +337,7 @@ impl Server {
                 failover: Default::default(),
                 scripts: Default::default(),
                 maxmemory: Default::default(),
+                notify: Default::default(),
             }),
             config: RwLock::new(config),
             clients: Mutex::new(Registry::default()),

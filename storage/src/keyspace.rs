@@ -189,6 +189,11 @@ pub struct Db {
     gone_streams: Vec<SmallBytes>,
     /// Shared like `expired_pending`: how many keys wait in `gone_streams`.
     gone_pending: Arc<AtomicUsize>,
+    /// Set while someone listens for `new` keyspace events: keys created
+    /// are then logged in `created`.
+    track_created: bool,
+    /// Keys created since the last [`Keyspace::take_created`].
+    created: Vec<SmallBytes>,
     /// Active-expire cursor: the next shard to examine.
     expire_cursor: usize,
     /// Active snapshots' capture state for this database (index-bound: it
@@ -269,6 +274,8 @@ impl Db {
             expired_total: 0,
             gone_streams: Vec::new(),
             gone_pending,
+            track_created: false,
+            created: Vec::new(),
             expire_cursor: 0,
             captures: Vec::new(),
         }
@@ -625,6 +632,9 @@ impl Db {
         let old_volatile = old.as_ref().is_some_and(|e| e.expire_at != 0);
         if old.is_none() {
             self.len += 1;
+        }
+        if self.track_created && old.as_ref().is_none_or(|e| e.is_expired(now_ms)) {
+            self.created.push(SmallBytes::from_slice(key));
         }
         if let Some(e) = &old {
             self.note_gone_stream(e);
@@ -1165,6 +1175,26 @@ impl Keyspace {
         for db in &mut self.dbs {
             db.lfu = lfu;
         }
+    }
+
+    /// Starts or stops logging created keys (for `new` keyspace events).
+    pub fn set_track_created(&mut self, on: bool) {
+        for db in &mut self.dbs {
+            db.track_created = on;
+            if !on {
+                db.created = Vec::new();
+            }
+        }
+    }
+
+    /// Takes the keys created since the last call, as (db, key), in
+    /// creation order per database.
+    pub fn take_created(&mut self) -> Vec<(usize, SmallBytes)> {
+        let mut out = Vec::new();
+        for (index, db) in self.dbs.iter_mut().enumerate() {
+            out.extend(db.created.drain(..).map(|k| (index, k)));
+        }
+        out
     }
 
     pub fn set_expire_mode(&mut self, mode: ExpireMode) {
