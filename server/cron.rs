@@ -78,7 +78,7 @@ fn active_expire(server: &Server, budget: Duration) {
     }
     propagate_expired(&mut data);
     if data.notify.has_pending() {
-        crate::notify::publish_pending(&server, &mut data, None);
+        crate::notify::publish_pending(server, &mut data, None);
     }
     if data.repl.enabled {
         drop(data);
