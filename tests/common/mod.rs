@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use tandem_server::resp::{parse_frame, Frame};
 
+pub mod notify;
 pub mod rng;
 pub mod topology;
 
