@@ -791,6 +791,9 @@ fn run_command_uncounted(
 
     let db = client.db;
     collect_expired(data, ops);
+    if data.notify.flags & crate::notify::KEY_MISS != 0 && !spec.is_write() && !reply.is_error() {
+        crate::notify::raise_key_misses(data, spec, argv, db, now_ms);
+    }
     // A deleted or replaced stream wakes its XREADGROUP waiters (with an
     // error), as Redis signals such keys.
     for (gone_db, key) in data.keyspace.take_gone_streams() {

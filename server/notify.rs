@@ -166,6 +166,25 @@ impl ExecCtx<'_> {
     }
 }
 
+/// Queues `keymiss` for each key a read-only command named and did not find
+/// (Redis raises it from every read lookup that misses, but OBJECT's).
+pub fn raise_key_misses(
+    data: &mut Data,
+    spec: &crate::command::CommandSpec,
+    argv: &[Bytes],
+    db: usize,
+    now_ms: u64,
+) {
+    if spec.name == "object" {
+        return;
+    }
+    for key in spec.keys.keys(argv) {
+        if !data.keyspace.db_ref(db).holds(key, now_ms) {
+            data.notify.raise(KEY_MISS, "keymiss", db, key);
+        }
+    }
+}
+
 /// Queues `new` events for the keys created since the last call.
 pub fn raise_created(data: &mut Data) {
     if data.notify.flags & NEW == 0 {

@@ -27,6 +27,7 @@ use tandem_storage::{SmallBytes, Value};
 use crate::command::{flags::*, CommandSpec, KeySpec};
 use crate::commands::args;
 use crate::exec::ExecCtx;
+use crate::notify;
 use crate::reply::Reply;
 use crate::tri;
 
@@ -258,11 +259,16 @@ fn setbit(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         Some(1) => true,
         _ => return Reply::error("ERR bit is not an integer or out of range"),
     };
+    let mut changed = false;
     let old = tri!(edit_bits(ctx, &argv[1], offset, |bytes, grew| {
         let old = bit_at(bytes, offset);
         put_bit(bytes, offset, on);
-        (old, u64::from(grew || old != on))
+        changed = grew || old != on;
+        (old, u64::from(changed))
     }));
+    if changed {
+        ctx.notify(notify::STRING, "setbit", &argv[1]);
+    }
     Reply::Int(i64::from(old))
 }
 
@@ -486,10 +492,13 @@ fn bitop(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     let result = acc.unwrap_or_default();
     let (dest, now, len) = (&argv[2], ctx.now_ms, result.len());
     if result.is_empty() {
-        ctx.db().remove(dest, now);
+        if ctx.db().remove(dest, now).is_some() {
+            ctx.notify(notify::GENERIC, "del", dest);
+        }
     } else {
         let value = Value::raw_string(SmallBytes::from_vec(result));
         ctx.db().insert(dest, value, None, now);
+        ctx.notify(notify::STRING, "set", dest);
     }
     Reply::Int(len as i64)
 }
@@ -741,14 +750,19 @@ fn bitfield_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], read_only: bool) -> R
     if read_only {
         return Reply::error("ERR BITFIELD_RO only supports the GET subcommand");
     }
+    let mut writes = 0;
     let replies = tri!(edit_bits(ctx, &argv[1], highest_write, |bytes, grew| {
         let mut changes = 0;
         let replies = steps
             .iter()
             .map(|step| run_step(bytes, step, grew, &mut changes))
             .collect();
+        writes = changes;
         (replies, changes)
     }));
+    if writes > 0 {
+        ctx.notify(notify::STRING, "setbit", &argv[1]);
+    }
     Reply::Array(replies)
 }
 

@@ -30,6 +30,7 @@ use crate::command::{flags::*, CommandSpec, KeySpec};
 use crate::commands::args::{self, is};
 use crate::commands::hashes::{lookup_read, lookup_write};
 use crate::exec::ExecCtx;
+use crate::notify;
 use crate::reply::Reply;
 use crate::tri;
 
@@ -143,13 +144,18 @@ fn restore(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if when != 0 && when <= now_signed && !follows_primary {
         if o.replace && ctx.db().remove(key, now).is_some() {
             ctx.propagate_as(vec![Bytes::from_static(b"DEL"), key.clone()]);
+            ctx.notify(notify::GENERIC, "del", key);
         }
         return Reply::ok();
     }
     // 0 means "no expiry" to the keyspace; a past time kept for a primary
     // only needs to be past.
     let expire_at = (when != 0).then(|| when.max(1) as u64);
-    ctx.db().insert(key, value, expire_at, now);
+    if ctx.db().insert(key, value, expire_at, now).is_some() {
+        // REPLACE deletes the old key and adds the restored one anew.
+        ctx.notify(notify::NEW, "new", key);
+    }
+    ctx.notify(notify::GENERIC, "restore", key);
     if when != 0 && !o.absttl {
         let mut rewritten = argv.to_vec();
         rewritten[2] = Bytes::from(num::i64_to_bytes(when));

@@ -46,6 +46,7 @@ use tandem_storage::{SmallBytes, Value};
 
 use crate::command::{flags::*, CommandSpec, KeySpec};
 use crate::exec::ExecCtx;
+use crate::notify;
 use crate::reply::Reply;
 use crate::tri;
 
@@ -671,6 +672,9 @@ fn pfadd(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         (Reply::Int(i64::from(updated > 0)), updated > 0)
     });
     if let Some(reply) = existing {
+        if reply == Reply::Int(1) {
+            ctx.notify(notify::STRING, "pfadd", key);
+        }
         return reply;
     }
     let mut s = new_sparse();
@@ -679,6 +683,7 @@ fn pfadd(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     let now = ctx.now_ms;
     ctx.db()
         .insert(key, Value::raw_string(SmallBytes::from_vec(s)), None, now);
+    ctx.notify(notify::STRING, "pfadd", key);
     Reply::Int(1)
 }
 
@@ -756,6 +761,7 @@ fn pfmerge(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     } else {
         ctx.db().insert(dest, value, None, now);
     }
+    ctx.notify(notify::STRING, "pfadd", dest);
     Reply::ok()
 }
 

@@ -22,6 +22,7 @@ use crate::command::{container_handler, flags::*, CommandSpec, KeySpec};
 use crate::commands::args::{self, is};
 use crate::commands::server::help_reply;
 use crate::exec::ExecCtx;
+use crate::notify;
 use crate::reply::Reply;
 use crate::tri;
 
@@ -312,6 +313,7 @@ fn del(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             // Only keys that existed changed (WATCH).
             let db = ctx.client.db;
             crate::multi::touch_key(ctx.data, db, key);
+            ctx.notify(notify::GENERIC, "del", key);
         }
     }
     Reply::Int(deleted)
@@ -351,7 +353,12 @@ fn rename_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], nx: bool) -> Reply {
         return Reply::no_such_key();
     };
     let expire_at = entry.expire_at();
-    ctx.db().insert(dst, entry.value, expire_at, now);
+    if ctx.db().insert(dst, entry.value, expire_at, now).is_some() {
+        // Redis deletes the old destination and adds the key anew.
+        ctx.notify(notify::NEW, "new", dst);
+    }
+    ctx.notify(notify::GENERIC, "rename_from", src);
+    ctx.notify(notify::GENERIC, "rename_to", dst);
     if nx {
         Reply::Int(1)
     } else {
@@ -384,6 +391,8 @@ fn move_cmd(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     };
     let expire_at = entry.expire_at();
     to.insert(key, entry.value, expire_at, now);
+    ctx.notify_in(notify::GENERIC, "move_from", key, source);
+    ctx.notify_in(notify::GENERIC, "move_to", key, target);
     Reply::Int(1)
 }
 
@@ -420,7 +429,11 @@ fn copy(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if !replace && target.contains(dst, now) {
         return Reply::Int(0);
     }
-    target.insert(dst, value, expire_at, now);
+    if target.insert(dst, value, expire_at, now).is_some() {
+        // Redis deletes the old destination and adds the copy anew.
+        ctx.notify_in(notify::NEW, "new", dst, target_db);
+    }
+    ctx.notify_in(notify::GENERIC, "copy_to", dst, target_db);
     Reply::Int(1)
 }
 
@@ -703,6 +716,7 @@ fn expire_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], basetime: u64, seconds:
     if past && ctx.client.handle.info.lock().kind != ClientKind::Master {
         ctx.db().remove(key, now);
         ctx.propagate_as(vec![Bytes::from_static(b"DEL"), key.clone()]);
+        ctx.notify(notify::GENERIC, "del", key);
         return Reply::Int(1);
     }
     // 0 means "no expiry" to the keyspace; a past time from the primary only
@@ -714,6 +728,7 @@ fn expire_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], basetime: u64, seconds:
         key.clone(),
         Bytes::from(num::i64_to_bytes(at as i64)),
     ]);
+    ctx.notify(notify::GENERIC, "expire", key);
     Reply::Int(1)
 }
 
@@ -782,6 +797,7 @@ fn persist(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         return Reply::Int(0);
     }
     ctx.db().set_expire(key, None, now);
+    ctx.notify(notify::GENERIC, "persist", key);
     Reply::Int(1)
 }
 

@@ -55,6 +55,7 @@ use crate::commands::args::{self, is};
 use crate::commands::hashes::lookup_read;
 use crate::commands::pqsort::pqsort;
 use crate::exec::ExecCtx;
+use crate::notify;
 use crate::reply::Reply;
 use crate::tri;
 
@@ -448,9 +449,14 @@ fn sort_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], readonly: bool) -> Reply 
     let changed = if stored > 0 {
         ctx.db()
             .insert(&dst, Value::List(Box::new(list)), None, now);
+        ctx.notify(notify::LIST, "sortstore", &dst);
         true
     } else {
-        ctx.db().remove(&dst, now).is_some()
+        let deleted = ctx.db().remove(&dst, now).is_some();
+        if deleted {
+            ctx.notify(notify::GENERIC, "del", &dst);
+        }
+        deleted
     };
     if changed {
         let db = ctx.client.db;

@@ -12,6 +12,7 @@ use tandem_storage::{SmallBytes, Value};
 use crate::command::{flags::*, CommandSpec, KeySpec};
 use crate::commands::args::{self, is};
 use crate::exec::ExecCtx;
+use crate::notify;
 use crate::reply::Reply;
 use crate::tri;
 
@@ -270,6 +271,7 @@ fn set_generic(
         return if get { bulk_or_null(old) } else { Reply::Null };
     }
     let stored = Value::string(SmallBytes::from_slice(value));
+    let timed = matches!(expiry, Expiry::At(_));
     match expiry {
         Expiry::KeepTtl => {
             ctx.db().insert_keep_ttl(key, stored, now);
@@ -287,6 +289,10 @@ fn set_generic(
         Expiry::None | Expiry::Persist => {
             ctx.db().insert(key, stored, None, now);
         }
+    }
+    ctx.notify(notify::STRING, "set", key);
+    if timed {
+        ctx.notify(notify::GENERIC, "expire", key);
     }
     if get {
         bulk_or_null(old)
@@ -334,9 +340,11 @@ fn getex(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         Expiry::At(at) if at <= now => {
             ctx.db().remove(key, now);
             ctx.propagate_as(vec![Bytes::from_static(b"DEL"), key.clone()]);
+            ctx.notify(notify::GENERIC, "del", key);
         }
         Expiry::At(at) => {
             ctx.db().set_expire(key, Some(at), now);
+            ctx.notify(notify::GENERIC, "expire", key);
             ctx.propagate_as(vec![
                 Bytes::from_static(b"PEXPIREAT"),
                 key.clone(),
@@ -352,6 +360,7 @@ fn getex(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             if had_ttl {
                 ctx.db().set_expire(key, None, now);
                 ctx.propagate_as(vec![Bytes::from_static(b"PERSIST"), key.clone()]);
+                ctx.notify(notify::GENERIC, "persist", key);
             }
         }
         Expiry::None | Expiry::KeepTtl => {}
@@ -366,6 +375,7 @@ fn getdel(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         let now = ctx.now_ms;
         ctx.db().remove(key, now);
         ctx.propagate_as(vec![Bytes::from_static(b"DEL"), key.clone()]);
+        ctx.notify(notify::GENERIC, "del", key);
     }
     bulk_or_null(value)
 }
@@ -379,6 +389,7 @@ fn getset(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         None,
         now,
     );
+    ctx.notify(notify::STRING, "set", &argv[1]);
     // Replicated as the SET it is, as Redis does.
     ctx.propagate_as(vec![
         Bytes::from_static(b"SET"),
@@ -414,6 +425,7 @@ fn mset(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             None,
             now,
         );
+        ctx.notify(notify::STRING, "set", &pair[0]);
     }
     Reply::ok()
 }
@@ -436,6 +448,7 @@ fn msetnx(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             None,
             now,
         );
+        ctx.notify(notify::STRING, "set", &pair[0]);
     }
     Reply::Int(1)
 }
@@ -451,6 +464,7 @@ fn setnx(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         None,
         now,
     );
+    ctx.notify(notify::STRING, "set", &argv[1]);
     Reply::Int(1)
 }
 
@@ -496,6 +510,7 @@ fn append(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     let Some(current_len) = current_len else {
         ctx.db()
             .insert(key, Value::string(SmallBytes::from_slice(tail)), None, now);
+        ctx.notify(notify::STRING, "append", key);
         return Reply::Int(tail.len() as i64);
     };
     if (current_len + tail.len()) as u64 > max {
@@ -508,6 +523,7 @@ fn append(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
                 v.extend_from_slice(tail);
                 v.len()
             });
+            ctx.notify(notify::STRING, "append", key);
             Reply::Int(len as i64)
         }
         _ => Reply::wrong_type(),
@@ -565,6 +581,7 @@ fn setrange(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             let len = v.len();
             let value = Value::raw_string(SmallBytes::from_vec(v));
             ctx.db().insert(key, value, None, now);
+            ctx.notify(notify::STRING, "setrange", key);
             Reply::Int(len as i64)
         }
         Some(cur) => {
@@ -586,6 +603,7 @@ fn setrange(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
                 v[offset as usize..end].copy_from_slice(patch);
                 v.len()
             });
+            ctx.notify(notify::STRING, "setrange", key);
             Reply::Int(len as i64)
         }
     }
@@ -604,14 +622,16 @@ fn incr_by(ctx: &mut ExecCtx<'_>, key: &Bytes, delta: i64) -> Reply {
         *value = Value::from_i64(next);
         Ok(next)
     });
-    match updated {
+    let reply = match updated {
         Some(Ok(next)) => Reply::Int(next),
-        Some(Err(reply)) => reply,
+        Some(Err(reply)) => return reply,
         None => {
             ctx.db().insert(key, Value::from_i64(delta), None, now);
             Reply::Int(delta)
         }
-    }
+    };
+    ctx.notify(notify::STRING, "incrby", key);
+    reply
 }
 
 fn incr(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
@@ -659,6 +679,7 @@ fn incrbyfloat(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     let text = Bytes::from(sum.to_human_string());
     ctx.db()
         .insert_keep_ttl(key, Value::string(SmallBytes::from_slice(&text)), now);
+    ctx.notify(notify::STRING, "incrbyfloat", key);
     ctx.propagate_as(vec![
         Bytes::from_static(b"SET"),
         key.clone(),
