@@ -147,6 +147,7 @@ fn serve_one(server: &Server, data: &mut Data, id: u64, now_ms: u64) {
     let argv = waiter.argv.clone();
     let mut ops = Vec::new();
     let reply = run_command(server, data, &mut client, &argv, now_ms, true, &mut ops);
+    crate::exec::feed_expired_dels(data);
     data.repl.feed_call(&ops);
     // A key that became another type is not ready for this waiter: Redis
     // serves a blocked pop only from a key of the type it waits on.

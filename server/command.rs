@@ -42,6 +42,8 @@ pub mod flags {
     pub const MOVABLE_KEYS: u32 = 1 << 17;
     /// A command that may name no key at all (EVAL with no keys).
     pub const NO_MANDATORY_KEYS: u32 = 1 << 18;
+    /// Served to a cluster client that was redirected (RESTORE-ASKING).
+    pub const ASKING: u32 = 1 << 19;
 
     /// Names in the order Redis's `COMMAND INFO` prints them (`may_replicate`
     /// is internal and hidden, as in Redis).
@@ -57,6 +59,7 @@ pub mod flags {
         (STALE, "stale"),
         (SKIP_MONITOR, "skip_monitor"),
         (SKIP_SLOWLOG, "skip_slowlog"),
+        (ASKING, "asking"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (NO_MANDATORY_KEYS, "no_mandatory_keys"),
@@ -178,6 +181,20 @@ pub fn movable_key_positions(name: &str, argv: &[Bytes]) -> Option<Option<Vec<us
                 i += 1;
             }
             return Some(Some(keys));
+        }
+        // The key, or with KEYS (and an empty key) every argument after it.
+        "migrate" => {
+            argv.get(3)?;
+            let extended = argv
+                .iter()
+                .skip(6)
+                .position(|a| a.eq_ignore_ascii_case(b"keys"))
+                .map(|i| i + 6)
+                .filter(|_| argv[3].is_empty());
+            return Some(Some(match extended {
+                Some(at) => (at + 1..argv.len()).collect(),
+                None => vec![3],
+            }));
         }
         "xread" | "xreadgroup" => {
             // The keys are the first half of what follows STREAMS.

@@ -352,8 +352,8 @@ pub static DIRECTIVES: &[Directive] = &[
     boolean("no-appendfsync-on-rewrite", false),
     boolean("cluster-require-full-coverage", true),
     boolean("rdb-save-incremental-fsync", true),
-    boolean("aof-load-truncated", true),
-    boolean("aof-use-rdb-preamble", true),
+    boolean("aof-load-truncated", true).imp(),
+    boolean("aof-use-rdb-preamble", true).imp(),
     boolean("aof-timestamp-enabled", false),
     boolean("cluster-replica-no-failover", false).alias(&["cluster-slave-no-failover"]),
     boolean("replica-lazy-flush", false).alias(&["slave-lazy-flush"]),
@@ -370,7 +370,7 @@ pub static DIRECTIVES: &[Directive] = &[
     boolean("activedefrag", false),
     boolean("syslog-enabled", false).immutable(),
     boolean("cluster-enabled", false).immutable(),
-    boolean("appendonly", false).no_loading(),
+    boolean("appendonly", false).no_loading().imp(),
     boolean("cluster-allow-reads-when-down", false),
     boolean("cluster-allow-pubsubshard-when-down", true),
     boolean("crash-log-enabled", true),
@@ -403,14 +403,16 @@ pub static DIRECTIVES: &[Directive] = &[
         false,
         StringCheck::AofFileName,
     )
-    .immutable(),
+    .immutable()
+    .imp(),
     checked_string(
         "appenddirname",
         "appendonlydir",
         false,
         StringCheck::AofDirName,
     )
-    .immutable(),
+    .immutable()
+    .imp(),
     opt_string("server_cpulist").immutable(),
     opt_string("bio_cpulist").immutable(),
     opt_string("aof_rewrite_cpulist").immutable(),
@@ -434,7 +436,7 @@ pub static DIRECTIVES: &[Directive] = &[
         .imp(),
     enumerated("loglevel", LOGLEVEL, "notice").imp(),
     enumerated("maxmemory-policy", MAXMEMORY_POLICY, "noeviction").imp(),
-    enumerated("appendfsync", APPENDFSYNC, "everysec"),
+    enumerated("appendfsync", APPENDFSYNC, "everysec").imp(),
     enumerated("oom-score-adj", OOM_SCORE_ADJ, "no"),
     enumerated("acl-pubsub-default", ACL_PUBSUB_DEFAULT, "resetchannels").imp(),
     enumerated("sanitize-dump-payload", SANITIZE_DUMP_PAYLOAD, "no"),
@@ -463,7 +465,7 @@ pub static DIRECTIVES: &[Directive] = &[
     int("databases", 1, INT_MAX, "16").immutable().imp(),
     int("port", 0, 65535, "6379").imp(),
     int("io-threads", 1, 128, "1").immutable().imp(),
-    int("auto-aof-rewrite-percentage", 0, INT_MAX, "100"),
+    int("auto-aof-rewrite-percentage", 0, INT_MAX, "100").imp(),
     int("cluster-replica-validity-factor", 0, INT_MAX, "10")
         .alias(&["cluster-slave-validity-factor"]),
     int("list-max-listpack-size", INT_MIN, INT_MAX, "-2")
@@ -564,7 +566,7 @@ pub static DIRECTIVES: &[Directive] = &[
         },
     ),
     int("repl-backlog-ttl", 0, LONG_MAX, "3600").imp(),
-    mem("auto-aof-rewrite-min-size", 0, LONG_MAX, "67108864"),
+    mem("auto-aof-rewrite-min-size", 0, LONG_MAX, "67108864").imp(),
     int(
         "loading-process-events-interval-bytes",
         1024,
@@ -3295,7 +3297,7 @@ mod tests {
     #[test]
     fn ignored_directives_are_reported_once() {
         let outcome = Config::from_text(
-            "appendonly no\nport 7000\nactiverehashing yes\nappendonly no\nslave-lazy-flush no\n\
+            "aof-timestamp-enabled no\nport 7000\nactiverehashing yes\naof-timestamp-enabled no\nslave-lazy-flush no\n\
              replica-lazy-flush yes\nrename-command FLUSHALL \"\"\nlist-max-ziplist-entries 512\n\
              lazyfree-lazy-eviction yes\n",
         )
@@ -3303,7 +3305,7 @@ mod tests {
         assert_eq!(
             outcome.ignored,
             s(&[
-                "appendonly",
+                "aof-timestamp-enabled",
                 "activerehashing",
                 "slave-lazy-flush",
                 "rename-command",

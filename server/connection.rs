@@ -451,6 +451,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 }
             }
             self.fed_stream = data.repl.enabled;
+            // The batch's writes reach the AOF before its replies leave.
+            crate::aof::flush(&mut data);
         }
         if last_cmd.is_some() {
             let name = client

@@ -29,6 +29,7 @@ pub async fn run(server: Arc<Server>) {
         sample_ops(&server);
         end_pause(&server);
         crate::failover::cron(&server);
+        crate::aof::cron(&server);
         if last_second.elapsed() >= Duration::from_secs(1) {
             last_second = Instant::now();
             crate::persist::cron(&server);
@@ -105,7 +106,12 @@ fn expire_replica_own_keys(data: &mut crate::state::Data) {
             }
         };
         if due {
-            data.keyspace.db(db).remove(&key, 0);
+            if data.keyspace.db(db).remove(&key, 0).is_some() {
+                // Counted and announced as any expiry (INFO expired_keys).
+                data.keyspace.db(db).expired_total += 1;
+                data.notify
+                    .raise(crate::notify::EXPIRED, "expired", db, &key);
+            }
             data.replica_own_expires.remove(&(db, key));
         }
     }

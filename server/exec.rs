@@ -71,6 +71,9 @@ pub struct ReplFeed {
     /// `repl-backlog-size`: what the ring returns to once no replica needs
     /// more.
     pub configured_size: usize,
+    /// The append-only file, when `appendonly` is on: it records every
+    /// call's operations, whether or not a replica listens.
+    pub aof: Option<Box<crate::aof::AofLog>>,
 }
 
 impl Default for ReplFeed {
@@ -88,6 +91,7 @@ impl Default for ReplFeed {
             pins: std::collections::HashMap::new(),
             pin_limit: 256 << 20,
             configured_size: 1 << 20,
+            aof: None,
             lineage: tandem_replication::lineage::Lineage::new(
                 new_replid(),
                 tandem_replication::ReplOffset(0),
@@ -106,9 +110,19 @@ pub fn new_replid() -> tandem_replication::ReplId {
 }
 
 impl ReplFeed {
+    /// Whether a call's operations are wanted: by replicas (not for what
+    /// the primary's link applies, which is proxied verbatim) or by the AOF.
+    #[inline]
+    pub fn records(&self, from_primary: bool) -> bool {
+        (self.enabled && !from_primary) || self.aof.is_some()
+    }
+
     /// Appends the operations of one call: a lone operation as it is, several
     /// wrapped in MULTI/EXEC so a replica applies them atomically.
     pub fn feed_call(&mut self, ops: &[Op]) {
+        if let Some(aof) = &mut self.aof {
+            aof.record(ops);
+        }
         if !self.enabled || self.proxy_only || ops.is_empty() {
             return;
         }
@@ -567,6 +581,7 @@ pub fn execute(
     data.maxmemory.oom = oom;
     data.maxmemory.check_pending = oom;
     let reply = run_command(server, data, client, argv, now_ms, true, &mut ops);
+    feed_expired_dels(data);
     data.repl.feed_call(&ops);
     if !data.ready_keys.is_empty() {
         crate::blocking::serve_ready(server, data, now_ms);
@@ -790,7 +805,7 @@ fn run_command_uncounted(
     let elapsed_us = ended.duration_since(started).as_micros() as u64;
 
     let db = client.db;
-    collect_expired(data, ops);
+    collect_expired(data);
     if data.notify.flags & crate::notify::KEY_MISS != 0 && !spec.is_write() && !reply.is_error() {
         crate::notify::raise_key_misses(data, spec, argv, db, now_ms);
     }
@@ -804,9 +819,8 @@ fn run_command_uncounted(
     }
     let changed = data.keyspace.dirty() != dirty_before;
     // What the primary sent is proxied verbatim by the replica link: a
-    // command it applies records nothing of its own.
-    if data.repl.enabled
-        && !client.is_master
+    // command it applies records nothing of its own, but for the AOF.
+    if data.repl.records(client.is_master)
         && (forced || (changed && (spec.is_write() || spec.has(flags::MAY_REPLICATE))))
     {
         match rewritten {
@@ -926,9 +940,11 @@ fn good_replicas(server: &Server, max_lag: u64) -> u64 {
         .count() as u64
 }
 
-/// Moves keys deleted by expiry during a command into `ops` as `DEL`s (and
-/// marks watchers). Returns whether there were any.
-pub(crate) fn collect_expired(data: &mut Data, ops: &mut Vec<Op>) -> bool {
+/// Moves keys deleted by expiry during a command into `data.expired_dels`
+/// (and marks watchers). Returns whether there were any. Those `DEL`s are
+/// propagated each on its own, before the operations of the call that found
+/// the keys expired, never inside its MULTI/EXEC (as Redis 7.0).
+pub(crate) fn collect_expired(data: &mut Data) -> bool {
     let expired = data.keyspace.take_expired();
     if expired.is_empty() {
         return false;
@@ -938,8 +954,9 @@ pub(crate) fn collect_expired(data: &mut Data, ops: &mut Vec<Op>) -> bool {
             .raise(crate::notify::EXPIRED, "expired", db_index, &key);
         let key = Bytes::copy_from_slice(&key);
         crate::multi::touch_key(data, db_index, &key);
-        if data.repl.enabled {
-            ops.push((db_index, vec![Bytes::from_static(b"DEL"), key]));
+        if data.repl.records(false) {
+            data.expired_dels
+                .push((db_index, vec![Bytes::from_static(b"DEL"), key]));
         }
     }
     true
@@ -948,12 +965,17 @@ pub(crate) fn collect_expired(data: &mut Data, ops: &mut Vec<Op>) -> bool {
 /// Propagates keys deleted by expiry as `DEL`, in the order they expired
 /// (the caller publishes their `expired` events).
 pub fn propagate_expired(data: &mut Data) {
-    let mut ops = Vec::new();
-    if collect_expired(data, &mut ops) {
-        // Active expiry propagates each deletion on its own, as Redis does.
-        for op in ops {
-            data.repl.feed_call(std::slice::from_ref(&op));
-        }
+    collect_expired(data);
+    feed_expired_dels(data);
+}
+
+/// Propagates the `DEL`s of keys found expired, each on its own.
+pub fn feed_expired_dels(data: &mut Data) {
+    if data.expired_dels.is_empty() {
+        return;
+    }
+    for op in std::mem::take(&mut data.expired_dels) {
+        data.repl.feed_call(std::slice::from_ref(&op));
     }
 }
 

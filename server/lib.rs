@@ -31,6 +31,7 @@
 //! - [`log`]: Redis-shaped log lines.
 
 pub mod acl;
+pub mod aof;
 pub mod blocking;
 pub mod client;
 pub mod command;

@@ -137,7 +137,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         eprintln!("{e}");
         std::process::exit(1);
     }
-    if let Err(e) = tandem_server::persist::load_at_startup(&server) {
+    let loaded = if tandem_server::aof::enabled_in_config(&server) {
+        tandem_server::aof::start_at_boot(&server)
+    } else {
+        tandem_server::persist::load_at_startup(&server)
+    };
+    if let Err(e) = loaded {
         tracing::error!("{e}");
         eprintln!("{e}");
         std::process::exit(1);

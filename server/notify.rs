@@ -160,7 +160,7 @@ impl ExecCtx<'_> {
         }
         // Keys the command found expired or created come first, as Redis
         // raises those while looking the key up.
-        crate::exec::collect_expired(self.data, self.ops);
+        crate::exec::collect_expired(self.data);
         raise_created(self.data);
         self.data.notify.raise(class, name, db, key);
     }
@@ -189,6 +189,10 @@ pub fn raise_key_misses(
 pub fn raise_created(data: &mut Data) {
     if data.notify.flags & NEW == 0 {
         return;
+    }
+    if !data.keyspace.tracks_created() {
+        // A keyspace loaded anew (a full sync) starts without the log.
+        data.keyspace.set_track_created(true);
     }
     for (db, key) in data.keyspace.take_created() {
         data.notify.raise(NEW, "new", db, &key);

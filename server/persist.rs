@@ -102,7 +102,7 @@ fn aux_fields() -> AuxFields {
 /// AUX fields for a saved RDB: the replication id, offset and lineage of the
 /// dataset (so a restarted node resumes its history with PSYNC). As in Redis,
 /// a primary that never had a backlog writes no replication fields.
-fn data_aux(data: &Data) -> AuxFields {
+pub(crate) fn data_aux(data: &Data) -> AuxFields {
     let mut aux = if data.repl.backlog.is_none() && !data.replica_of && !data.repl.cached_master {
         aux_fields()
     } else {

@@ -504,6 +504,14 @@ async fn full_sync(
         }
         data.keyspace = ks;
         crate::persist::load_functions(&mut data, &functions);
+        if data.repl.aof.is_some() {
+            // The AOF must start again from the new dataset (Redis's
+            // restartAOFAfterSYNC): a fresh base of it.
+            data.aof.rewrite = None;
+            if let Err(e) = crate::aof::start_rewrite(server, &mut data) {
+                warn!("Failed to restart the AOF after the sync: {e}");
+            }
+        }
         let size = server.config.read().repl_backlog_size as usize;
         data.repl.ensure_backlog(size);
         if let Some(b) = data.repl.backlog.as_mut() {
@@ -684,6 +692,8 @@ async fn apply_events(
                     StreamEvent::Applied { argv, .. } => {
                         let mut ops = Vec::new();
                         let _ = run_command(server, &mut data, client, &argv, now, false, &mut ops);
+                        // Only the AOF takes these: the stream is proxied.
+                        data.repl.feed_call(&ops);
                     }
                     StreamEvent::GetAck { offset_before } => acks.push(offset_before),
                 }
@@ -693,6 +703,7 @@ async fn apply_events(
             }
         }
         data.repl.master_db = client.db;
+        crate::aof::flush(&mut data);
         let chunks: Vec<Bytes> = tracker.drain_proxy().collect();
         for chunk in chunks {
             data.repl.append_proxied(&chunk);

@@ -108,6 +108,7 @@ pub async fn prepare(server: &Arc<Server>) -> bool {
         return false;
     }
     log_replica_sync(server);
+    crate::aof::flush_and_sync(&mut server.data.lock());
     let save_points = !server.config.read().save_points.is_empty();
     if flags.save || (save_points && !flags.nosave) {
         warn!("Saving the final RDB snapshot before exiting.");

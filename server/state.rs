@@ -149,6 +149,11 @@ pub struct Data {
     pub maxmemory: crate::maxmemory::MaxMemory,
     /// Keyspace notifications enabled, and those raised but not published.
     pub notify: crate::notify::Notifications,
+    /// The append-only file's manifest, rewrite and statistics.
+    pub aof: crate::aof::AofState,
+    /// `DEL`s of keys the current call found expired, propagated before
+    /// its own operations (see `exec::collect_expired`).
+    pub expired_dels: Vec<crate::exec::Op>,
 }
 
 impl Data {
@@ -338,6 +343,8 @@ impl Server {
                 scripts: Default::default(),
                 maxmemory: Default::default(),
                 notify: Default::default(),
+                aof: Default::default(),
+                expired_dels: Vec::new(),
             }),
             config: RwLock::new(config),
             clients: Mutex::new(Registry::default()),

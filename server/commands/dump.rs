@@ -51,7 +51,209 @@ pub const COMMANDS: &[CommandSpec] = &[
         )
         .complexity("O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N)).")
         .acl(&["keyspace", "write", "slow", "dangerous"]),
+    CommandSpec::new(
+        "restore-asking",
+        -4,
+        WRITE | DENYOOM | ASKING,
+        KeySpec::ONE,
+        restore,
+    )
+    .doc(
+        "server",
+        "3.0.0",
+        "An internal command for migrating keys in a cluster",
+    )
+    .complexity("O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N)).")
+    .acl(&["keyspace", "write", "slow", "dangerous"]),
+    CommandSpec::new(
+        "migrate",
+        -6,
+        WRITE | MOVABLE_KEYS,
+        KeySpec {
+            first: 3,
+            last: 3,
+            step: 1,
+        },
+        migrate,
+    )
+    .doc(
+        "generic",
+        "2.6.0",
+        "Atomically transfer a key from a Redis instance to another one.",
+    )
+    .complexity("This command actually executes a DUMP+DEL in the source instance, and a RESTORE in the target instance. See the pages of these commands for time complexity. Also an O(N) data transfer between the two instances is performed.")
+    .acl(&["keyspace", "write", "slow", "dangerous"]),
 ];
+
+/// MIGRATE's arguments past the fixed five.
+#[derive(Debug, Default)]
+struct MigrateOptions {
+    copy: bool,
+    replace: bool,
+    auth: Option<(Option<Bytes>, Bytes)>,
+    keys: Option<Vec<Bytes>>,
+}
+
+fn migrate_options(argv: &[Bytes]) -> Result<MigrateOptions, Reply> {
+    let mut o = MigrateOptions::default();
+    let mut j = 6;
+    while j < argv.len() {
+        let more = argv.len() - j - 1;
+        let a = &argv[j];
+        if is(a, "copy") {
+            o.copy = true;
+        } else if is(a, "replace") {
+            o.replace = true;
+        } else if is(a, "auth") && more >= 1 {
+            o.auth = Some((None, argv[j + 1].clone()));
+            j += 1;
+        } else if is(a, "auth2") && more >= 2 {
+            o.auth = Some((Some(argv[j + 1].clone()), argv[j + 2].clone()));
+            j += 2;
+        } else if is(a, "keys") {
+            if !argv[3].is_empty() {
+                return Err(Reply::error(
+                    "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string",
+                ));
+            }
+            o.keys = Some(argv[j + 1..].to_vec());
+            break;
+        } else {
+            return Err(Reply::syntax_error());
+        }
+        j += 1;
+    }
+    Ok(o)
+}
+
+/// MIGRATE: sends each existing key to the target as RESTORE (with its
+/// remaining TTL), then deletes those the target accepted unless COPY. Like
+/// Redis, the transfer is synchronous, bounded by `timeout` ms per step.
+fn migrate(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+    use std::io::{Read, Write};
+    let o = tri!(migrate_options(argv));
+    let timeout_ms = tri!(args::int(&argv[5]));
+    let target_db = tri!(args::int(&argv[4]));
+    let timeout = std::time::Duration::from_millis(if timeout_ms <= 0 {
+        1000
+    } else {
+        timeout_ms as u64
+    });
+    let keys = o.keys.clone().unwrap_or_else(|| vec![argv[3].clone()]);
+    let now = ctx.now_ms;
+    let opts = crate::persist::payload_options(&ctx.server.config.read());
+    // (key, remaining ttl ms, payload) of each key that exists.
+    let mut found = Vec::new();
+    for key in &keys {
+        let Some(entry) = ctx.db().peek(key, now) else {
+            continue;
+        };
+        let ttl = match entry.expire_at() {
+            Some(at) if at <= now => continue,
+            Some(at) => at - now,
+            None => 0,
+        };
+        let payload = dump_payload(&entry.value, opts);
+        found.push((key.clone(), ttl, payload));
+    }
+    if found.is_empty() {
+        return Reply::Simple("NOKEY".into());
+    }
+    let host = String::from_utf8_lossy(&argv[1]).into_owned();
+    let port = String::from_utf8_lossy(&argv[2]).into_owned();
+    let connect_error = || Reply::error("IOERR error or timeout connecting to the client");
+    let Some(addr) = std::net::ToSocketAddrs::to_socket_addrs(&format!("{host}:{port}"))
+        .ok()
+        .and_then(|mut a| a.next())
+    else {
+        return connect_error();
+    };
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, timeout) else {
+        return connect_error();
+    };
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    let _ = stream.set_nodelay(true);
+
+    let mut out = bytes::BytesMut::new();
+    let mut expected = 0;
+    if let Some((user, pass)) = &o.auth {
+        match user {
+            Some(user) => crate::resp::encode_request(&[&b"AUTH"[..], user, pass], &mut out),
+            None => crate::resp::encode_request(&[&b"AUTH"[..], pass], &mut out),
+        }
+        expected += 1;
+    }
+    let db_text = target_db.to_string();
+    crate::resp::encode_request(&[&b"SELECT"[..], db_text.as_bytes()], &mut out);
+    expected += 1;
+    for (key, ttl, payload) in &found {
+        let ttl_text = ttl.to_string();
+        let mut cmd: Vec<&[u8]> = vec![b"RESTORE", key, ttl_text.as_bytes(), payload];
+        if o.replace {
+            cmd.push(b"REPLACE");
+        }
+        crate::resp::encode_request(&cmd, &mut out);
+    }
+    if stream.write_all(&out).is_err() {
+        return Reply::error("IOERR error or timeout writing to target instance");
+    }
+    // Replies: AUTH and SELECT first, then one per RESTORE.
+    let mut buf = Vec::new();
+    let mut replies = Vec::new();
+    let total = expected + found.len();
+    let mut chunk = [0u8; 4096];
+    while replies.len() < total {
+        match crate::resp::parse_frame(&buf) {
+            Ok(Some((frame, used))) => {
+                buf.drain(..used);
+                replies.push(frame);
+                continue;
+            }
+            Ok(None) => {}
+            Err(_) => return Reply::error("IOERR error or timeout reading to target instance"),
+        }
+        match stream.read(&mut chunk) {
+            Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            _ => return Reply::error("IOERR error or timeout reading to target instance"),
+        }
+    }
+    let target_error = |frame: &crate::resp::Frame| match frame {
+        crate::resp::Frame::Error(text) => Some(Reply::error(format!(
+            "ERR Target instance replied with error: {}",
+            String::from_utf8_lossy(text)
+        ))),
+        _ => None,
+    };
+    for frame in &replies[..expected] {
+        if let Some(error) = target_error(frame) {
+            return error;
+        }
+    }
+    let mut first_error = None;
+    let mut deleted = Vec::new();
+    for ((key, _, _), frame) in found.iter().zip(&replies[expected..]) {
+        if let Some(error) = target_error(frame) {
+            first_error.get_or_insert(error);
+            continue;
+        }
+        if !o.copy && ctx.db().remove(key, now).is_some() {
+            let db = ctx.client.db;
+            crate::multi::touch_key(ctx.data, db, key);
+            ctx.notify(notify::GENERIC, "del", key);
+            deleted.push(key.clone());
+        }
+    }
+    // Replicas and the AOF see the deletions, not the MIGRATE.
+    if deleted.is_empty() {
+        ctx.propagate_none();
+    } else {
+        let mut del = vec![Bytes::from_static(b"DEL")];
+        del.extend(deleted);
+        ctx.propagate_as(del);
+    }
+    first_error.unwrap_or_else(Reply::ok)
+}
 
 /// Redis's LRU clock: seconds, kept in 24 bits.
 const LRU_CLOCK_MAX: u64 = (1 << 24) - 1;

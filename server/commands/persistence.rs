@@ -1,4 +1,5 @@
-//! Persistence commands: SAVE and BGSAVE (state and work in `crate::persist`).
+//! Persistence commands: SAVE, BGSAVE (state and work in `crate::persist`)
+//! and BGREWRITEAOF (in `crate::aof`).
 
 use bytes::Bytes;
 
@@ -27,7 +28,30 @@ pub const COMMANDS: &[CommandSpec] = &[
     )
     .doc("server", "1.0.0", "Asynchronously save the dataset to disk")
     .acl(&["admin", "slow", "dangerous"]),
+    CommandSpec::new(
+        "bgrewriteaof",
+        1,
+        ADMIN | NOSCRIPT | NO_ASYNC_LOADING,
+        KeySpec::NONE,
+        bgrewriteaof,
+    )
+    .doc(
+        "server",
+        "1.0.0",
+        "Asynchronously rewrite the append-only file to disk",
+    )
+    .acl(&["admin", "slow", "dangerous"]),
 ];
+
+fn bgrewriteaof(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
+    if ctx.data.aof.rewrite.is_some() {
+        return Reply::error("ERR Background append only file rewriting already in progress");
+    }
+    match crate::aof::start_rewrite(ctx.server, ctx.data) {
+        Ok(()) => Reply::Simple("Background append only file rewriting started".into()),
+        Err(e) => Reply::error(e),
+    }
+}
 
 fn save(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
     if ctx.data.persist.bgsave_started.is_some() {

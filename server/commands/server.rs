@@ -724,6 +724,14 @@ fn config_set(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
                 }
                 ctx.server.refresh_auth_open(&acl);
             }
+            "appendonly" => {
+                let on = ctx.server.config.read().flag("appendonly").unwrap_or(false);
+                if !on {
+                    crate::aof::stop(ctx.data);
+                } else if let Err(e) = crate::aof::start(ctx.server, ctx.data) {
+                    return Reply::error(e);
+                }
+            }
             "dir" => {
                 if let Err(e) = std::env::set_current_dir(&dir) {
                     tracing::warn!("Can't chdir to '{dir}': {e}");
@@ -1381,6 +1389,10 @@ fn debug(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             })
         }
         (b"populate", 3..=5) => debug_populate(ctx, argv),
+        (b"loadaof", 2) => match crate::aof::debug_loadaof(ctx.server, ctx.data) {
+            Ok(()) => Reply::ok(),
+            Err(e) => Reply::error(format!("ERR {e}")),
+        },
         (b"reload", _) => {
             let mut o = crate::persist::ReloadOptions::default();
             for a in &argv[2..] {

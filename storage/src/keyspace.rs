@@ -1187,6 +1187,11 @@ impl Keyspace {
         }
     }
 
+    /// Whether created keys are being logged.
+    pub fn tracks_created(&self) -> bool {
+        self.dbs.first().is_some_and(|d| d.track_created)
+    }
+
     /// Takes the keys created since the last call, as (db, key), in
     /// creation order per database.
     pub fn take_created(&mut self) -> Vec<(usize, SmallBytes)> {
