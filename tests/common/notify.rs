@@ -21,9 +21,7 @@ pub fn capture(port: u16, classes: &str, script: &[Vec<String>]) -> Vec<String> 
         "+OK"
     );
     let mut sub = Client::connect(port).expect("connect");
-    let confirm = sub
-        .cmd(&["PSUBSCRIBE", "__key*__:*"])
-        .expect("psubscribe");
+    let confirm = sub.cmd(&["PSUBSCRIBE", "__key*__:*"]).expect("psubscribe");
     assert!(render(&confirm).contains("psubscribe"), "{confirm:?}");
     let mut out = Vec::new();
     let mut replies = Vec::new();
@@ -34,7 +32,7 @@ pub fn capture(port: u16, classes: &str, script: &[Vec<String>]) -> Vec<String> 
     admin.q(&["PUBLISH", END_CHANNEL, "done"]);
     for _ in 0..100_000 {
         let frame = sub.read().expect("a notification (or the end marker)");
-        let Frame::Array(items) | Frame::Push(items) = frame else {
+        let (Frame::Array(items) | Frame::Push(items)) = frame else {
             panic!("unexpected frame {frame:?}");
         };
         let text: Vec<String> = items
