@@ -654,7 +654,7 @@ fn add_and_trim(
     s.add(id, fields, limits)?;
     let mut trimmed = 0;
     if let Some(how) = a.trim {
-        trimmed = s.trim(how, a.approx, a.limit) as u64;
+        trimmed = s.trim(how, a.approx, a.limit);
         if a.approx {
             rewrite_trim(prop, a, s);
         }
