@@ -37,7 +37,7 @@ fn assert_same_events_only(tandem_port: u16, redis_port: u16, classes: &str, lin
 
 /// Runs `blocker` (a blocking command) on its own connection to each server,
 /// waits until the server counts it blocked, then captures the events of
-/// `lines` (which serve it) and reads the blocker's reply; both servers must
+/// `lines` (which serve it; classes `KEAn`) and reads the blocker's reply; both servers must
 /// publish the same events and give the blocker the same reply.
 fn assert_same_events_serving(tandem: u16, redis: u16, blocker: &[&str], lines: &[&str]) {
     assert_same_events_serving_after(tandem, redis, &[], blocker, lines);
@@ -67,7 +67,7 @@ fn assert_same_events_serving_after(
             }),
             "the blocker never blocked on port {port}"
         );
-        let events = capture(port, "KEA", &commands);
+        let events = capture(port, "KEAn", &commands);
         let reply = render(&waiter.read().expect("the blocker's reply"));
         (events, reply)
     };
@@ -229,6 +229,20 @@ fn blocked_list_pops_served_by_a_push_raise_redis_events() {
             ">",
         ],
         &["XADD bs2 5-1 f v"],
+    );
+    // Pushes inside MULTI/EXEC or a script serve the blocked pop after all
+    // of them ran.
+    assert_same_events_serving(
+        t,
+        r,
+        &["BLPOP", "bl8", "0"],
+        &["MULTI", "RPUSH bl8 a", "RPUSH bl8 b", "LPUSH bl8 c", "EXEC"],
+    );
+    assert_same_events_serving(
+        t,
+        r,
+        &["BRPOP", "bl10", "0"],
+        &["EVAL redis.call('rpush','bl10','a','b');return(redis.call('lpop','bl10')) 0"],
     );
     // A blocked pop whose key is deleted and recreated as another type
     // stays blocked; a later push serves it.
