@@ -563,3 +563,48 @@ fn stream_commands_raise_redis_events() {
         ],
     );
 }
+
+/// With `n`, a key a command creates is announced (`new`) before the
+/// command's own event, in every family, and only when it is created.
+#[test]
+fn new_keys_of_every_family_are_announced_first() {
+    let Some((tandem, redis)) = pair() else {
+        return;
+    };
+    assert_same_events(
+        tandem.port,
+        redis.port,
+        "KEAn",
+        &[
+            "RPUSH l1 a",
+            "RPUSH l1 b",
+            "LMOVE l1 l2 LEFT RIGHT",
+            "LMOVE l1 l2 LEFT RIGHT",
+            "LMOVE l2 l3 LEFT RIGHT",
+            "LPUSHX l9 a",
+            "HSET h1 f v",
+            "HINCRBY h2 f 1",
+            "HINCRBYFLOAT h3 f 1",
+            "HSETNX h4 f v",
+            "SADD s1 a",
+            "SMOVE s1 s2 a",
+            "SADD s3 b",
+            "SINTERSTORE s4 s2 s2",
+            "SUNIONSTORE s5 s2 s3",
+            "SDIFFSTORE s6 s3 s2",
+            "ZADD z1 1 a",
+            "ZINCRBY z2 1 a",
+            "ZADD z3 XX 1 a",
+            "ZUNIONSTORE z4 1 z1",
+            "ZRANGESTORE z5 z1 0 -1",
+            "ZPOPMIN z5",
+            "GEOADD g1 1 1 m",
+            "GEOSEARCHSTORE g2 g1 FROMMEMBER m BYRADIUS 1 km",
+            "GEORADIUS g1 1 1 1 km STORE g3",
+            "XADD x1 1-1 f v",
+            "XADD x2 NOMKSTREAM 1-1 f v",
+            "XGROUP CREATE x3 g $ MKSTREAM",
+            "XGROUP CREATE x4 g $",
+        ],
+    );
+}
