@@ -11,6 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::notify::{assert_same_events, capture, script};
+use common::rng::{env_count, env_seeds, Rng};
 use common::{info_field, render, wait_until, Client, ServerProcess};
 
 fn pair() -> Option<(ServerProcess, ServerProcess)> {
@@ -607,4 +608,147 @@ fn new_keys_of_every_family_are_announced_first() {
             "XGROUP CREATE x4 g $",
         ],
     );
+}
+
+/// One random write of the families here, on a few shared keys (so that
+/// types collide and WRONGTYPE happens), with members likely to repeat (so
+/// that no-ops and emptied keys happen). Replies are deterministic: no
+/// SPOP, no reads of hash-ordered sets. `ids` numbers stream entries.
+fn random_command(rng: &mut Rng, ids: &mut u64) -> String {
+    const MEMBERS: &[&str] = &["a", "b", "c", "1", "2"];
+    let which = rng.below(44);
+    // Each family has its keys, plus one key every family shares.
+    let family = match which {
+        0..=10 => "l",
+        11..=14 => "h",
+        15..=18 => "s",
+        19..=31 => "z",
+        _ => "x",
+    };
+    let key = |rng: &mut Rng| {
+        if rng.percent(15) {
+            "shared".to_string()
+        } else {
+            format!("{family}{}", rng.below(2))
+        }
+    };
+    let (k, k2, k3) = (key(rng), key(rng), key(rng));
+    let m = rng.pick(MEMBERS);
+    let m2 = rng.pick(MEMBERS);
+    let n = rng.between(0, 3);
+    let i = rng.range(-3, 3);
+    let j = rng.range(-3, 3);
+    let end = rng.pick(&["LEFT", "RIGHT"]);
+    *ids += 1;
+    let id = format!("{ids}-1");
+    let old = format!("{}-1", rng.between(1, *ids));
+    match which {
+        0 => format!("LPUSH {k} {m} {m2}"),
+        1 => format!("RPUSH {k} {m}"),
+        2 => format!("{} {k} {m}", rng.pick(&["LPUSHX", "RPUSHX"])),
+        3 => format!("{} {k}", rng.pick(&["LPOP", "RPOP"])),
+        4 => format!("{} {k} {n}", rng.pick(&["LPOP", "RPOP"])),
+        5 => format!("LREM {k} {i} {m}"),
+        6 => format!("LTRIM {k} {i} {j}"),
+        7 => format!("LINSERT {k} {} {m} {m2}", rng.pick(&["BEFORE", "AFTER"])),
+        8 => format!("LSET {k} {i} {m}"),
+        9 => format!("LMOVE {k} {k2} {end} {}", rng.pick(&["LEFT", "RIGHT"])),
+        10 => format!("LMPOP 2 {k} {k2} {end} COUNT {}", n + 1),
+        11 => format!("HSET {k} {m} {m2}"),
+        12 => format!("HDEL {k} {m} {m2}"),
+        13 => format!("HINCRBY {k} {m} {i}"),
+        14 => format!("HSETNX {k} {m} {m2}"),
+        15 => format!("SADD {k} {m} {m2}"),
+        16 => format!("SREM {k} {m} {m2}"),
+        17 => format!("SMOVE {k} {k2} {m}"),
+        18 => format!(
+            "{} {k} {k2} {}",
+            rng.pick(&["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]),
+            k3
+        ),
+        19 => format!(
+            "ZADD {k} {}{i} {m}",
+            rng.pick(&["", "NX ", "XX ", "GT ", "LT ", "CH ", "XX CH "])
+        ),
+        20 => format!("ZINCRBY {k} {n} {m}"),
+        21 => format!("ZREM {k} {m} {m2}"),
+        22 => format!("ZREMRANGEBYRANK {k} {i} {j}"),
+        23 => format!("ZREMRANGEBYSCORE {k} {i} {j}"),
+        24 => format!("ZREMRANGEBYLEX {k} [{m} [{m2}"),
+        25 => format!("{} {k} {n}", rng.pick(&["ZPOPMIN", "ZPOPMAX"])),
+        26 => format!(
+            "ZMPOP 2 {k} {k2} {} COUNT {}",
+            rng.pick(&["MIN", "MAX"]),
+            n + 1
+        ),
+        27 => format!(
+            "{} {k} 2 {k2} {}",
+            rng.pick(&["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]),
+            k3
+        ),
+        28 => format!("ZRANGESTORE {k} {k2} {i} {j}"),
+        29 => format!("GEOADD {k} {}.5 {}.5 {m}", i + 10, j + 10),
+        30 => format!(
+            "GEOSEARCHSTORE {k} {k2} FROMLONLAT 10 10 BYRADIUS {} km",
+            n * 200
+        ),
+        31 => format!("GEORADIUS {k2} 10 10 {} km STORE {k}", n * 200),
+        32 => format!("XADD {k} {id} {m} {m2}"),
+        33 => format!("XADD {k} MAXLEN {n} {id} {m} {m2}"),
+        34 => format!("XTRIM {k} MAXLEN {n}"),
+        35 => format!("XDEL {k} {old}"),
+        36 => format!(
+            "XGROUP CREATE {k} g 0{}",
+            if n == 0 { " MKSTREAM" } else { "" }
+        ),
+        37 => format!("XGROUP CREATECONSUMER {k} g {m}"),
+        38 => format!("XGROUP DELCONSUMER {k} g {m}"),
+        39 => format!("XGROUP DESTROY {k} g"),
+        40 => format!("XREADGROUP GROUP g {m} COUNT 1 STREAMS {k} >"),
+        41 => format!("XCLAIM {k} g {m} 0 {old} JUSTID"),
+        42 => format!("XAUTOCLAIM {k} g {m} 0 0-0 COUNT 1 JUSTID"),
+        _ => format!("XSETID {k} {id}"),
+    }
+}
+
+/// Seeded random writes of every family here: both servers publish the
+/// same events and give the same replies. `TANDEM_NOTIFY_SEED` and
+/// `TANDEM_NOTIFY_STEPS` override the seeds and the script length.
+#[test]
+fn random_type_commands_raise_redis_events() {
+    let Some((tandem, redis)) = pair() else {
+        return;
+    };
+    let steps = env_count("TANDEM_NOTIFY_STEPS", 400);
+    for seed in env_seeds("TANDEM_NOTIFY_SEED", &[1, 2, 3, 0x5eed]) {
+        println!("seed {seed} ({steps} commands)");
+        let mut rng = Rng::new(seed);
+        let mut ids = 0;
+        let lines: Vec<String> = (0..steps)
+            .map(|_| random_command(&mut rng, &mut ids))
+            .collect();
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        // A fresh dataset per seed (FLUSHALL raises no keyspace event).
+        for port in [tandem.port, redis.port] {
+            Client::connect(port).expect("connect").q(&["FLUSHALL"]);
+        }
+        let classes = if seed % 2 == 0 { "KEA" } else { "KEAn" };
+        let commands = script(&lines);
+        let ours = capture(tandem.port, classes, &commands);
+        let theirs = capture(redis.port, classes, &commands);
+        if let Some(at) = (0..ours.len().max(theirs.len())).find(|&i| ours.get(i) != theirs.get(i))
+        {
+            let from = at.saturating_sub(6);
+            panic!(
+                "seed {seed}: first difference at line {at} (rerun with TANDEM_NOTIFY_SEED={seed})\n\
+                 tandem: {:#?}\nredis: {:#?}",
+                &ours[from.min(ours.len())..(at + 6).min(ours.len())],
+                &theirs[from.min(theirs.len())..(at + 6).min(theirs.len())],
+            );
+        }
+        // The script must exercise the events, not only errors.
+        let events = theirs.iter().filter(|l| !l.starts_with("> ")).count();
+        println!("seed {seed}: {events} event messages");
+        assert!(events >= steps / 2, "seed {seed}: only {events} events");
+    }
 }
