@@ -24,6 +24,10 @@
 //!
 //! Propagation follows Redis: GEOADD runs as (and replicates as) the ZADD it
 //! rewrites itself to; the store forms go as they came.
+//!
+//! Keyspace events: GEOADD raises ZADD's `zadd`; a STORE raises
+//! `georadiusstore` (GEORADIUS, GEORADIUSBYMEMBER) or `geosearchstore`, or
+//! `del` when no result deleted an existing destination.
 
 use std::collections::HashSet;
 
@@ -37,6 +41,7 @@ use crate::commands::args::{self, is};
 use crate::commands::pqsort::pqsort;
 use crate::commands::zsets::{read_zset, zadd};
 use crate::exec::ExecCtx;
+use crate::notify;
 use crate::reply::{Proto, Reply};
 use crate::tri;
 
@@ -1154,7 +1159,14 @@ fn search_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], variant: Variant) -> Re
     };
     match outcome.store {
         None => search_reply(proto, &outcome),
-        Some((dst, dist)) => store_points(ctx, &dst, outcome.points, dist),
+        Some((dst, dist)) => {
+            let event = if matches!(variant, Variant::Search { .. }) {
+                "geosearchstore"
+            } else {
+                "georadiusstore"
+            };
+            store_points(ctx, &dst, outcome.points, dist, event)
+        }
     }
 }
 
@@ -1185,14 +1197,22 @@ fn search_reply(proto: Proto, o: &Outcome) -> Reply {
 }
 
 /// Stores the results at `dst` (scores: hashes, or distances), or deletes
-/// `dst` when there are none. Replies with the number of results.
-fn store_points(ctx: &mut ExecCtx<'_>, dst: &Bytes, points: Vec<GeoPoint>, dist: bool) -> Reply {
+/// `dst` when there are none. Replies with the number of results. Raises
+/// `event` for stored results, `del` when an existing `dst` went.
+fn store_points(
+    ctx: &mut ExecCtx<'_>,
+    dst: &Bytes,
+    points: Vec<GeoPoint>,
+    dist: bool,
+    event: &'static str,
+) -> Reply {
     let now = ctx.now_ms;
     let db = ctx.client.db;
     let count = points.len() as i64;
     if points.is_empty() {
         if ctx.db().remove(dst, now).is_some() {
             crate::multi::touch_key(ctx.data, db, dst);
+            ctx.notify(notify::GENERIC, "del", dst);
         }
         return Reply::Int(0);
     }
@@ -1210,6 +1230,7 @@ fn store_points(ctx: &mut ExecCtx<'_>, dst: &Bytes, points: Vec<GeoPoint>, dist:
     ctx.db().insert(dst, Value::ZSet(Box::new(z)), None, now);
     ctx.signal_ready(dst);
     crate::multi::touch_key(ctx.data, db, dst);
+    ctx.notify(notify::ZSET, event, dst);
     Reply::Int(count)
 }
 

@@ -10,6 +10,11 @@
 //! Lookups follow Redis's flags: read commands count keyspace hits and misses,
 //! write commands do not. A hash whose last field is deleted is deleted.
 //!
+//! Keyspace events are Redis's: each change raises its command's event
+//! (`hset` for HSET/HMSET/HSETNX, `hdel`, `hincrby`, `hincrbyfloat`), and
+//! `del` follows when the hash emptied; a command that changes nothing (an
+//! HSETNX of an existing field, an HDEL of absent fields) raises none.
+//!
 //! The SCAN-family argument parsing and the random-count checks here are
 //! shared with SSCAN and SRANDMEMBER/SPOP in [`super::sets`].
 
@@ -26,6 +31,7 @@ use tandem_storage::Value;
 use crate::command::{flags::*, CommandSpec, KeySpec};
 use crate::commands::args::{self, is};
 use crate::exec::ExecCtx;
+use crate::notify;
 use crate::reply::{Proto, Reply};
 use crate::tri;
 
@@ -172,11 +178,13 @@ fn write_hash<'c>(ctx: &'c mut ExecCtx<'_>, key: &[u8]) -> Result<Option<&'c Has
 
 /// Changes the hash at `key` (which the caller found to be a hash, or
 /// absent when `exists` is false: then a new hash is created and stored).
-/// Deletes the key if the change leaves the hash empty.
+/// Deletes the key if the change leaves the hash empty. Raises the keyspace
+/// event `event`, then `del` if the key went, as Redis's hash commands do.
 fn update_hash<R>(
     ctx: &mut ExecCtx<'_>,
     key: &[u8],
     exists: bool,
+    event: &'static str,
     f: impl FnOnce(&mut HashValue, &Limits) -> R,
 ) -> R {
     let now = ctx.now_ms;
@@ -187,6 +195,7 @@ fn update_hash<R>(
         if !h.is_empty() {
             ctx.db().insert(key, Value::Hash(Box::new(h)), None, now);
         }
+        ctx.notify(notify::HASH, event, key);
         return r;
     }
     let (r, empty) = match ctx.db().get_mut(key, now).map(|e| &mut e.value) {
@@ -198,6 +207,10 @@ fn update_hash<R>(
     };
     if empty {
         ctx.db().remove(key, now);
+    }
+    ctx.notify(notify::HASH, event, key);
+    if empty {
+        ctx.notify(notify::GENERIC, "del", key);
     }
     r
 }
@@ -299,7 +312,7 @@ fn hset(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     }
     let key = &argv[1];
     let exists = tri!(write_hash(ctx, key)).is_some();
-    let created = update_hash(ctx, key, exists, |h, limits| {
+    let created = update_hash(ctx, key, exists, "hset", |h, limits| {
         argv[2..]
             .chunks(2)
             .filter(|pair| h.set(&pair[0], &pair[1], limits))
@@ -321,7 +334,9 @@ fn hsetnx(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if has_field {
         return Reply::Int(0);
     }
-    update_hash(ctx, key, exists, |h, limits| h.set(field, value, limits));
+    update_hash(ctx, key, exists, "hset", |h, limits| {
+        h.set(field, value, limits)
+    });
     Reply::Int(1)
 }
 
@@ -382,7 +397,7 @@ fn hdel(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if !any {
         return Reply::Int(0);
     }
-    let deleted = update_hash(ctx, key, true, |h, _| {
+    let deleted = update_hash(ctx, key, true, "hdel", |h, _| {
         fields.iter().filter(|f| h.remove(f)).count()
     });
     Reply::Int(deleted as i64)
@@ -422,7 +437,7 @@ fn hincrby(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     let Some(next) = current.checked_add(incr) else {
         return Reply::error("ERR increment or decrement would overflow");
     };
-    update_hash(ctx, key, exists, |h, limits| {
+    update_hash(ctx, key, exists, "hincrby", |h, limits| {
         h.set(field, &num::i64_to_bytes(next), limits)
     });
     Reply::Int(next)
@@ -451,7 +466,9 @@ fn hincrbyfloat(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         return Reply::error("ERR increment would produce NaN or Infinity");
     }
     let text = Bytes::from(sum.to_human_string());
-    update_hash(ctx, key, exists, |h, limits| h.set(field, &text, limits));
+    update_hash(ctx, key, exists, "hincrbyfloat", |h, limits| {
+        h.set(field, &text, limits)
+    });
     ctx.propagate_as(vec![
         Bytes::from_static(b"HSET"),
         key.clone(),

@@ -12,6 +12,10 @@
 //!   actually popped; a served BLPOP/BRPOP becomes `LPOP|RPOP key`; BLMOVE
 //!   becomes `LMOVE` and BRPOPLPUSH `RPOPLPUSH`. Everything else is
 //!   propagated as it was given.
+//! - Keyspace events follow Redis's: the command's event (`lpush`, `lpop`,
+//!   `lrem`, ...) once per command that changed the list (LTRIM of an
+//!   existing list always), then `del` when the list emptied; LMOVE raises
+//!   the destination's push before the source's pop.
 //! - Blocking forms that find nothing call [`ExecCtx::block`]; the server runs
 //!   the same command again when a key is signalled ready, and answers the
 //!   null reply passed to `block` at the timeout.
@@ -24,6 +28,7 @@ use tandem_storage::{SmallBytes, Value};
 use crate::command::{flags::*, CommandSpec, KeySpec};
 use crate::commands::args::{self, is};
 use crate::exec::ExecCtx;
+use crate::notify;
 use crate::reply::Reply;
 use crate::tri;
 
@@ -253,8 +258,25 @@ fn inspect<R>(
 
 /// Changes the list under `key` with `f`, then deletes the key if the list
 /// became empty. Counts as a write, so the caller must first have checked with
-/// [`inspect`] that the key holds a list (`None` if it does not).
-fn modify<R>(ctx: &mut ExecCtx<'_>, key: &[u8], f: impl FnOnce(&mut ListValue) -> R) -> Option<R> {
+/// [`inspect`] that the key holds a list (`None` if it does not). Raises the
+/// keyspace event `event`, then `del` when the key went.
+fn modify<R>(
+    ctx: &mut ExecCtx<'_>,
+    key: &[u8],
+    event: &'static str,
+    f: impl FnOnce(&mut ListValue) -> R,
+) -> Option<R> {
+    let (out, emptied) = modify_quiet(ctx, key, f)?;
+    notify_change(ctx, event, key, emptied);
+    Some(out)
+}
+
+/// [`modify`] without the events; also says whether the key was deleted.
+fn modify_quiet<R>(
+    ctx: &mut ExecCtx<'_>,
+    key: &[u8],
+    f: impl FnOnce(&mut ListValue) -> R,
+) -> Option<(R, bool)> {
     let now = ctx.now_ms;
     let db = ctx.db();
     let (out, empty) = match db.get_mut(key, now).map(|e| &mut e.value) {
@@ -267,7 +289,30 @@ fn modify<R>(ctx: &mut ExecCtx<'_>, key: &[u8], f: impl FnOnce(&mut ListValue) -
     if empty {
         db.remove(key, now);
     }
-    Some(out)
+    Some((out, empty))
+}
+
+/// Raises list event `event` for `key`, then the generic `del` if the change
+/// emptied (and so deleted) the list, as Redis's list commands do.
+fn notify_change(ctx: &mut ExecCtx<'_>, event: &'static str, key: &[u8], emptied: bool) {
+    ctx.notify(notify::LIST, event, key);
+    if emptied {
+        ctx.notify(notify::GENERIC, "del", key);
+    }
+}
+
+fn push_event(end: End) -> &'static str {
+    match end {
+        End::Head => "lpush",
+        End::Tail => "rpush",
+    }
+}
+
+fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Head => "lpop",
+        End::Tail => "rpop",
+    }
 }
 
 /// Pushes `elems` one by one at `end` of the list under `key`, creating it if
@@ -281,7 +326,7 @@ fn push_elems(
     exists: bool,
 ) -> usize {
     let len = if exists {
-        modify(ctx, key, |list| {
+        modify(ctx, key, push_event(end), |list| {
             for e in elems {
                 list.push(end, e);
             }
@@ -296,6 +341,7 @@ fn push_elems(
         let len = list.len();
         let now = ctx.now_ms;
         ctx.db().insert(key, Value::List(Box::new(list)), None, now);
+        ctx.notify(notify::LIST, push_event(end), key);
         len
     };
     ctx.signal_ready(key);
@@ -305,7 +351,7 @@ fn push_elems(
 /// Pops up to `n` elements from `end` of the list under `key` (already checked
 /// to be a list), in pop order, deleting the key if it empties.
 fn pop_elems(ctx: &mut ExecCtx<'_>, key: &[u8], end: End, n: usize) -> Vec<Bytes> {
-    modify(ctx, key, |list| list.pop_n(end, n))
+    modify(ctx, key, pop_event(end), |list| list.pop_n(end, n))
         .unwrap_or_default()
         .iter()
         .map(to_bytes)
@@ -391,7 +437,7 @@ fn linsert(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         None => Reply::Int(0),
         Some(false) => Reply::Int(-1),
         Some(true) => {
-            let len = modify(ctx, key, |list| {
+            let len = modify(ctx, key, "linsert", |list| {
                 list.insert(pivot, elem, after);
                 list.len()
             });
@@ -562,17 +608,23 @@ fn move_elem(
     if src == dst {
         // A rotation: pop and push on the same list, which never empties (so
         // the key, and its TTL, stay).
-        let elem = modify(ctx, src, |list| {
+        let elem = modify_quiet(ctx, src, |list| {
             let elem = list.pop(from)?;
             list.push(to, &elem);
             Some(to_bytes(&elem))
         })
-        .flatten()?;
+        .and_then(|(elem, _)| elem)?;
         ctx.signal_ready(dst);
+        // Redis raises the push before the pop, as it pushes the popped
+        // element before announcing the pop.
+        ctx.notify(notify::LIST, push_event(to), dst);
+        ctx.notify(notify::LIST, pop_event(from), src);
         return Some(Ok(elem));
     }
-    let elem = pop_elems(ctx, src, from, 1).pop()?;
+    let (mut popped, emptied) = modify_quiet(ctx, src, |list| list.pop_n(from, 1))?;
+    let elem = to_bytes(&popped.pop()?);
     push_elems(ctx, dst, to, std::slice::from_ref(&elem), dst_exists);
+    notify_change(ctx, pop_event(from), src, emptied);
     Some(Ok(elem))
 }
 
@@ -681,7 +733,7 @@ fn lset(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if in_range != Some(true) {
         return Reply::out_of_range();
     }
-    match modify(ctx, key, |list| list.set(index, elem)) {
+    match modify(ctx, key, "lset", |list| list.set(index, elem)) {
         Some(true) => Reply::ok(),
         _ => Reply::out_of_range(),
     }
@@ -696,7 +748,7 @@ fn lrem(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if any != Some(true) {
         return Reply::Int(0);
     }
-    let removed = modify(ctx, key, |list| list.remove(elem, count)).unwrap_or(0);
+    let removed = modify(ctx, key, "lrem", |list| list.remove(elem, count)).unwrap_or(0);
     Reply::Int(removed as i64)
 }
 
@@ -708,7 +760,11 @@ fn ltrim(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         list.range(start, stop).len() != list.len()
     }));
     if changes == Some(true) {
-        modify(ctx, key, |list| list.trim(start, stop));
+        modify(ctx, key, "ltrim", |list| list.trim(start, stop));
+    } else if changes.is_some() {
+        // Redis announces the trim of an existing list even when it removed
+        // nothing.
+        ctx.notify(notify::LIST, "ltrim", key);
     }
     if changes.is_some() {
         // Redis signals an existing list as modified even when nothing was

@@ -10,6 +10,12 @@
 //! changes nothing (SADD of present members, SREM of absent ones, a STORE
 //! form with an empty result and no destination) is not propagated.
 //!
+//! Keyspace events are Redis's: `sadd`/`srem`/`spop` for a change (SMOVE:
+//! `srem` on the source, then `sadd` on the destination if the member is new
+//! there), `del` when a set empties, `sinterstore`/`sunionstore`/
+//! `sdiffstore` for a stored result, or `del` when an empty result deleted
+//! the destination.
+//!
 //! Results are built the way Redis builds them, so encodings match: the
 //! algebra adds members one by one to a fresh set (an intset until a
 //! non-integer or the entry limit converts it), SDIFF picks Redis's algorithm
@@ -33,6 +39,7 @@ use crate::commands::hashes::{
     SAMPLE_STRATEGY_MUL,
 };
 use crate::exec::ExecCtx;
+use crate::notify;
 use crate::reply::Reply;
 use crate::tri;
 
@@ -181,11 +188,13 @@ fn peek_set<'c>(ctx: &'c mut ExecCtx<'_>, key: &[u8]) -> Option<&'c SetValue> {
 
 /// Changes the set at `key` (which the caller found to be a set, or absent
 /// when `exists` is false: then a new set is created and stored). Deletes
-/// the key if the change leaves the set empty.
+/// the key if the change leaves the set empty. Raises the keyspace event
+/// `event`, then `del` if the key went, as Redis's set commands do.
 fn update_set<R>(
     ctx: &mut ExecCtx<'_>,
     key: &[u8],
     exists: bool,
+    event: &'static str,
     f: impl FnOnce(&mut SetValue, &Limits) -> R,
 ) -> R {
     let now = ctx.now_ms;
@@ -196,6 +205,7 @@ fn update_set<R>(
         if !s.is_empty() {
             ctx.db().insert(key, Value::Set(Box::new(s)), None, now);
         }
+        ctx.notify(notify::SET, event, key);
         return r;
     }
     let (r, empty) = match ctx.db().get_mut(key, now).map(|e| &mut e.value) {
@@ -207,6 +217,10 @@ fn update_set<R>(
     };
     if empty {
         ctx.db().remove(key, now);
+    }
+    ctx.notify(notify::SET, event, key);
+    if empty {
+        ctx.notify(notify::GENERIC, "del", key);
     }
     r
 }
@@ -241,7 +255,7 @@ fn sadd(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if !any_new {
         return Reply::Int(0);
     }
-    let added = update_set(ctx, key, exists, |s, limits| {
+    let added = update_set(ctx, key, exists, "sadd", |s, limits| {
         members.iter().filter(|m| s.add(m, limits)).count()
     });
     Reply::Int(added as i64)
@@ -256,7 +270,7 @@ fn srem(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if !any {
         return Reply::Int(0);
     }
-    let removed = update_set(ctx, key, true, |s, _| {
+    let removed = update_set(ctx, key, true, "srem", |s, _| {
         members.iter().filter(|m| s.remove(m)).count()
     });
     Reply::Int(removed as i64)
@@ -297,7 +311,7 @@ fn spop(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     let Some(member) = tri!(write_set(ctx, key)).and_then(|s| s.random().map(owned)) else {
         return Reply::Null;
     };
-    update_set(ctx, key, true, |s, _| s.remove(&member));
+    update_set(ctx, key, true, "spop", |s, _| s.remove(&member));
     ctx.propagate_as(vec![
         Bytes::from_static(b"SREM"),
         key.clone(),
@@ -322,11 +336,13 @@ fn spop_count(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         let all = members_reply(&collect_set(s.iter(), &limits));
         let now = ctx.now_ms;
         ctx.db().remove(key, now);
+        ctx.notify(notify::SET, "spop", key);
+        ctx.notify(notify::GENERIC, "del", key);
         ctx.propagate_as(vec![Bytes::from_static(b"DEL"), key.clone()]);
         return Reply::Set(all);
     }
     let remaining = size - count;
-    let popped: Vec<SmallBytes> = update_set(ctx, key, true, |s, limits| {
+    let popped: Vec<SmallBytes> = update_set(ctx, key, true, "spop", |s, limits| {
         if remaining * SPOP_MOVE_STRATEGY_MUL > count {
             (0..count)
                 .map(|_| {
@@ -421,8 +437,12 @@ fn smove(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     if src == dst || !in_src {
         return Reply::Int(i64::from(in_src));
     }
-    update_set(ctx, src, true, |s, _| s.remove(member));
-    update_set(ctx, dst, dst_exists, |s, limits| s.add(member, limits));
+    update_set(ctx, src, true, "srem", |s, _| s.remove(member));
+    if !in_dst {
+        update_set(ctx, dst, dst_exists, "sadd", |s, limits| {
+            s.add(member, limits)
+        });
+    }
     // WATCH: the source changed; the destination only if the member is new.
     let db = ctx.client.db;
     crate::multi::touch_key(ctx.data, db, src);
@@ -499,15 +519,17 @@ fn sintercard(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 /// Stores a result set at `dst` (or deletes `dst` when it is empty) and
-/// answers its size, as the STORE forms do.
-fn store(ctx: &mut ExecCtx<'_>, dst: &[u8], result: SetValue) -> Reply {
+/// answers its size, as the STORE forms do: raises `event`, or `del` when
+/// an empty result deleted an existing `dst`.
+fn store(ctx: &mut ExecCtx<'_>, dst: &[u8], result: SetValue, event: &'static str) -> Reply {
     let now = ctx.now_ms;
     let n = result.len();
     if n > 0 {
         ctx.db()
             .insert(dst, Value::Set(Box::new(result)), None, now);
-    } else {
-        ctx.db().remove(dst, now);
+        ctx.notify(notify::SET, event, dst);
+    } else if ctx.db().remove(dst, now).is_some() {
+        ctx.notify(notify::GENERIC, "del", dst);
     }
     Reply::Int(n as i64)
 }
@@ -516,7 +538,7 @@ fn sinterstore(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     let result = tri!(intersection(ctx, &argv[2..]));
     let limits = ctx.limits();
     let set = collect_set(result.iter().map(|m| Member::Bytes(m)), &limits);
-    store(ctx, &argv[1], set)
+    store(ctx, &argv[1], set, "sinterstore")
 }
 
 fn union(ctx: &mut ExecCtx<'_>, keys: &[Bytes]) -> Result<SetValue, Reply> {
@@ -598,12 +620,12 @@ fn sdiff(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
 
 fn sunionstore(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     let out = tri!(union(ctx, &argv[2..]));
-    store(ctx, &argv[1], out)
+    store(ctx, &argv[1], out, "sunionstore")
 }
 
 fn sdiffstore(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     let out = tri!(difference(ctx, &argv[2..]));
-    store(ctx, &argv[1], out)
+    store(ctx, &argv[1], out, "sdiffstore")
 }
 
 fn sscan(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {

@@ -11,6 +11,12 @@
 //! read created. Reads of a consumer's own history change delivery counts
 //! but, as in Redis, are not propagated.
 //!
+//! Keyspace events are Redis's: `xadd` (then `xtrim` if its trim removed
+//! entries), `xtrim`, `xdel`, `xsetid`, `xgroup-create`/`-setid`/`-destroy`/
+//! `-delconsumer`, and `xgroup-createconsumer` whenever a consumer comes to
+//! be (XGROUP CREATECONSUMER, or a read or claim naming a new one). XACK
+//! raises none.
+//!
 //! Blocking XREAD/XREADGROUP wait through [`crate::blocking`]: the waiter's
 //! command is stored with `$` replaced by the ID it stood for, and with
 //! Redis's COUNT of 1000 when none was given, so the re-run after an XADD
@@ -28,6 +34,7 @@ use crate::commands::args::{self, is};
 use crate::commands::hashes::{lookup_read, lookup_write};
 use crate::commands::server::{help_reply, subcommand_syntax_error};
 use crate::exec::ExecCtx;
+use crate::notify;
 use crate::reply::{Proto, Reply};
 use crate::tri;
 
@@ -617,11 +624,16 @@ fn xadd(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         }
         r
     };
-    if let Err(e) = result {
-        return match e {
-            AddError::IdTooSmall => too_small(),
-            AddError::TooLarge => Reply::error("ERR Elements are too large to be stored"),
-        };
+    let trimmed = match result {
+        Ok(trimmed) => trimmed,
+        Err(AddError::IdTooSmall) => return too_small(),
+        Err(AddError::TooLarge) => {
+            return Reply::error("ERR Elements are too large to be stored");
+        }
+    };
+    ctx.notify(notify::STREAM, "xadd", key);
+    if trimmed > 0 {
+        ctx.notify(notify::STREAM, "xtrim", key);
     }
     if !matches!(a.id, Some((_, true))) {
         prop[a.id_pos] = id_bytes(id);
@@ -638,15 +650,16 @@ fn add_and_trim(
     a: &AddTrimArgs,
     limits: tandem_storage::types::stream::NodeLimits,
     prop: &mut [Bytes],
-) -> Result<(), AddError> {
+) -> Result<u64, AddError> {
     s.add(id, fields, limits)?;
+    let mut trimmed = 0;
     if let Some(how) = a.trim {
-        s.trim(how, a.approx, a.limit);
+        trimmed = s.trim(how, a.approx, a.limit);
         if a.approx {
             rewrite_trim(prop, a, s);
         }
     }
-    Ok(())
+    Ok(trimmed)
 }
 
 fn xtrim(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
@@ -672,6 +685,7 @@ fn xtrim(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     });
     if deleted > 0 {
         ctx.propagate_as(prop);
+        ctx.notify(notify::STREAM, "xtrim", key);
     }
     Reply::Int(deleted as i64)
 }
@@ -744,6 +758,9 @@ fn xdel(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         let n = s.delete(&ids);
         (n, n > 0)
     });
+    if n > 0 {
+        ctx.notify(notify::STREAM, "xdel", key);
+    }
     Reply::Int(n as i64)
 }
 
@@ -799,6 +816,7 @@ fn xsetid(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         }
         ((), true)
     });
+    ctx.notify(notify::STREAM, "xsetid", key);
     Reply::ok()
 }
 
@@ -1007,14 +1025,27 @@ fn xread_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], group_mode: bool) -> Rep
                 };
                 let start = gt.next().unwrap_or(StreamId::MAX);
                 let mut props = Vec::new();
+                let mut created = false;
                 let reply = modify(ctx, key, |s| {
                     let r = serve_group(
-                        s, key, gname, cname, start, count, noack, history, now, &mut props,
+                        s,
+                        key,
+                        gname,
+                        cname,
+                        start,
+                        count,
+                        (noack, history),
+                        now,
+                        &mut props,
+                        &mut created,
                     );
                     (r, true)
                 });
                 for p in props {
                     ctx.propagate_as(p);
+                }
+                if created {
+                    ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
                 }
                 served.push((key.clone(), reply));
             }
@@ -1092,7 +1123,8 @@ fn setid_form(key: &[u8], group: &[u8], g: &Group) -> Vec<Bytes> {
 }
 
 /// Serves one stream of an XREADGROUP (Redis's `streamReplyWithRange` with
-/// a group, or its consumer-PEL variant for history).
+/// a group, or its consumer-PEL variant for history). Sets `created` when
+/// the consumer had to be created.
 #[allow(clippy::too_many_arguments)]
 fn serve_group(
     s: &mut StreamValue,
@@ -1101,10 +1133,10 @@ fn serve_group(
     cname: &[u8],
     start: StreamId,
     count: u64,
-    noack: bool,
-    history: bool,
+    (noack, history): (bool, bool),
     now: u64,
     props: &mut Vec<Vec<Bytes>>,
+    created: &mut bool,
 ) -> Reply {
     let take = if count == 0 {
         usize::MAX
@@ -1117,6 +1149,7 @@ fn serve_group(
             Some(c) => c.seen_time = now,
             None => {
                 g.create_consumer(cname, now);
+                *created = true;
                 if noack {
                     props.push(vec![
                         Bytes::from_static(b"XGROUP"),
@@ -1273,6 +1306,7 @@ fn xgroup(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
                 ((), true)
             });
         }
+        ctx.notify(notify::STREAM, "xgroup-create", key);
         Reply::ok()
     } else if setid && (argv.len() == 5 || argv.len() == 7) {
         let id = if argv[4].as_ref() == b"$" {
@@ -1287,6 +1321,7 @@ fn xgroup(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             }
             ((), true)
         });
+        ctx.notify(notify::STREAM, "xgroup-setid", key);
         Reply::ok()
     } else if is(opt, "destroy") && argv.len() == 4 {
         if !has_group {
@@ -1296,6 +1331,7 @@ fn xgroup(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             s.groups.remove(gname.as_ref());
             ((), true)
         });
+        ctx.notify(notify::STREAM, "xgroup-destroy", key);
         // Blocked XREADGROUP readers of the group get their error.
         ctx.signal_ready(key);
         Reply::Int(1)
@@ -1307,6 +1343,9 @@ fn xgroup(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
                 .is_some_and(|g| g.create_consumer(&argv[4], now));
             (created, created)
         });
+        if created {
+            ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
+        }
         Reply::Int(i64::from(created))
     } else if is(opt, "delconsumer") && argv.len() == 5 {
         let pending = modify(ctx, key, |s| {
@@ -1314,9 +1353,13 @@ fn xgroup(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
                 .groups
                 .get_mut(gname.as_ref())
                 .and_then(|g| g.delete_consumer(&argv[4]));
-            (n.unwrap_or(0), n.is_some())
+            (n, n.is_some())
         });
-        Reply::Int(pending as i64)
+        if let Some(pending) = pending {
+            ctx.notify(notify::STREAM, "xgroup-delconsumer", key);
+            return Reply::Int(pending as i64);
+        }
+        Reply::Int(0)
     } else {
         subcommand_syntax_error("xgroup", opt)
     }
@@ -1510,6 +1553,7 @@ fn xclaim(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     }
     let cname = &argv[3];
     let mut props = Vec::new();
+    let mut created = false;
     let (reply, changed) = modify(ctx, key, |s| {
         let mut changed = false;
         let mut propagate_last_id = false;
@@ -1553,6 +1597,7 @@ fn xclaim(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
                     Some(c) => c.seen_time = now as u64,
                     None => {
                         g.create_consumer(cname, now as u64);
+                        created = true;
                     }
                 }
                 consumer_ready = true;
@@ -1588,6 +1633,9 @@ fn xclaim(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         for p in props {
             ctx.propagate_as(p);
         }
+    }
+    if created {
+        ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
     }
     reply
 }
@@ -1630,6 +1678,7 @@ fn xautoclaim(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     let cname = &argv[3];
     let now = ctx.now_ms;
     let mut props = Vec::new();
+    let mut created = false;
     let (reply, changed) = modify(ctx, key, |s| {
         let mut attempts = count.saturating_mul(10);
         let ids: Vec<StreamId> = s.groups[gname.as_ref()]
@@ -1669,6 +1718,7 @@ fn xautoclaim(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
                     Some(c) => c.seen_time = now,
                     None => {
                         g.create_consumer(cname, now);
+                        created = true;
                     }
                 }
                 consumer_ready = true;
@@ -1706,6 +1756,9 @@ fn xautoclaim(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         for p in props {
             ctx.propagate_as(p);
         }
+    }
+    if created {
+        ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
     }
     reply
 }

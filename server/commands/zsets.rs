@@ -12,6 +12,13 @@
 //! `ZPOPMIN key` / `ZPOPMAX key` (with a count for BZMPOP), ZMPOP becomes
 //! `ZPOPMIN|ZPOPMAX key count`; the rest go as they came.
 //!
+//! Keyspace events are Redis's: `zadd` (or `zincr` for ZINCRBY and ZADD
+//! INCR) when a member was added or its score changed, `zrem`,
+//! `zremrangeby*`, `zpopmin`/`zpopmax` (once per command) for removals,
+//! followed by `del` when the zset emptied; the STORE forms raise
+//! `zunionstore`/`zinterstore`/`zdiffstore`/`zrangestore`, or `del` when an
+//! empty result deleted the destination.
+//!
 //! Plain sets are valid inputs of the set algebra commands, every member
 //! scoring 1, as in Redis.
 
@@ -29,6 +36,7 @@ use tandem_storage::{SmallBytes, Value};
 use crate::command::{flags::*, CommandSpec, KeySpec};
 use crate::commands::args::{self, is};
 use crate::exec::ExecCtx;
+use crate::notify;
 use crate::reply::{Proto, Reply};
 use crate::tri;
 
@@ -447,26 +455,46 @@ fn zset_mut<'c>(ctx: &'c mut ExecCtx<'_>, key: &[u8]) -> Option<&'c mut ZSetValu
     }
 }
 
-/// Redis never keeps an empty sorted set.
-fn delete_if_empty(ctx: &mut ExecCtx<'_>, key: &[u8]) {
+/// Redis never keeps an empty sorted set. Returns whether the key went.
+fn delete_if_empty(ctx: &mut ExecCtx<'_>, key: &[u8]) -> bool {
     let now = ctx.now_ms;
     let empty =
         matches!(ctx.db().peek(key, now).map(|e| &e.value), Some(Value::ZSet(z)) if z.is_empty());
     if empty {
         ctx.db().remove(key, now);
     }
+    empty
+}
+
+/// After a change to the zset at `key`: deletes it if it emptied, and
+/// raises `event`, then `del` if it went, as Redis's zset commands do.
+fn changed(ctx: &mut ExecCtx<'_>, key: &[u8], event: &'static str) {
+    let emptied = delete_if_empty(ctx, key);
+    ctx.notify(notify::ZSET, event, key);
+    if emptied {
+        ctx.notify(notify::GENERIC, "del", key);
+    }
 }
 
 /// Stores `z` at `dst` (replacing any value and expiry), or deletes `dst`
 /// when `z` is empty, as the STORE commands do. Replies with the size.
-fn store_result(ctx: &mut ExecCtx<'_>, dst: &Bytes, z: ZSetValue) -> Reply {
+/// Raises `event` for a stored result, `del` when an existing `dst` went.
+pub(crate) fn store_result(
+    ctx: &mut ExecCtx<'_>,
+    dst: &Bytes,
+    z: ZSetValue,
+    event: &'static str,
+) -> Reply {
     let now = ctx.now_ms;
     let len = z.len();
     if len == 0 {
-        ctx.db().remove(dst, now);
+        if ctx.db().remove(dst, now).is_some() {
+            ctx.notify(notify::GENERIC, "del", dst);
+        }
     } else {
         ctx.db().insert(dst, Value::ZSet(Box::new(z)), None, now);
         ctx.signal_ready(dst);
+        ctx.notify(notify::ZSET, event, dst);
     }
     Reply::Int(len as i64)
 }
@@ -640,6 +668,7 @@ fn zadd_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], zincrby: bool) -> Reply {
         if added > 0 {
             ctx.signal_ready(key);
         }
+        ctx.notify(notify::ZSET, if flags.incr { "zincr" } else { "zadd" }, key);
     }
 
     if flags.incr {
@@ -679,7 +708,7 @@ fn zrem(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             }
         }
     }
-    delete_if_empty(ctx, key);
+    changed(ctx, key, "zrem");
     Reply::Int(deleted)
 }
 
@@ -912,7 +941,7 @@ fn zrange_generic(
             for (m, s) in &items {
                 out.insert(m, *s, &limits);
             }
-            store_result(ctx, dst, out)
+            store_result(ctx, dst, out, "zrangestore")
         }
     }
 }
@@ -981,7 +1010,12 @@ fn zremrange_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], kind: RangeKind) -> 
         return Reply::Int(0);
     };
     let removed = zset_mut(ctx, key).map_or(0, |z| z.remove_ranks(start, end).len());
-    delete_if_empty(ctx, key);
+    let event = match kind {
+        RangeKind::Rank => "zremrangebyrank",
+        RangeKind::Score => "zremrangebyscore",
+        RangeKind::Lex => "zremrangebylex",
+    };
+    changed(ctx, key, event);
     Reply::Int(removed as i64)
 }
 
@@ -1018,7 +1052,7 @@ fn pop_elements(ctx: &mut ExecCtx<'_>, key: &[u8], max: bool, count: usize) -> V
             }
         }
     };
-    delete_if_empty(ctx, key);
+    changed(ctx, key, if max { "zpopmax" } else { "zpopmin" });
     owned(popped.into_iter())
 }
 
@@ -1439,7 +1473,12 @@ fn zsetop_generic(
     match dst {
         Some(dst) => {
             let limits = ctx.limits();
-            store_result(ctx, dst, ZSetValue::from_pairs(result, &limits))
+            let event = match op {
+                SetOp::Union => "zunionstore",
+                SetOp::Inter => "zinterstore",
+                SetOp::Diff => "zdiffstore",
+            };
+            store_result(ctx, dst, ZSetValue::from_pairs(result, &limits), event)
         }
         None => {
             let mut result = result;
