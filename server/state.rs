@@ -149,6 +149,8 @@ pub struct Data {
     pub maxmemory: crate::maxmemory::MaxMemory,
     /// Keyspace notifications enabled, and those raised but not published.
     pub notify: crate::notify::Notifications,
+    /// Client-side caching: who tracks what (CLIENT TRACKING).
+    pub tracking: crate::tracking::Tracking,
 }
 
 impl Data {
@@ -171,6 +173,8 @@ impl Data {
         );
         self.keyspace
             .set_track_created(self.notify.flags & crate::notify::NEW != 0);
+        self.tracking.max_keys =
+            config.number("tracking-table-max-keys").unwrap_or(1_000_000).max(0) as u64;
         let lfu = self.maxmemory.configure(config);
         self.keyspace.set_lfu(lfu);
         self.repl.configured_size = config.repl_backlog_size as usize;
@@ -338,6 +342,7 @@ impl Server {
                 scripts: Default::default(),
                 maxmemory: Default::default(),
                 notify: Default::default(),
+                tracking: Default::default(),
             }),
             config: RwLock::new(config),
             clients: Mutex::new(Registry::default()),
