@@ -497,7 +497,7 @@ pub fn client_tracking(server: &Server, data: &mut Data, client: &ClientState, a
         return Reply::error("ERR OPTIN and OPTOUT are not compatible with BCAST");
     }
     if optin && optout {
-        return Reply::error("ERR You can't use both OPTIN and OPTOUT");
+        return Reply::error("ERR You can't specify both OPTIN mode and OPTOUT mode");
     }
     if current.is_some_and(|t| (optin && t.optout) || (optout && t.optin)) {
         return Reply::error(

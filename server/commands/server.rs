@@ -2387,7 +2387,7 @@ mod tests {
         assert_eq!(h.run(&["client", "tracking", "off"]), Reply::ok());
         assert_eq!(
             err(h.run(&["client", "tracking", "on", "optin", "optout"])),
-            "ERR You can't use both OPTIN and OPTOUT"
+            "ERR You can't specify both OPTIN mode and OPTOUT mode"
         );
         assert_eq!(
             err(h.run(&["client", "tracking", "on", "bogus"])),
