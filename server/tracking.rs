@@ -79,6 +79,8 @@ pub struct Tracking {
     /// command calls are nested.
     current: u64,
     depth: u32,
+    /// A script's command read something: the script's keys are remembered.
+    script_read: bool,
 }
 
 impl Default for Tracking {
@@ -93,6 +95,7 @@ impl Default for Tracking {
             over_limit_rounds: 0,
             current: 0,
             depth: 0,
+            script_read: false,
         }
     }
 }
@@ -217,20 +220,38 @@ impl Tracking {
     }
 
     /// Remembers the keys a read-only command of tracking client `id` read.
-    pub fn remember(&mut self, id: u64, spec: &CommandSpec, argv: &[Bytes]) {
+    /// As in Redis 7.0, a read-only command run by a script makes the
+    /// script's declared keys remembered (when the script ends), not its own.
+    pub fn remember(&mut self, id: u64, spec: &CommandSpec, argv: &[Bytes], in_script: bool) {
         let Some(t) = self.clients.get(&id) else {
             return;
         };
-        if t.bcast
-            || !spec.has(flags::READONLY)
-            || spec.has(flags::PUBSUB)
-            || matches!(spec.name, "eval_ro" | "evalsha_ro" | "fcall_ro")
-            || (t.optin && !t.caching)
-            || (t.optout && t.caching)
-        {
+        if t.bcast || (t.optin && !t.caching) || (t.optout && t.caching) {
             return;
         }
-        for key in spec.keys.keys(argv) {
+        let script = matches!(
+            spec.name,
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+        );
+        if in_script {
+            if spec.has(flags::READONLY) {
+                self.script_read = true;
+            }
+            return;
+        }
+        if script {
+            if !std::mem::take(&mut self.script_read) {
+                return;
+            }
+        } else if !spec.has(flags::READONLY) || spec.has(flags::PUBSUB) {
+            return;
+        }
+        let keys: Vec<&Bytes> = match crate::command::movable_key_positions(spec.name, argv) {
+            None => spec.keys.keys(argv),
+            Some(None) => Vec::new(),
+            Some(Some(positions)) => positions.iter().filter_map(|&i| argv.get(i)).collect(),
+        };
+        for key in keys {
             let set = match self.table.get_mut(key.as_ref()) {
                 Some(set) => set,
                 None => self.table.entry(key.clone()).or_default(),
