@@ -438,7 +438,11 @@ pub fn end_of_call(server: &Server, data: &mut Data, client: Option<&mut ClientS
         return;
     }
     data.tracking.broadcast();
+    // The table's limit is kept between calls (Redis's beforeSleep): no
+    // client is running a command then, for NOLOOP.
+    let current = std::mem::replace(&mut data.tracking.current, 0);
     data.tracking.limit_table();
+    data.tracking.current = current;
     flush(server, data, client);
 }
 
