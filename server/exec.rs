@@ -827,7 +827,8 @@ fn run_command_uncounted(
         crate::multi::touch_watched(data, spec, argv, db);
     }
     if !data.tracking.is_idle() {
-        data.tracking.remember(client.id, spec, argv, client.in_script);
+        data.tracking
+            .remember(client.id, spec, argv, client.in_script);
     }
     if changed && data.replica_of && !client.is_master {
         remember_own_expires(data, spec, argv, db);

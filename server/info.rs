@@ -328,7 +328,12 @@ fn clients_section(out: &mut String, server: &Server, data: &Data) {
             + server.paused_clients.load(Ordering::Relaxed)
             + server.shutdown_state.lock().waiters.len()
     );
-    field!(out, "tracking_clients", "{}", data.tracking.tracking_clients());
+    field!(
+        out,
+        "tracking_clients",
+        "{}",
+        data.tracking.tracking_clients()
+    );
     field!(out, "clients_in_timeout_table", "0");
 }
 
@@ -758,8 +763,18 @@ fn stats_section(out: &mut String, server: &Server, data: &Data) {
     field!(out, "total_active_defrag_time", "0");
     field!(out, "current_active_defrag_time", "0");
     field!(out, "tracking_total_keys", "{}", data.tracking.total_keys());
-    field!(out, "tracking_total_items", "{}", data.tracking.total_items());
-    field!(out, "tracking_total_prefixes", "{}", data.tracking.total_prefixes());
+    field!(
+        out,
+        "tracking_total_items",
+        "{}",
+        data.tracking.total_items()
+    );
+    field!(
+        out,
+        "tracking_total_prefixes",
+        "{}",
+        data.tracking.total_prefixes()
+    );
     field!(
         out,
         "unexpected_error_replies",

@@ -142,9 +142,9 @@ pub fn touch_watched(data: &mut Data, spec: &CommandSpec, argv: &[Bytes], db: us
         // before the flush).
         b"flushall" | b"flushdb" => data.tracking.invalidate_all(),
         // These mark exactly the keys they changed themselves.
-        b"swapdb" | b"del" | b"unlink" | b"smove" | b"blpop"
-        | b"brpop" | b"bzpopmin" | b"bzpopmax" | b"georadius" | b"georadiusbymember"
-        | b"geosearchstore" | b"sort" | b"sort_ro" => {}
+        b"swapdb" | b"del" | b"unlink" | b"smove" | b"blpop" | b"brpop" | b"bzpopmin"
+        | b"bzpopmax" | b"georadius" | b"georadiusbymember" | b"geosearchstore" | b"sort"
+        | b"sort_ro" => {}
         // Only the destination of a *STORE changes.
         b"sinterstore" | b"sunionstore" | b"sdiffstore" | b"zrangestore" | b"zunionstore"
         | b"zinterstore" | b"zdiffstore" => touch_key(data, db, &argv[1]),

@@ -173,8 +173,10 @@ impl Data {
         );
         self.keyspace
             .set_track_created(self.notify.flags & crate::notify::NEW != 0);
-        self.tracking.max_keys =
-            config.number("tracking-table-max-keys").unwrap_or(1_000_000).max(0) as u64;
+        self.tracking.max_keys = config
+            .number("tracking-table-max-keys")
+            .unwrap_or(1_000_000)
+            .max(0) as u64;
         let lfu = self.maxmemory.configure(config);
         self.keyspace.set_lfu(lfu);
         self.repl.configured_size = config.repl_backlog_size as usize;

@@ -458,7 +458,12 @@ fn is(arg: &[u8], word: &str) -> bool {
 
 /// CLIENT TRACKING ON|OFF [REDIRECT id] [BCAST] [PREFIX p ...] [OPTIN]
 /// [OPTOUT] [NOLOOP]
-pub fn client_tracking(server: &Server, data: &mut Data, client: &ClientState, argv: &[Bytes]) -> Reply {
+pub fn client_tracking(
+    server: &Server,
+    data: &mut Data,
+    client: &ClientState,
+    argv: &[Bytes],
+) -> Reply {
     let mut redirect: i64 = 0;
     let (mut bcast, mut optin, mut optout, mut noloop) = (false, false, false, false);
     let mut prefixes: Vec<Bytes> = Vec::new();
@@ -551,17 +556,20 @@ pub fn client_tracking(server: &Server, data: &mut Data, client: &ClientState, a
             }
         }
     }
-    let t = tracking.clients.entry(client.id).or_insert_with(|| Tracker {
-        handle: client.handle.clone(),
-        redirect: 0,
-        bcast: false,
-        optin: false,
-        optout: false,
-        noloop: false,
-        caching: false,
-        broken_redirect: false,
-        prefixes: BTreeSet::new(),
-    });
+    let t = tracking
+        .clients
+        .entry(client.id)
+        .or_insert_with(|| Tracker {
+            handle: client.handle.clone(),
+            redirect: 0,
+            bcast: false,
+            optin: false,
+            optout: false,
+            noloop: false,
+            caching: false,
+            broken_redirect: false,
+            prefixes: BTreeSet::new(),
+        });
     t.redirect = redirect.max(0) as u64;
     t.broken_redirect = false;
     t.bcast = bcast;

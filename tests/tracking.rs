@@ -69,10 +69,8 @@ fn play(server: &ServerProcess, script: &[Step]) -> Vec<(usize, String)> {
             }
             if compare {
                 // The redirect id differs between the servers.
-                let text = format!("{frame:?}").replace(
-                    &format!("Integer({redirect_id})"),
-                    "Integer(<redirect id>)",
-                );
+                let text = format!("{frame:?}")
+                    .replace(&format!("Integer({redirect_id})"), "Integer(<redirect id>)");
                 seen.push((i, format!("{name} {args:?} -> {text}")));
             }
         }
@@ -165,9 +163,19 @@ fn resp2_redirect_gets_pubsub_messages_and_broken_redirect() {
 fn bcast_prefixes_optin_optout_noloop_and_flush() {
     differential(&[
         u("a", &["HELLO", "3"]),
-        c("a", &["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "ab", "PREFIX", "cd"], 1),
+        c(
+            "a",
+            &[
+                "CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "ab", "PREFIX", "cd",
+            ],
+            1,
+        ),
         c("a", &["CLIENT", "TRACKINGINFO"], 1),
-        c("b", &["MSET", "abx", "1", "cdy", "2", "zz", "3", "ab0", "3"], 1),
+        c(
+            "b",
+            &["MSET", "abx", "1", "cdy", "2", "zz", "3", "ab0", "3"],
+            1,
+        ),
         r("a", 2),
         c("a", &["SET", "cdq", "1"], 2),
         c("a", &["CLIENT", "TRACKING", "off"], 1),
@@ -217,9 +225,23 @@ fn option_errors_match_redis() {
         c("a", &["CLIENT", "TRACKING", "on", "BOGUS"], 1),
         c("a", &["CLIENT", "TRACKING", "maybe"], 1),
         c("a", &["CLIENT", "CACHING", "yes"], 1),
-        c("a", &["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "ab", "PREFIX", "a"], 1),
-        c("a", &["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "ab"], 1),
-        c("a", &["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "abc"], 1),
+        c(
+            "a",
+            &[
+                "CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "ab", "PREFIX", "a",
+            ],
+            1,
+        ),
+        c(
+            "a",
+            &["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "ab"],
+            1,
+        ),
+        c(
+            "a",
+            &["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "abc"],
+            1,
+        ),
         c("a", &["CLIENT", "TRACKING", "on"], 1),
         c("a", &["CLIENT", "CACHING", "yes"], 1),
         c("a", &["CLIENT", "TRACKING", "off"], 1),
@@ -241,7 +263,10 @@ fn info_and_client_list_show_tracking() {
     let mut b = s.client();
     assert_eq!(a.q(&["CLIENT", "TRACKING", "on"]), "+OK");
     a.q(&["MGET", "k1", "k2"]);
-    assert_eq!(b.q(&["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "p"]), "+OK");
+    assert_eq!(
+        b.q(&["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "p"]),
+        "+OK"
+    );
     b.q(&["GET", "k1"]);
     let field = |c: &mut Client, section: &str, name: &str| {
         common::info_field(c, section, name).unwrap_or_default()
@@ -253,7 +278,10 @@ fn info_and_client_list_show_tracking() {
     assert!(a.q(&["CLIENT", "INFO"]).contains("flags=t "));
     assert!(b.q(&["CLIENT", "INFO"]).contains("flags=tB "));
     // The table limit evicts keys; disconnecting forgets the client.
-    assert_eq!(b.q(&["CONFIG", "SET", "tracking-table-max-keys", "1"]), "+OK");
+    assert_eq!(
+        b.q(&["CONFIG", "SET", "tracking-table-max-keys", "1"]),
+        "+OK"
+    );
     assert!(common::wait_until(Duration::from_secs(5), || {
         b.q(&["PING"]);
         field(&mut b, "stats", "tracking_total_keys") == "1"
