@@ -149,6 +149,12 @@ pub fn touch_watched(data: &mut Data, spec: &CommandSpec, argv: &[Bytes], db: us
         b"sinterstore" | b"sunionstore" | b"sdiffstore" | b"zrangestore" | b"zunionstore"
         | b"zinterstore" | b"zdiffstore" => touch_key(data, db, &argv[1]),
         b"bitop" => touch_key(data, db, &argv[2]),
+        // Redis signals the destination first (tracking invalidations
+        // follow that order).
+        b"lmove" | b"blmove" | b"rpoplpush" | b"brpoplpush" => {
+            touch_key(data, db, &argv[2]);
+            touch_key(data, db, &argv[1]);
+        }
         b"move" => {
             touch_key(data, db, &argv[1]);
             if let Some(target) = db_arg(argv.get(2)) {

@@ -36,6 +36,15 @@ const fn r(conn: &'static str, n: usize) -> Step {
     (conn, &[], n, true)
 }
 
+/// Frames count of a PING step that reads every push before the PONG.
+const SYNC: usize = usize::MAX;
+
+/// After a pause, PING and read everything up to the PONG: the pushes that
+/// other connections' commands caused, however many.
+fn sync(conn: &'static str) -> [Step; 2] {
+    [sleep(50), (conn, &["PING"], SYNC, true)]
+}
+
 /// A pause (ms), for expiry.
 const fn sleep(ms: usize) -> Step {
     ("", &[], ms, false)
@@ -58,6 +67,8 @@ fn play(server: &ServerProcess, script: &[Step]) -> Vec<(usize, String)> {
                 .collect();
             conn.send(&args).expect("send");
         }
+        let sync = frames == SYNC;
+        let frames = if sync { usize::MAX } else { frames };
         for _ in 0..frames {
             let frame = conn
                 .read()
@@ -67,11 +78,15 @@ fn play(server: &ServerProcess, script: &[Step]) -> Vec<(usize, String)> {
                     redirect_id = id.to_string();
                 }
             }
+            let pong = sync && frame == Frame::Simple("PONG".into());
             if compare {
                 // The redirect id differs between the servers.
                 let text = format!("{frame:?}")
                     .replace(&format!("Integer({redirect_id})"), "Integer(<redirect id>)");
                 seen.push((i, format!("{name} {args:?} -> {text}")));
+            }
+            if pong {
+                break;
             }
         }
     }
@@ -292,4 +307,76 @@ fn info_and_client_list_show_tracking() {
     }));
     assert_eq!(b.q(&["CLIENT", "TRACKING", "off"]), "+OK");
     assert_eq!(field(&mut b, "stats", "tracking_total_prefixes"), "0");
+}
+
+/// Write commands of every kind, each after a tracking client read all the
+/// keys (in two databases: the table ignores the database, as Redis's does):
+/// the same invalidations, in the same order.
+#[test]
+fn every_kind_of_write_invalidates_as_redis_does() {
+    const WRITES: &[&[&str]] = &[
+        &["RENAME", "s1", "s2"],
+        &["COPY", "s1", "s2", "REPLACE"],
+        &["MOVE", "s1", "1"],
+        &["SWAPDB", "0", "1"],
+        &["EXPIRE", "s1", "100"],
+        &["PERSIST", "s1"],
+        &["SETRANGE", "s1", "0", "x"],
+        &["GETDEL", "s1"],
+        &["GETEX", "s1", "PX", "100"],
+        &["LMPOP", "2", "l1", "l2", "LEFT"],
+        &["LMOVE", "l1", "l2", "LEFT", "RIGHT"],
+        &["RPOPLPUSH", "l1", "l1"],
+        &["SINTERSTORE", "s2", "st1", "st2"],
+        &["SORT", "l1", "STORE", "s2"],
+        &["ZUNIONSTORE", "s2", "1", "z1"],
+        &["SMOVE", "st1", "st2", "a"],
+        &["DEL", "s1", "s2", "l1"],
+        &["UNLINK", "s1", "l2"],
+        &["HDEL", "h1", "f", "zz"],
+        &["SREM", "st1", "nope"],
+        &["PFADD", "s1", "a"],
+        &["BITOP", "AND", "s2", "s1"],
+        &["EVAL", "redis.call('del', KEYS[1])", "1", "s1"],
+        &["SET", "s1", "v", "NX"],
+        &["XADD", "x1", "9-1", "a", "1"],
+        &["ZPOPMIN", "z1"],
+        &["INCRBYFLOAT", "n1", "1.5"],
+        &["FLUSHDB"],
+    ];
+    const SETUP: &[&[&str]] = &[
+        &["FLUSHALL"],
+        &["MSET", "s1", "v1", "s2", "v2", "n1", "1"],
+        &["RPUSH", "l1", "a", "b"],
+        &["RPUSH", "l2", "c"],
+        &["SADD", "st1", "a", "b"],
+        &["SADD", "st2", "b"],
+        &["ZADD", "z1", "1", "m"],
+        &["HSET", "h1", "f", "v"],
+        &["XADD", "x1", "1-1", "a", "1"],
+        &["SELECT", "1"],
+        &["SET", "s1", "db1"],
+        &["SELECT", "0"],
+    ];
+    let mut script = vec![
+        u("a", &["HELLO", "3"]),
+        c("a", &["CLIENT", "TRACKING", "on"], 1),
+    ];
+    for write in WRITES {
+        script.extend(SETUP.iter().map(|cmd| c("b", cmd, 1)));
+        script.extend(sync("a"));
+        script.push(c(
+            "a",
+            &[
+                "MGET", "s1", "s2", "l1", "l2", "st1", "st2", "z1", "h1", "x1", "n1",
+            ],
+            1,
+        ));
+        script.push(c("a", &["SELECT", "1"], 1));
+        script.push(c("a", &["GET", "s1"], 1));
+        script.push(c("a", &["SELECT", "0"], 1));
+        script.push(c("b", write, 1));
+        script.extend(sync("a"));
+    }
+    differential(&script);
 }
