@@ -469,6 +469,7 @@ pub fn cron(server: &Server, budget: Duration) {
     if data.notify.has_pending() {
         crate::notify::publish_pending(server, &mut data, None);
     }
+    crate::tracking::end_of_call(server, &mut data, None);
     if data.repl.offset != offset {
         drop(data);
         server.repl_notify.notify_waiters();
