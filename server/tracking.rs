@@ -113,10 +113,11 @@ fn encode_keys<'a>(keys: impl ExactSizeIterator<Item = &'a Bytes>) -> Bytes {
 }
 
 impl Tracking {
-    /// No tracking client and nothing remembered: nothing to do.
+    /// No tracking client, nothing remembered and nothing to deliver:
+    /// nothing to do.
     #[inline]
     pub fn is_idle(&self) -> bool {
-        self.clients.is_empty() && self.table.is_empty()
+        self.clients.is_empty() && self.table.is_empty() && self.outbox.is_empty()
     }
 
     /// A call for `client` starts (nested calls keep the count); returns
@@ -674,4 +675,39 @@ pub fn client_trackinginfo(data: &Data, client: &ClientState) -> Reply {
             Reply::Array(t.prefixes.iter().cloned().map(Reply::Bulk).collect()),
         ),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlapping_prefixes() {
+        assert!(overlap(b"ab", b"abc"));
+        assert!(overlap(b"abc", b"ab"));
+        assert!(overlap(b"", b"x"));
+        assert!(!overlap(b"ab", b"ac"));
+    }
+
+    #[test]
+    fn keys_encode_as_an_array_of_bulks() {
+        let keys = [Bytes::from_static(b"k"), Bytes::from_static(b"key2")];
+        assert_eq!(
+            &encode_keys(keys.iter())[..],
+            b"*2\r\n$1\r\nk\r\n$4\r\nkey2\r\n"
+        );
+    }
+
+    #[test]
+    fn an_idle_table_stays_idle_and_counts_nothing() {
+        let mut t = Tracking::default();
+        assert!(t.is_idle());
+        t.invalidate(b"k", true, true);
+        t.invalidate_all();
+        assert!(t.is_idle());
+        assert_eq!(
+            (t.total_keys(), t.total_items(), t.total_prefixes()),
+            (0, 0, 0)
+        );
+    }
 }
