@@ -99,8 +99,15 @@ pub fn register(data: &mut Data, client: &mut ClientState, argv: &[Bytes], reque
 /// Sends the reply that ends a wait, after `pushes` (the waiter's own
 /// keyspace notifications raised by the served command).
 fn deliver(waiter: &Waiter, pushes: BytesMut, reply: &Reply) {
+    deliver_with(waiter, pushes, reply, &[]);
+}
+
+/// As [`deliver`], with pushes that follow the reply (tracking
+/// invalidations of keys the served command changed).
+fn deliver_with(waiter: &Waiter, pushes: BytesMut, reply: &Reply, after: &[u8]) {
     let mut out = pushes;
     reply.encode(waiter.proto, &mut out);
+    out.extend_from_slice(after);
     waiter.handle.send_unblocked(out.freeze());
 }
 
@@ -155,7 +162,12 @@ fn serve_one(server: &Server, data: &mut Data, id: u64, now_ms: u64) {
         return;
     }
     if let Some(waiter) = data.blocked.remove(id) {
-        deliver(&waiter, std::mem::take(&mut client.pending_pushes), &reply);
+        deliver_with(
+            &waiter,
+            std::mem::take(&mut client.pending_pushes),
+            &reply,
+            &client.pending_after,
+        );
     }
 }
 

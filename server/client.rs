@@ -63,6 +63,17 @@ pub struct ClientInfo {
     pub kind: ClientKind,
     /// The ACL user the connection is authenticated as (CLIENT LIST `user=`).
     pub user: Arc<crate::acl::UserSlot>,
+    /// Set while CLIENT TRACKING is on.
+    pub tracking: Option<TrackingFlags>,
+}
+
+/// A tracking client's mode as CLIENT LIST shows it (flags `t`, `R`, `B`
+/// and `redir=`).
+#[derive(Clone, Copy, Debug)]
+pub struct TrackingFlags {
+    pub redirect: u64,
+    pub broken: bool,
+    pub bcast: bool,
 }
 
 /// The shared face of one connection.
@@ -114,6 +125,7 @@ impl ClientHandle {
                 ssub: 0,
                 kind: ClientKind::Normal,
                 user: crate::acl::superuser(),
+                tracking: None,
             }),
             events,
         }
@@ -158,6 +170,15 @@ impl ClientHandle {
         if info.multi >= 0 {
             flags.push('x');
         }
+        if let Some(t) = info.tracking {
+            flags.push('t');
+            if t.broken {
+                flags.push('R');
+            }
+            if t.bcast {
+                flags.push('B');
+            }
+        }
         if info.no_evict {
             flags.push('e');
         }
@@ -170,7 +191,7 @@ impl ClientHandle {
                 .unwrap_or_default()
         };
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll={} omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl={} oll={} omem={} tot-mem={} events=r cmd={} user={} redir={} resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -192,6 +213,7 @@ impl ClientHandle {
             16384 + info.qbuf as u64 + info.obl as u64 + omem,
             info.last_cmd,
             String::from_utf8_lossy(&info.user.name),
+            info.tracking.map_or(-1, |t| t.redirect as i64),
             info.resp,
         )
     }
@@ -288,6 +310,9 @@ pub struct ClientState {
     /// Pub/sub messages for this client raised by its own command (its
     /// keyspace notifications), written before the command's reply.
     pub pending_pushes: bytes::BytesMut,
+    /// Pushes for this client raised by its own command that follow the
+    /// command's reply (tracking invalidations of keys it changed).
+    pub pending_after: bytes::BytesMut,
 }
 
 /// A resolved command name (see [`ClientState::last_command`]).
@@ -357,6 +382,7 @@ impl ClientState {
             shard_channels: Vec::new(),
             last_command: None,
             pending_pushes: bytes::BytesMut::new(),
+            pending_after: bytes::BytesMut::new(),
         }
     }
 

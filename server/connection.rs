@@ -72,6 +72,7 @@ where
         crate::blocking::forget(&mut data, id);
         let watched = std::mem::take(&mut client.watched);
         data.watches.unwatch_all(id, &watched);
+        data.tracking.disable(id);
     }
     {
         let mut pubsub = server.pubsub.lock();
@@ -438,6 +439,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         && crate::commands::pubsub::is_subscription_command(&argv[0]));
                 if forced || (!skip && !client.reply_off) {
                     reply.encode(client.proto, &mut self.wbuf);
+                }
+                if !client.pending_after.is_empty() {
+                    self.wbuf.extend_from_slice(&client.pending_after);
+                    client.pending_after.clear();
                 }
                 last_cmd = Some(argv);
                 done += 1;

@@ -81,6 +81,7 @@ fn active_expire(server: &Server, budget: Duration) {
     if data.notify.has_pending() {
         crate::notify::publish_pending(server, &mut data, None);
     }
+    crate::tracking::end_of_call(server, &mut data, None);
     if data.repl.enabled {
         drop(data);
         server.repl_notify.notify_waiters();

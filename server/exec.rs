@@ -575,6 +575,7 @@ pub fn execute(
     // Redis's processCommand: evict before every command while a limit is
     // set; `run_command` refuses a `denyoom` one if that could not help. A
     // primary's stream is never refused.
+    data.tracking.set_current(client.id);
     let oom = data.maxmemory.limit != 0
         && !client.is_master
         && crate::maxmemory::perform_evictions(data, now_ms) == crate::maxmemory::Evicted::Fail;
@@ -586,6 +587,10 @@ pub fn execute(
     if !data.ready_keys.is_empty() {
         crate::blocking::serve_ready(server, data, now_ms);
     }
+    if !data.tracking.is_idle() {
+        crate::tracking::end_of_call(server, data, Some(client));
+    }
+    data.tracking.set_current(0);
     reply
 }
 
@@ -616,6 +621,7 @@ pub fn run_command(
     may_block: bool,
     ops: &mut Vec<Op>,
 ) -> Reply {
+    let previous = data.tracking.enter(client.id);
     let reply = run_command_uncounted(server, data, client, argv, now_ms, may_block, ops);
     if let Reply::Error(text) = &reply {
         if !std::mem::take(&mut client.error_already_counted) {
@@ -624,6 +630,10 @@ pub fn run_command(
     }
     if data.notify.flags != 0 {
         crate::notify::publish_pending(server, data, Some(client));
+    }
+    if data.tracking.leave(previous) && !data.tracking.is_idle() {
+        data.tracking.end_command(client, argv);
+        crate::tracking::flush(server, data, Some(client));
     }
     reply
 }
@@ -833,6 +843,10 @@ fn run_command_uncounted(
     if changed {
         crate::multi::touch_watched(data, spec, argv, db);
     }
+    if !data.tracking.is_idle() {
+        data.tracking
+            .remember(client.id, spec, argv, client.in_script);
+    }
     if changed && data.replica_of && !client.is_master {
         remember_own_expires(data, spec, argv, db);
     }
@@ -953,7 +967,7 @@ pub(crate) fn collect_expired(data: &mut Data) -> bool {
         data.notify
             .raise(crate::notify::EXPIRED, "expired", db_index, &key);
         let key = Bytes::copy_from_slice(&key);
-        crate::multi::touch_key(data, db_index, &key);
+        crate::multi::touch_key_by(data, db_index, &key, false);
         if data.repl.records(false) {
             data.expired_dels
                 .push((db_index, vec![Bytes::from_static(b"DEL"), key]));

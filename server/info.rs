@@ -328,7 +328,12 @@ fn clients_section(out: &mut String, server: &Server, data: &Data) {
             + server.paused_clients.load(Ordering::Relaxed)
             + server.shutdown_state.lock().waiters.len()
     );
-    field!(out, "tracking_clients", "0");
+    field!(
+        out,
+        "tracking_clients",
+        "{}",
+        data.tracking.tracking_clients()
+    );
     field!(out, "clients_in_timeout_table", "0");
 }
 
@@ -748,9 +753,19 @@ fn stats_section(out: &mut String, server: &Server, data: &Data) {
     field!(out, "active_defrag_key_misses", "0");
     field!(out, "total_active_defrag_time", "0");
     field!(out, "current_active_defrag_time", "0");
-    field!(out, "tracking_total_keys", "0");
-    field!(out, "tracking_total_items", "0");
-    field!(out, "tracking_total_prefixes", "0");
+    field!(out, "tracking_total_keys", "{}", data.tracking.total_keys());
+    field!(
+        out,
+        "tracking_total_items",
+        "{}",
+        data.tracking.total_items()
+    );
+    field!(
+        out,
+        "tracking_total_prefixes",
+        "{}",
+        data.tracking.total_prefixes()
+    );
     field!(
         out,
         "unexpected_error_replies",

@@ -58,6 +58,7 @@ pub mod resp;
 pub mod scripting;
 pub mod shutdown;
 pub mod state;
+pub mod tracking;
 
 /// tandem's own version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

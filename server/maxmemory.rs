@@ -371,7 +371,7 @@ fn evict_pass(data: &mut Data, now_ms: u64) -> Evicted {
         data.notify
             .raise(crate::notify::EVICTED, "evicted", db, &key);
         let key = Bytes::from(key.to_vec());
-        crate::multi::touch_key(data, db, &key);
+        crate::multi::touch_key_by(data, db, &key, false);
         let command: &'static [u8] = if data.maxmemory.lazy {
             b"UNLINK"
         } else {
@@ -469,6 +469,7 @@ pub fn cron(server: &Server, budget: Duration) {
     if data.notify.has_pending() {
         crate::notify::publish_pending(server, &mut data, None);
     }
+    crate::tracking::end_of_call(server, &mut data, None);
     if data.repl.offset != offset {
         drop(data);
         server.repl_notify.notify_waiters();

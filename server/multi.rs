@@ -110,32 +110,51 @@ pub fn touch_before_flush(
     data.watches.dirty.extend(marked);
 }
 
-/// Marks watchers of one key.
+/// Marks watchers of one key changed by the running command (Redis's
+/// signalModifiedKey), and invalidates it for tracking clients.
 pub fn touch_key(data: &mut Data, db: usize, key: &Bytes) {
+    touch_key_by(data, db, key, true);
+}
+
+/// As [`touch_key`]; `by_client` is false for a deletion by expiry or
+/// eviction (no client made the change, for BCAST's NOLOOP).
+pub fn touch_key_by(data: &mut Data, db: usize, key: &Bytes, by_client: bool) {
     if !data.watches.is_empty() {
         let present = data.keyspace.db_ref(db).present(key);
         data.watches.touch(db, key, present);
+    }
+    if !data.tracking.is_idle() {
+        data.tracking.invalidate(key, by_client, true);
     }
 }
 
 /// Marks watchers of the keys a changing command names (FLUSHDB, FLUSHALL
 /// and SWAPDB mark theirs beforehand: see [`touch_before_flush`]).
 pub fn touch_watched(data: &mut Data, spec: &CommandSpec, argv: &[Bytes], db: usize) {
-    if data.watches.is_empty() {
+    if data.watches.is_empty() && data.tracking.is_idle() {
         return;
     }
     let name = argv[0].to_ascii_lowercase();
     let db_arg =
         |arg: Option<&Bytes>| arg.and_then(|a| std::str::from_utf8(a).ok()?.parse::<usize>().ok());
     match name.as_slice() {
+        // Tracking clients get a null invalidation (watchers were marked
+        // before the flush).
+        b"flushall" | b"flushdb" => data.tracking.invalidate_all(),
         // These mark exactly the keys they changed themselves.
-        b"flushall" | b"flushdb" | b"swapdb" | b"del" | b"unlink" | b"smove" | b"blpop"
-        | b"brpop" | b"bzpopmin" | b"bzpopmax" | b"georadius" | b"georadiusbymember"
-        | b"geosearchstore" | b"sort" | b"sort_ro" => {}
+        b"swapdb" | b"del" | b"unlink" | b"smove" | b"blpop" | b"brpop" | b"bzpopmin"
+        | b"bzpopmax" | b"georadius" | b"georadiusbymember" | b"geosearchstore" | b"sort"
+        | b"sort_ro" => {}
         // Only the destination of a *STORE changes.
         b"sinterstore" | b"sunionstore" | b"sdiffstore" | b"zrangestore" | b"zunionstore"
         | b"zinterstore" | b"zdiffstore" => touch_key(data, db, &argv[1]),
         b"bitop" => touch_key(data, db, &argv[2]),
+        // Redis signals the destination first (tracking invalidations
+        // follow that order).
+        b"lmove" | b"blmove" | b"rpoplpush" | b"brpoplpush" => {
+            touch_key(data, db, &argv[2]);
+            touch_key(data, db, &argv[1]);
+        }
         b"move" => {
             touch_key(data, db, &argv[1]);
             if let Some(target) = db_arg(argv.get(2)) {

@@ -154,6 +154,8 @@ pub struct Data {
     /// `DEL`s of keys the current call found expired, propagated before
     /// its own operations (see `exec::collect_expired`).
     pub expired_dels: Vec<crate::exec::Op>,
+    /// Client-side caching: who tracks what (CLIENT TRACKING).
+    pub tracking: crate::tracking::Tracking,
 }
 
 impl Data {
@@ -176,6 +178,10 @@ impl Data {
         );
         self.keyspace
             .set_track_created(self.notify.flags & crate::notify::NEW != 0);
+        self.tracking.max_keys = config
+            .number("tracking-table-max-keys")
+            .unwrap_or(1_000_000)
+            .max(0) as u64;
         let lfu = self.maxmemory.configure(config);
         self.keyspace.set_lfu(lfu);
         self.repl.configured_size = config.repl_backlog_size as usize;
@@ -345,6 +351,7 @@ impl Server {
                 notify: Default::default(),
                 aof: Default::default(),
                 expired_dels: Vec::new(),
+                tracking: Default::default(),
             }),
             config: RwLock::new(config),
             clients: Mutex::new(Registry::default()),

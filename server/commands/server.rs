@@ -569,6 +569,7 @@ fn reset(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
     }
     stop_monitoring(ctx);
     crate::commands::pubsub::unsubscribe_all(ctx);
+    ctx.data.tracking.disable(ctx.client.id);
     ctx.client.set_db(0);
     ctx.client.proto = Proto::Resp2;
     let default_user = ctx.server.acl.lock().default_user().clone();
@@ -1116,49 +1117,21 @@ fn client_reply(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     }
 }
 
-fn client_getredir(_: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
-    // Client-side caching (tracking) is not supported: never redirecting.
-    Reply::Int(-1)
+fn client_getredir(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
+    crate::tracking::client_getredir(ctx.data, ctx.client)
 }
 
-/// CLIENT TRACKING: options are checked as Redis does; turning tracking on
-/// is refused because client-side caching is not implemented.
-fn client_tracking(_: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
-    let mut j = 3;
-    while j < argv.len() {
-        let more = j + 1 < argv.len();
-        let a = &argv[j];
-        if (is(a, "redirect") || is(a, "prefix")) && more {
-            j += 1;
-        } else if !(is(a, "bcast") || is(a, "optin") || is(a, "optout") || is(a, "noloop")) {
-            return Reply::syntax_error();
-        }
-        j += 1;
-    }
-    if is(&argv[2], "off") {
-        Reply::ok()
-    } else if is(&argv[2], "on") {
-        Reply::error("ERR client-side caching (CLIENT TRACKING ON) is not supported by tandem")
-    } else {
-        Reply::syntax_error()
-    }
+/// CLIENT TRACKING (see [`crate::tracking`]).
+fn client_tracking(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+    crate::tracking::client_tracking(ctx.server, ctx.data, ctx.client, argv)
 }
 
-fn client_caching(_: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
-    // Tracking is never on, so this is Redis's answer in every case.
-    Reply::error(
-        "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN \
-         or OPTOUT mode enabled",
-    )
+fn client_caching(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+    crate::tracking::client_caching(ctx.data, ctx.client, argv)
 }
 
-fn client_trackinginfo(_: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
-    let key = |k: &'static str| Reply::Bulk(Bytes::from_static(k.as_bytes()));
-    Reply::Map(vec![
-        (key("flags"), Reply::Set(vec![Reply::bulk_from(b"off")])),
-        (key("redirect"), Reply::Int(-1)),
-        (key("prefixes"), Reply::Array(Vec::new())),
-    ])
+fn client_trackinginfo(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
+    crate::tracking::client_trackinginfo(ctx.data, ctx.client)
 }
 
 fn client_unblock(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
@@ -2421,10 +2394,13 @@ mod tests {
     }
 
     #[test]
-    fn client_tracking_is_off() {
+    fn client_tracking_options() {
         let mut h = Harness::new();
         assert_eq!(h.run(&["client", "tracking", "off"]), Reply::ok());
-        assert!(err(h.run(&["client", "tracking", "on"])).contains("not supported"));
+        assert_eq!(
+            err(h.run(&["client", "tracking", "on", "optin", "optout"])),
+            "ERR You can't specify both OPTIN mode and OPTOUT mode"
+        );
         assert_eq!(
             err(h.run(&["client", "tracking", "on", "bogus"])),
             "ERR syntax error"
