@@ -432,11 +432,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     client.pending_pushes.clear();
                 }
                 // CLIENT REPLY ON answers even the command SKIP covered; in
-                // RESP3 (un)subscribe confirmations are pushes, which Redis
-                // delivers whatever CLIENT REPLY says.
+                // (un)subscribe confirmations are pushed messages, which
+                // Redis 7.0 delivers whatever CLIENT REPLY says, in both
+                // protocols.
                 let forced = std::mem::take(&mut client.reply_on_now)
-                    || (client.proto == crate::reply::Proto::Resp3
-                        && crate::commands::pubsub::is_subscription_command(&argv[0]));
+                    || crate::commands::pubsub::is_subscription_command(&argv[0]);
                 if forced || (!skip && !client.reply_off) {
                     reply.encode(client.proto, &mut self.wbuf);
                 }
