@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use tandem_storage::rdb::{self, LoadOptions, ReadOptions};
+use tandem_storage::rdb;
 use tracing::{info, warn};
 
 use crate::exec::Op;
@@ -43,7 +43,7 @@ use crate::state::{unix_ms, Data, Server};
 #[derive(Debug)]
 pub struct AofLog {
     file: Arc<File>,
-    buf: Vec<u8>,
+    buf: BytesMut,
     selected_db: Option<usize>,
     always: bool,
     /// Written since the last fsync (`everysec`).
@@ -58,7 +58,7 @@ impl AofLog {
         let incr_size = file.metadata()?.len();
         Ok(AofLog {
             file: Arc::new(file),
-            buf: Vec::new(),
+            buf: BytesMut::new(),
             selected_db: None,
             always,
             unsynced: false,
@@ -116,10 +116,8 @@ impl AofLog {
     }
 }
 
-fn encode(out: &mut Vec<u8>, args: &[&[u8]]) {
-    let mut b = BytesMut::new();
-    crate::resp::encode_request(args, &mut b);
-    out.extend_from_slice(&b);
+fn encode(out: &mut BytesMut, args: &[&[u8]]) {
+    crate::resp::encode_request(args, out);
 }
 
 /// The manifest: the base file and the incremental files, in order.
@@ -360,17 +358,7 @@ pub fn load(server: &Server, data: &mut Data) -> Result<bool, String> {
 }
 
 fn load_rdb_base(server: &Server, data: &mut Data, bytes: &[u8], name: &str) -> Result<(), String> {
-    let opts = {
-        let c = server.config.read();
-        LoadOptions {
-            read: ReadOptions {
-                limits: c.limits(),
-                verify_checksum: c.flag("rdbchecksum").unwrap_or(true),
-            },
-            now_ms: unix_ms(),
-            drop_expired: c.replicaof.is_none(),
-        }
-    };
+    let opts = crate::persist::startup_load_options(server);
     let summary = rdb::load(BufReader::new(bytes), &mut data.keyspace, &opts)
         .map_err(|e| format!("Bad file format reading the append only file {name}: {e}"))?;
     info!(

@@ -955,14 +955,11 @@ fn good_replicas(server: &Server, max_lag: u64) -> u64 {
 }
 
 /// Moves keys deleted by expiry during a command into `data.expired_dels`
-/// (and marks watchers). Returns whether there were any. Those `DEL`s are
+/// (and marks watchers). Those `DEL`s are
 /// propagated each on its own, before the operations of the call that found
 /// the keys expired, never inside its MULTI/EXEC (as Redis 7.0).
-pub(crate) fn collect_expired(data: &mut Data) -> bool {
+pub(crate) fn collect_expired(data: &mut Data) {
     let expired = data.keyspace.take_expired();
-    if expired.is_empty() {
-        return false;
-    }
     for (db_index, key) in expired {
         data.notify
             .raise(crate::notify::EXPIRED, "expired", db_index, &key);
@@ -973,7 +970,6 @@ pub(crate) fn collect_expired(data: &mut Data) -> bool {
                 .push((db_index, vec![Bytes::from_static(b"DEL"), key]));
         }
     }
-    true
 }
 
 /// Propagates keys deleted by expiry as `DEL`, in the order they expired

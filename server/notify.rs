@@ -175,7 +175,7 @@ pub fn raise_key_misses(
     db: usize,
     now_ms: u64,
 ) {
-    if spec.name == "object" {
+    if argv[0].eq_ignore_ascii_case(b"object") {
         return;
     }
     for key in spec.keys.keys(argv) {

@@ -412,6 +412,22 @@ pub fn cron(server: &Server) {
     }
 }
 
+/// How a file read at startup (the RDB, an AOF's base) is loaded: expired
+/// keys are dropped on a primary, unless a backlog file may be replayed on
+/// top (its stream expires them itself, in order).
+pub(crate) fn startup_load_options(server: &Server) -> LoadOptions {
+    let c = server.config.read();
+    LoadOptions {
+        read: ReadOptions {
+            limits: c.limits(),
+            verify_checksum: c.flag("rdbchecksum").unwrap_or(true),
+        },
+        now_ms: unix_ms(),
+        drop_expired: c.replicaof.is_none()
+            && c.value("repl-backlog-file").is_none_or(|v| v.is_empty()),
+    }
+}
+
 /// Loads `dbfilename` at startup if it exists. A file that cannot be read is
 /// an error naming it: the caller refuses to start rather than serve nothing.
 pub fn load_at_startup(server: &Server) -> Result<(), String> {
@@ -427,20 +443,7 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
         }
     };
     let started = Instant::now();
-    let opts = {
-        let c = server.config.read();
-        LoadOptions {
-            read: ReadOptions {
-                limits: c.limits(),
-                verify_checksum: c.flag("rdbchecksum").unwrap_or(true),
-            },
-            now_ms: unix_ms(),
-            // Keys past their expiry stay when a backlog file may be
-            // replayed on top (its stream expires them itself, in order).
-            drop_expired: c.replicaof.is_none()
-                && c.value("repl-backlog-file").is_none_or(|v| v.is_empty()),
-        }
-    };
+    let opts = startup_load_options(server);
     let mut data = server.data.lock();
     match rdb::load(BufReader::new(file), &mut data.keyspace, &opts) {
         Ok(summary) => {

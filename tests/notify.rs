@@ -7,14 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::notify::assert_same_events;
+use common::notify::{assert_same_events, pair};
 use common::{wait_until, Client, ServerProcess};
-
-fn pair() -> Option<(ServerProcess, ServerProcess)> {
-    let redis = ServerProcess::redis(&["--save", ""])?;
-    let tandem = ServerProcess::tandem(&["--save", ""]);
-    Some((tandem, redis))
-}
 
 #[test]
 fn strings_and_generic_commands_raise_redis_events() {

@@ -10,15 +10,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::notify::{assert_same_events, capture, script};
+use common::notify::{assert_same_events, capture, pair, script};
 use common::rng::{env_count, env_seeds, Rng};
-use common::{info_field, render, wait_until, Client, ServerProcess};
-
-fn pair() -> Option<(ServerProcess, ServerProcess)> {
-    let redis = ServerProcess::redis(&["--save", ""])?;
-    let tandem = ServerProcess::tandem(&["--save", ""]);
-    Some((tandem, redis))
-}
+use common::{info_field, render, wait_until, Client};
 
 /// Like [`assert_same_events`], but compares the events only: for scripts
 /// whose replies are random (SPOP of one of several members).

@@ -4,7 +4,7 @@
 //! redis-server's, one message at a time.
 #![allow(dead_code, unreachable_pub)]
 
-use super::{render, Client};
+use super::{render, Client, ServerProcess};
 use tandem_server::resp::Frame;
 
 /// The channel, outside any real database, that marks the end of a capture.
@@ -54,6 +54,14 @@ pub fn capture(port: u16, classes: &str, script: &[Vec<String>]) -> Vec<String> 
     admin.q(&["CONFIG", "SET", "notify-keyspace-events", ""]);
     out.extend(replies);
     out
+}
+
+/// A tandem and a redis-server to compare (`None` when redis-server is not
+/// installed).
+pub fn pair() -> Option<(ServerProcess, ServerProcess)> {
+    let redis = ServerProcess::redis(&["--save", ""])?;
+    let tandem = ServerProcess::tandem(&["--save", ""]);
+    Some((tandem, redis))
 }
 
 /// Splits a command line on spaces (no quoting: test scripts avoid spaces
