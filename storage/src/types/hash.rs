@@ -63,10 +63,11 @@ pub mod chain {
     /// parse cursors as signed 64-bit numbers never see a negative one).
     pub const POS_LIMIT: u64 = 1 << 63;
     const MIN_BUCKETS: usize = 4;
-    /// Random draws before settling for a less fair pick (expected draws:
-    /// `RANDOM_DEPTH / load factor`).
-    const RANDOM_PROBES: usize = 256;
-    /// The chain depth a random draw picks below; see `ChainTable::random`.
+    /// Random draws before falling back to a linear walk (expected draws:
+    /// `depth bound / load factor`, at most 8 * 4 = 32 for a table at its
+    /// sparsest with no long chain; missing 1024 times is out of reach).
+    const RANDOM_PROBES: usize = 1024;
+    /// The least chain depth a random draw picks below; see `ChainTable::random`.
     const RANDOM_DEPTH: usize = 4;
 
     /// What a table stores: something with a byte-string key.
@@ -98,6 +99,9 @@ pub mod chain {
         /// A power of two in length, or empty when nothing was ever inserted.
         buckets: Box<[Link<T>]>,
         len: usize,
+        /// No chain is longer than this (an upper bound: removals leave it,
+        /// a rehash makes it exact). It keeps [`ChainTable::random`] fair.
+        longest_chain: usize,
     }
 
     impl<T> Default for ChainTable<T> {
@@ -105,6 +109,7 @@ pub mod chain {
             ChainTable {
                 buckets: Box::new([]),
                 len: 0,
+                longest_chain: 0,
             }
         }
     }
@@ -113,12 +118,17 @@ pub mod chain {
         (0..n).map(|_| None).collect()
     }
 
+    fn chain_len<T>(head: Option<&Node<T>>) -> usize {
+        std::iter::successors(head, |n| n.next.as_deref()).count()
+    }
+
     impl<T: Keyed> ChainTable<T> {
         /// An empty table sized for `n` elements.
         pub fn with_capacity(n: usize) -> Self {
             ChainTable {
                 buckets: empty_buckets(n.max(MIN_BUCKETS).next_power_of_two()),
                 len: 0,
+                longest_chain: 0,
             }
         }
 
@@ -184,6 +194,8 @@ pub mod chain {
             let next = self.buckets[idx].take();
             self.buckets[idx] = Some(Box::new(Node { item, next }));
             self.len += 1;
+            let chain = chain_len(self.buckets[idx].as_deref());
+            self.longest_chain = self.longest_chain.max(chain);
         }
 
         /// Removes and returns the item with `key`.
@@ -219,6 +231,12 @@ pub mod chain {
                     self.buckets[idx] = Some(node);
                 }
             }
+            self.longest_chain = self
+                .buckets
+                .iter()
+                .map(|b| chain_len(b.as_deref()))
+                .max()
+                .unwrap_or(0);
         }
 
         /// Every item, in bucket order.
@@ -231,36 +249,27 @@ pub mod chain {
         }
 
         /// A uniformly random item, by rejection: a random bucket and a random
-        /// depth below [`RANDOM_DEPTH`]; a miss (the chain is shorter) draws
-        /// again. Every item of a chain no longer than that bound has the
-        /// same chance, `1 / (buckets * RANDOM_DEPTH)` per draw; picking a
-        /// non-empty bucket first would favour items of short chains (the
-        /// test suite's chi-square check on SRANDMEMBER sees that).
+        /// depth below a bound no chain exceeds (at least [`RANDOM_DEPTH`]);
+        /// a miss (the chain is shorter) draws again. Every item has the same
+        /// chance, `1 / (buckets * bound)` per draw. Picking a non-empty
+        /// bucket first, or capping the depth below the longest chain, would
+        /// favour items of short chains (the test suite's chi-square check on
+        /// SRANDMEMBER sees that).
         pub fn random(&self) -> Option<&T> {
             if self.len == 0 {
                 return None;
             }
+            let bound = self.longest_chain.max(RANDOM_DEPTH);
             for _ in 0..RANDOM_PROBES {
                 let head = self.buckets[fastrand::usize(..self.buckets.len())].as_deref();
-                let mut chain = std::iter::successors(head, |n| n.next.as_deref());
-                // A chain past the bound (rare at load factor <= 1) gives
-                // each of its items the bound's chance spread over them.
-                let depth = match chain.clone().count() {
-                    0 => continue,
-                    len if len > RANDOM_DEPTH => fastrand::usize(..len),
-                    _ => fastrand::usize(..RANDOM_DEPTH),
-                };
-                if let Some(node) = chain.nth(depth) {
+                let depth = fastrand::usize(..bound);
+                let hit = std::iter::successors(head, |n| n.next.as_deref()).nth(depth);
+                if let Some(node) = hit {
                     return Some(&node.item);
                 }
             }
-            // Unlucky on a sparse table: any item of a non-empty bucket.
-            let start = fastrand::usize(..self.buckets.len());
-            let head = (0..self.buckets.len())
-                .find_map(|i| self.buckets[(start + i) % self.buckets.len()].as_deref())?;
-            let chain = std::iter::successors(Some(head), |n| n.next.as_deref());
-            let len = chain.clone().count();
-            chain.map(|n| &n.item).nth(fastrand::usize(..len))
+            // Out of reach in practice; still uniform, by a linear walk.
+            self.iter().nth(fastrand::usize(..self.len))
         }
 
         /// One SCAN step from position `cursor`: calls `f` for every item at
