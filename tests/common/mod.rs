@@ -43,22 +43,33 @@ impl Drop for TempDir {
     }
 }
 
-/// A loopback port that was free a moment ago: an ephemeral one, or one of
-/// `TANDEM_TEST_PORTS` (`low-high`) where tests must keep to a range.
+/// A loopback port that was free a moment ago, from `TANDEM_TEST_PORTS`
+/// (`low-high`) where tests must keep to a range, else from a slice of
+/// 20000-32767 picked by this process's id. Both lie below Linux's ephemeral
+/// range (32768-60999), so no outgoing connection's source port takes a port
+/// between this check and the server's bind, and the shared counter keeps the
+/// test threads of one binary from handing out the same port twice.
 pub fn free_port() -> u16 {
-    if let Some((low, high)) = test_port_range() {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let span = u32::from(high - low) + 1;
-        for _ in 0..span {
-            let port = low + (NEXT.fetch_add(1, Ordering::Relaxed) % span) as u16;
-            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-                return port;
-            }
+    const DEFAULT_LOW: u32 = 20_000;
+    const DEFAULT_SPAN: u32 = 12_768;
+    let (low, span) = match test_port_range() {
+        Some((low, high)) => (u32::from(low), u32::from(high - low) + 1),
+        None => (DEFAULT_LOW, DEFAULT_SPAN),
+    };
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id().wrapping_mul(2_654_435_761)) % span,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..span {
+        let port = (low + NEXT.fetch_add(1, Ordering::Relaxed) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
         }
-        panic!("no free port in TANDEM_TEST_PORTS={low}-{high}");
     }
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr").port()
+    panic!("no free port in {low}..{}", low + span);
 }
 
 fn test_port_range() -> Option<(u16, u16)> {
@@ -202,7 +213,11 @@ impl ServerProcess {
             }
             if let Ok(mut c) = Client::connect(self.port) {
                 match c.cmd(&["PING"]) {
-                    Ok(Frame::Simple(s)) if &s[..] == b"PONG" => return true,
+                    // Another test's server on a port taken in between is
+                    // not ours: the caller starts again on another port.
+                    Ok(Frame::Simple(s)) if &s[..] == b"PONG" => {
+                        return self.answers_as_child(&mut c)
+                    }
                     // A password-protected server is up too, and so is a
                     // replica that refuses stale reads.
                     Ok(Frame::Error(e))
@@ -216,6 +231,19 @@ impl ServerProcess {
             std::thread::sleep(Duration::from_millis(20));
         }
         false
+    }
+
+    /// Whether the server on the other end of `c` is the process this
+    /// fixture started (by the process_id INFO reports).
+    fn answers_as_child(&self, c: &mut Client) -> bool {
+        let Ok(Frame::Bulk(info)) = c.cmd(&["INFO", "server"]) else {
+            return false;
+        };
+        let pid = String::from_utf8_lossy(&info)
+            .lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .and_then(|v| v.trim().parse::<u32>().ok());
+        pid == Some(self.child.id())
     }
 
     pub fn pid(&self) -> u32 {
