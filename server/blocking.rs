@@ -192,28 +192,41 @@ pub fn forget(data: &mut Data, id: u64) {
 /// A primary turning replica ends every wait with Redis's error: the keys
 /// will now change only through the new primary's stream, and a client
 /// waiting to pop (a write) could never be served here.
-pub fn unblock_all_for_demotion(data: &mut Data) {
+pub fn unblock_all_for_demotion(server: &Server, data: &mut Data) {
     let ids: Vec<u64> = data.blocked.waiters.keys().copied().collect();
-    let reply = Reply::error(
-        "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)",
-    );
+    let text =
+        "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)";
     for id in ids {
         if let Some(waiter) = data.blocked.remove(id) {
-            deliver(&waiter, BytesMut::new(), &reply);
+            fail(server, data, &waiter, text);
         }
     }
 }
 
 /// CLIENT UNBLOCK: ends a wait as a timeout, or with an UNBLOCKED error.
-pub fn unblock(data: &mut Data, id: u64, with_error: bool) -> bool {
+pub fn unblock(server: &Server, data: &mut Data, id: u64, with_error: bool) -> bool {
     let Some(waiter) = data.blocked.remove(id) else {
         return false;
     };
-    let reply = if with_error {
-        Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+    if with_error {
+        fail(
+            server,
+            data,
+            &waiter,
+            "UNBLOCKED client unblocked via CLIENT UNBLOCK",
+        );
     } else {
-        waiter.timeout_reply.clone()
-    };
-    deliver(&waiter, BytesMut::new(), &reply);
+        deliver(&waiter, BytesMut::new(), &waiter.timeout_reply);
+    }
     true
+}
+
+/// Ends a wait with an error, counted as Redis counts an error reply to
+/// the blocked command: in INFO errorstats and the command's failed_calls.
+fn fail(server: &Server, data: &mut Data, waiter: &Waiter, text: &'static str) {
+    crate::exec::count_error(server, data, text);
+    if let Ok(spec) = crate::exec::resolve(&waiter.argv) {
+        data.cmdstats[crate::command::table().stat_id(spec)].failed_calls += 1;
+    }
+    deliver(waiter, BytesMut::new(), &Reply::error(text));
 }

@@ -6,8 +6,8 @@
 //! every client watching it, and their EXEC then fails with a null reply.
 //! As in Redis: a changing command touches the keys it names (MOVE the key
 //! in both databases, COPY only its destination), an expiry touches the
-//! expired key, and FLUSHDB / FLUSHALL / SWAPDB touch only watched keys that
-//! hold a live value in a database they empty or swap in.
+//! expired key, and FLUSHDB / FLUSHALL / SWAPDB touch watched keys in a
+//! database they empty or swap in (see [`touch_before_flush`]).
 //!
 //! A key that was already expired (stale) when WATCHed is logically absent:
 //! its lazy deletion changes nothing and does not break the watch, while a
@@ -83,9 +83,15 @@ impl Watches {
     }
 }
 
-/// FLUSHDB, FLUSHALL and SWAPDB call this before they act: watchers of a key
-/// in `emptied` are marked when that key holds a live value there, or (for
-/// SWAPDB) in `replaced_with`, the database about to take its place.
+/// FLUSHDB, FLUSHALL and SWAPDB call this before they act, for each
+/// database they empty (`emptied`) and, for SWAPDB, the one about to take its
+/// place (`replaced_with`). A watched key in either counts, stale or not; then
+/// per watcher, as Redis's touchAllWatchedKeysInDb decides:
+/// - one that watched it stale is not marked if the key leaves (it only
+///   forgets the staleness) or if it stays stale in the incoming database;
+/// - one that watched it missing is not marked if it comes back stale (the
+///   watch then counts it stale);
+/// - every other watcher is marked.
 pub fn touch_before_flush(
     data: &mut Data,
     emptied: usize,
@@ -96,18 +102,34 @@ pub fn touch_before_flush(
         return;
     }
     let keyspace = &data.keyspace;
-    let mut marked = Vec::new();
-    for ((db, key), clients) in &data.watches.by_key {
+    let watches = &mut data.watches;
+    for ((db, key), clients) in watches.by_key.iter_mut() {
         if *db != emptied {
             continue;
         }
-        let live = keyspace.db_ref(emptied).holds(key, now_ms)
-            || replaced_with.is_some_and(|r| keyspace.db_ref(r).holds(key, now_ms));
-        if live {
-            marked.extend(clients.keys().copied());
+        let in_emptied = keyspace.db_ref(emptied).present(key);
+        let incoming = replaced_with.map(|r| keyspace.db_ref(r));
+        let in_incoming = incoming.is_some_and(|db| db.present(key));
+        if !in_emptied && !in_incoming {
+            continue;
+        }
+        let incoming_stale = in_incoming && !incoming.is_some_and(|db| db.holds(key, now_ms));
+        for (client, stale) in clients.iter_mut() {
+            if *stale {
+                if !in_incoming {
+                    *stale = false;
+                    continue;
+                }
+                if incoming_stale {
+                    continue;
+                }
+            } else if !in_emptied && incoming_stale {
+                *stale = true;
+                continue;
+            }
+            watches.dirty.insert(*client);
         }
     }
-    data.watches.dirty.extend(marked);
 }
 
 /// Marks watchers of one key changed by the running command (Redis's

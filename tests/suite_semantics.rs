@@ -46,6 +46,27 @@ fn expiring_watch_scenarios(s: &ServerProcess) -> Vec<(&'static str, String)> {
     c.q(&["MULTI"]);
     c.q(&["PING"]);
     out.push(("stale key written again", c.q(&["EXEC"])));
+
+    // SWAPDB bringing a stale key where the watched one was missing.
+    c.q(&["SELECT", "2"]);
+    c.q(&["SET", "swapped", "1", "PX", "1"]);
+    std::thread::sleep(Duration::from_millis(20));
+    c.q(&["SELECT", "3"]);
+    c.q(&["WATCH", "swapped"]);
+    c.q(&["SWAPDB", "2", "3"]);
+    c.q(&["MULTI"]);
+    c.q(&["PING"]);
+    out.push(("missing key swapped for a stale one", c.q(&["EXEC"])));
+    // ... and for a live one.
+    c.q(&["SELECT", "2"]);
+    c.q(&["SET", "swapped_live", "1"]);
+    c.q(&["SELECT", "3"]);
+    c.q(&["WATCH", "swapped_live"]);
+    c.q(&["SWAPDB", "2", "3"]);
+    c.q(&["MULTI"]);
+    c.q(&["PING"]);
+    out.push(("missing key swapped for a live one", c.q(&["EXEC"])));
+    c.q(&["SELECT", "0"]);
     c.q(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
     out
 }
@@ -61,6 +82,8 @@ fn watch_of_expiring_keys_matches_redis() {
             ("lookup of the stale key", ":0".to_string()),
             ("stale key deleted by a lookup", "[+PONG]".to_string()),
             ("stale key written again", "(nil)".to_string()),
+            ("missing key swapped for a stale one", "[+PONG]".to_string()),
+            ("missing key swapped for a live one", "(nil)".to_string()),
         ]
     );
     if let Some(redis) = ServerProcess::redis(&[]) {
@@ -314,7 +337,38 @@ fn error_stats_after_failures(s: &ServerProcess) -> (String, String) {
     c.q(&["LPUSH", "s", "x"]);
     c.q(&["NOSUCHCOMMAND"]);
     c.q(&["GET"]);
-    let errors = c.q(&["INFO", "errorstats"]);
+    // A blocked pop ended by CLIENT UNBLOCK ... ERROR fails that call.
+    let mut blocked = s.client();
+    let id = blocked
+        .q(&["CLIENT", "ID"])
+        .trim_start_matches(':')
+        .to_string();
+    blocked.send(&["BLPOP", "nolist", "0"]).expect("send BLPOP");
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            info_field(&mut c, "clients", "blocked_clients").as_deref() == Some("1")
+        }),
+        "BLPOP did not block"
+    );
+    assert_eq!(c.q(&["CLIENT", "UNBLOCK", &id, "ERROR"]), ":1");
+    let unblocked = blocked.read().expect("the BLPOP reply");
+    assert!(
+        render(&unblocked).starts_with("-UNBLOCKED"),
+        "{}",
+        render(&unblocked)
+    );
+    // cmdstat_blpop without its timings: calls=..,rejected_calls=..,failed_calls=..
+    let blpop = c
+        .q(&["INFO", "commandstats"])
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_blpop:"))
+        .map(|l| {
+            let calls = l.split(',').next().unwrap_or_default();
+            let outcome = l.find("rejected").map_or("", |at| &l[at..]);
+            format!("{calls},{outcome}")
+        })
+        .unwrap_or_default();
+    let errors = c.q(&["INFO", "errorstats"]) + &blpop;
     let total = info_field(&mut c, "stats", "total_error_replies").unwrap_or_default();
     (errors, total)
 }
@@ -327,6 +381,11 @@ fn error_and_latency_stats_are_reported_as_redis_reports_them() {
     assert!(errors.contains("errorstat_WRONGTYPE:count=1"), "{errors}");
     assert!(errors.contains("errorstat_NOSCRIPT:count=1"), "{errors}");
     assert!(errors.contains("errorstat_MY:count=1"), "{errors}");
+    assert!(errors.contains("errorstat_UNBLOCKED:count=1"), "{errors}");
+    assert!(
+        errors.ends_with("calls=1,rejected_calls=0,failed_calls=1"),
+        "{errors}"
+    );
     if let Some(redis) = ServerProcess::redis(&[]) {
         assert_eq!(error_stats_after_failures(&redis), (errors, total));
     }

@@ -169,7 +169,7 @@ pub(crate) fn demote(
     port: u16,
 ) {
     if !data.replica_of {
-        crate::blocking::unblock_all_for_demotion(data);
+        crate::blocking::unblock_all_for_demotion(server, data);
     }
     data.replica_of = true;
     // A demoted primary that produced a stream first tries PSYNC with its

@@ -1147,7 +1147,8 @@ fn client_unblock(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         return Reply::not_integer();
     };
     let with_error = argv.get(3).is_some_and(|r| is(r, "error"));
-    let unblocked = id >= 0 && crate::blocking::unblock(ctx.data, id as u64, with_error);
+    let unblocked =
+        id >= 0 && crate::blocking::unblock(ctx.server, ctx.data, id as u64, with_error);
     Reply::Int(i64::from(unblocked))
 }
 
