@@ -29,6 +29,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -191,12 +192,31 @@ impl Manifest {
     }
 }
 
+/// A rewrite under way: its writer thread stands for Redis's rewrite child.
+#[derive(Debug)]
+pub struct Rewrite {
+    pub started: Instant,
+    /// The snapshot it writes: tells its finish from an abandoned writer's.
+    snapshot: tandem_storage::snapshot::SnapshotId,
+    /// Set to make the writer abandon its snapshot and file.
+    cancel: Arc<AtomicBool>,
+}
+
+impl Rewrite {
+    /// Stops the writer (appendonly no, a new dataset after a full sync):
+    /// it abandons its snapshot within 100 ms and removes its file.
+    pub fn cancel(self) {
+        info!("Killing running AOF rewrite child (the rewrite thread)");
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+}
+
 /// AOF facts INFO reports and the rewrite under way, under the data lock.
 #[derive(Debug)]
 pub struct AofState {
     pub manifest: Manifest,
-    /// The rewrite running: when it started and its new incremental file.
-    pub rewrite: Option<(Instant, String)>,
+    /// The rewrite running, if any.
+    pub rewrite: Option<Rewrite>,
     pub rewrite_scheduled: bool,
     pub last_rewrite_secs: i64,
     pub last_rewrite_ok: bool,
@@ -472,14 +492,21 @@ fn total_size(p: &Paths, m: &Manifest) -> u64 {
         .sum()
 }
 
-/// BGREWRITEAOF (and `appendonly yes` at run time): see the module docs.
+/// BGREWRITEAOF, the automatic rewrite and the one after a full sync: see
+/// the module docs. With the AOF off it writes a new base alone (recording
+/// stays off and the old incremental files leave the manifest), as Redis does.
 pub fn start_rewrite(server: &Server, data: &mut Data) -> Result<(), String> {
+    rewrite(server, data, false)
+}
+
+/// Starts a rewrite; `turning_on` (`appendonly yes`) also starts recording.
+fn rewrite(server: &Server, data: &mut Data, turning_on: bool) -> Result<(), String> {
     if data.aof.rewrite.is_some() {
         return Err("ERR Background append only file rewriting already in progress".into());
     }
-    let Some(arc) = server.arc() else {
+    if server.arc().is_none() {
         return Err("ERR server is shutting down".into());
-    };
+    }
     let p = paths(server);
     let fail = |data: &mut Data, e: std::io::Error| {
         data.aof.last_rewrite_ok = false;
@@ -496,6 +523,11 @@ pub fn start_rewrite(server: &Server, data: &mut Data) -> Result<(), String> {
     }
     let seq = data.aof.manifest.next_incr_seq();
     let incr = format!("{}.{seq}.incr.aof", p.name);
+    if !was_on && !turning_on {
+        // Named after the increment it would have opened, which no manifest
+        // lists: finishing drops every incremental file.
+        return spawn_rewrite(server, data, &p, incr);
+    }
     let log = match AofLog::open(&p.dir.join(&incr), p.always) {
         Ok(log) => log,
         Err(e) => return Err(fail(data, e)),
@@ -515,26 +547,44 @@ pub fn start_rewrite(server: &Server, data: &mut Data) -> Result<(), String> {
     }
     data.aof.sync_file = Some(log.file.clone());
     data.repl.aof = Some(Box::new(log));
+    spawn_rewrite(server, data, &p, incr)
+}
+
+/// Takes the snapshot and starts the thread that writes it as the new base.
+fn spawn_rewrite(server: &Server, data: &mut Data, p: &Paths, incr: String) -> Result<(), String> {
+    let Some(arc) = server.arc() else {
+        return Err("ERR server is shutting down".into());
+    };
     let (id, sizes) = data.keyspace.start_snapshot();
     let mut aux = crate::persist::data_aux(data);
     aux.aof_base = true;
-    data.aof.rewrite = Some((Instant::now(), incr.clone()));
+    let cancel = Arc::new(AtomicBool::new(false));
+    data.aof.rewrite = Some(Rewrite {
+        started: Instant::now(),
+        snapshot: id,
+        cancel: cancel.clone(),
+    });
     data.aof.rewrite_scheduled = false;
-    let temp = p
-        .dir
-        .join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
+    // One name per rewrite: an abandoned writer may still be winding down.
+    static REWRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nth = REWRITES.fetch_add(1, Ordering::Relaxed);
+    let temp = p.dir.join(format!(
+        "temp-rewriteaof-bg-{}-{nth}.aof",
+        std::process::id()
+    ));
     let spawned = std::thread::Builder::new()
         .name("tandem-aofrw".into())
         .spawn(move || {
             crate::persist::lower_thread_priority();
             let result = (|| -> std::io::Result<u64> {
                 let file = File::create(&temp)?;
-                let sink = crate::persist::write_snapshot_to(
+                let sink = crate::persist::write_snapshot_cancellable(
                     &arc,
                     id,
                     &sizes,
                     &aux,
                     BufWriter::new(file),
+                    &cancel,
                 )?;
                 let file = sink.into_inner().map_err(|e| e.into_error())?;
                 file.sync_all()?;
@@ -561,7 +611,7 @@ fn finish_rewrite(
     let p = paths(server);
     let mut data = server.data.lock();
     let started = match &data.aof.rewrite {
-        Some((started, name)) if name == incr => *started,
+        Some(r) if r.snapshot == id => r.started,
         // Cancelled (appendonly no) meanwhile.
         _ => {
             let _ = std::fs::remove_file(temp);
@@ -627,7 +677,9 @@ pub fn stop(data: &mut Data) {
         let _ = log.flush();
         let _ = log.file.sync_data();
     }
-    data.aof.rewrite = None;
+    if let Some(rewrite) = data.aof.rewrite.take() {
+        rewrite.cancel();
+    }
     data.aof.sync_file = None;
 }
 
@@ -641,7 +693,7 @@ pub fn start(server: &Server, data: &mut Data) -> Result<(), String> {
         .ok()
         .flatten()
         .unwrap_or_default();
-    start_rewrite(server, data)
+    rewrite(server, data, true)
 }
 
 /// Writes out what the last commands recorded (end of a batch).
@@ -747,7 +799,7 @@ pub fn info_fields(data: &Data) -> Vec<(&'static str, String)> {
             "aof_current_rewrite_time_sec",
             a.rewrite
                 .as_ref()
-                .map_or(-1, |r| r.0.elapsed().as_secs() as i64)
+                .map_or(-1, |r| r.started.elapsed().as_secs() as i64)
                 .to_string(),
         ),
         (

@@ -16,7 +16,7 @@
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -162,7 +162,22 @@ pub fn write_snapshot_to<W: Write>(
     sink: W,
 ) -> std::io::Result<W> {
     let s = settings(server);
-    write_snapshot(server, id, sizes, aux, sink, &s)
+    write_snapshot(server, id, sizes, aux, sink, &s, None)
+}
+
+/// As [`write_snapshot_to`], abandoning the snapshot with an `Interrupted`
+/// error once `cancel` is set (checked between steps and between keys, so
+/// also during `rdb-key-save-delay`).
+pub fn write_snapshot_cancellable<W: Write>(
+    server: &Server,
+    id: SnapshotId,
+    sizes: &[DbSizes],
+    aux: &AuxFields,
+    sink: W,
+    cancel: &AtomicBool,
+) -> std::io::Result<W> {
+    let s = settings(server);
+    write_snapshot(server, id, sizes, aux, sink, &s, Some(cancel))
 }
 
 /// Writes snapshot `id` to a temporary file next to `dbfilename` on a
@@ -179,7 +194,7 @@ pub async fn snapshot_to_temp_file(
     tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         let s = settings(&srv);
         let file = File::create(&path)?;
-        let sink = write_snapshot(&srv, id, &sizes, &aux, BufWriter::new(file), &s)?;
+        let sink = write_snapshot(&srv, id, &sizes, &aux, BufWriter::new(file), &s, None)?;
         sink.into_inner().map_err(|e| e.into_error())?.sync_all()
     })
     .await
@@ -293,7 +308,7 @@ fn run_bgsave(
     let started = Instant::now();
     let result = (|| -> std::io::Result<()> {
         let file = File::create(&temp)?;
-        let sink = write_snapshot(&server, id, &sizes, &aux, BufWriter::new(file), &s)?;
+        let sink = write_snapshot(&server, id, &sizes, &aux, BufWriter::new(file), &s, None)?;
         let file = sink.into_inner().map_err(|e| e.into_error())?;
         commit_file(file, &temp, &s.path)
     })();
@@ -331,6 +346,7 @@ fn write_snapshot<W: Write>(
     aux: &AuxFields,
     sink: W,
     s: &SaveSettings,
+    cancel: Option<&AtomicBool>,
 ) -> std::io::Result<W> {
     /// Counts this writer in `Server::snapshot_writers` while it lives.
     struct Writing<'a>(&'a AtomicUsize);
@@ -347,8 +363,19 @@ fn write_snapshot<W: Write>(
         w
     };
     w.write_header(aux).map_err(fail)?;
+    let cancelled = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
+    let interrupted = || {
+        server.data.lock().keyspace.cancel_snapshot(id);
+        std::io::Error::new(
+            std::io::ErrorKind::Interrupted,
+            "the snapshot was cancelled",
+        )
+    };
     let mut current_db = None;
     loop {
+        if cancelled() {
+            return Err(interrupted());
+        }
         let step = {
             let mut data = server.data.lock();
             let step = data.keyspace.snapshot_step(id, STEP_ENTRIES);
@@ -375,7 +402,15 @@ fn write_snapshot<W: Write>(
                 w.write_entry(entry.key(), &entry.value, entry.expire_at())
                     .map_err(fail)?;
                 if s.key_delay_us > 0 {
-                    std::thread::sleep(Duration::from_micros(s.key_delay_us));
+                    // A test knob (Redis's rdb-key-save-delay): slept in
+                    // slices so that a cancel is seen within 100 ms.
+                    let until = Instant::now() + Duration::from_micros(s.key_delay_us);
+                    while let Some(left) = until.checked_duration_since(Instant::now()) {
+                        if cancelled() {
+                            return Err(interrupted());
+                        }
+                        std::thread::sleep(left.min(Duration::from_millis(100)));
+                    }
                 }
             }
         }

@@ -507,7 +507,9 @@ async fn full_sync(
         if data.repl.aof.is_some() {
             // The AOF must start again from the new dataset (Redis's
             // restartAOFAfterSYNC): a fresh base of it.
-            data.aof.rewrite = None;
+            if let Some(rewrite) = data.aof.rewrite.take() {
+                rewrite.cancel();
+            }
             if let Err(e) = crate::aof::start_rewrite(server, &mut data) {
                 warn!("Failed to restart the AOF after the sync: {e}");
             }

@@ -228,3 +228,89 @@ fn tandem_and_redis_load_each_others_aof() {
         "tandem loads redis-server's AOF"
     );
 }
+
+/// `appendonly no` during a slow rewrite stops its writer, as Redis kills
+/// its rewrite child: the log says so, the temporary file goes, and a
+/// rewrite started afterwards produces a base that restores the data.
+#[test]
+fn turning_aof_off_cancels_a_running_rewrite() {
+    let dir = TempDir::new("aof-cancel");
+    let d = dir.path().display().to_string();
+    let s = ServerProcess::tandem(&["--dir", &d, "--appendonly", "yes"]);
+    let mut c = s.client();
+    wait_rewrite_done(&mut c);
+    for i in 0..20 {
+        c.q(&["SET", &format!("k{i}"), "v"]);
+    }
+    // One second per key: the rewrite would take 20 seconds.
+    assert_eq!(
+        c.q(&["CONFIG", "SET", "rdb-key-save-delay", "1000000"]),
+        "+OK"
+    );
+    assert!(c.q(&["BGREWRITEAOF"]).contains("rewriting started"));
+    let temp_files = || {
+        std::fs::read_dir(dir.path().join("appendonlydir"))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("temp-"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert!(wait_until(Duration::from_secs(5), || temp_files() == 1));
+    assert_eq!(c.q(&["CONFIG", "SET", "appendonly", "no"]), "+OK");
+    assert!(
+        wait_until(Duration::from_secs(5), || temp_files() == 0),
+        "the abandoned rewrite left its file"
+    );
+    assert!(
+        s.log().contains("Killing running AOF rewrite child"),
+        "{}",
+        s.log()
+    );
+    assert_eq!(
+        info_field(&mut c, "persistence", "aof_rewrite_in_progress").as_deref(),
+        Some("0")
+    );
+
+    assert_eq!(c.q(&["CONFIG", "SET", "rdb-key-save-delay", "0"]), "+OK");
+    c.q(&["SET", "after", "1"]);
+    assert_eq!(c.q(&["CONFIG", "SET", "appendonly", "yes"]), "+OK");
+    wait_rewrite_done(&mut c);
+    let before = digest(&mut c);
+    drop(c);
+    drop(s);
+    let s = ServerProcess::tandem(&["--dir", &d, "--appendonly", "yes"]);
+    assert_eq!(digest(&mut s.client()), before);
+}
+
+#[test]
+fn bgrewriteaof_with_the_aof_off_writes_a_base_alone() {
+    let dir = TempDir::new("aof-base-alone");
+    let d = dir.path().display().to_string();
+    let s = ServerProcess::tandem(&["--dir", &d]);
+    let mut c = s.client();
+    let library = "#!lua name=lib\nredis.register_function('one', function() return 1 end)";
+    assert_eq!(c.q(&["FUNCTION", "LOAD", library]), "\"lib\"");
+    c.q(&["SET", "k", "v"]);
+    assert!(c.q(&["BGREWRITEAOF"]).contains("rewriting started"));
+    wait_rewrite_done(&mut c);
+    let written = manifest(dir.path());
+    assert!(written.contains("type b"), "{written}");
+    assert!(
+        !written.contains("type i"),
+        "recording stayed off: {written}"
+    );
+    assert_eq!(
+        info_field(&mut c, "persistence", "aof_enabled").as_deref(),
+        Some("0")
+    );
+
+    // The base holds the functions and the keys as they were.
+    assert_eq!(c.q(&["FUNCTION", "FLUSH"]), "+OK");
+    c.q(&["SET", "k", "changed"]);
+    assert_eq!(c.q(&["DEBUG", "LOADAOF"]), "+OK");
+    assert_eq!(c.q(&["FCALL", "one", "0"]), ":1");
+    assert_eq!(c.q(&["GET", "k"]), "\"v\"");
+}
