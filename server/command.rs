@@ -182,19 +182,28 @@ pub fn movable_key_positions(name: &str, argv: &[Bytes]) -> Option<Option<Vec<us
             }
             return Some(Some(keys));
         }
-        // The key, or with KEYS (and an empty key) every argument after it.
+        // The key, or with KEYS every argument after it; KEYS with a key
+        // given names no keys (the command refuses it). AUTH and AUTH2 take
+        // arguments that are never the keyword.
         "migrate" => {
             argv.get(3)?;
-            let extended = argv
-                .iter()
-                .skip(6)
-                .position(|a| a.eq_ignore_ascii_case(b"keys"))
-                .map(|i| i + 6)
-                .filter(|_| argv[3].is_empty());
-            return Some(Some(match extended {
-                Some(at) => (at + 1..argv.len()).collect(),
-                None => vec![3],
-            }));
+            let mut i = 6;
+            while i < argv.len() {
+                let word = &argv[i];
+                if word.eq_ignore_ascii_case(b"keys") {
+                    if !argv[3].is_empty() {
+                        return Some(None);
+                    }
+                    return Some(Some((i + 1..argv.len()).collect()));
+                }
+                if word.eq_ignore_ascii_case(b"auth") {
+                    i += 1;
+                } else if word.eq_ignore_ascii_case(b"auth2") {
+                    i += 2;
+                }
+                i += 1;
+            }
+            return Some(Some(vec![3]));
         }
         "xread" | "xreadgroup" => {
             // The keys are the first half of what follows STREAMS.
@@ -216,7 +225,9 @@ pub fn movable_key_positions(name: &str, argv: &[Bytes]) -> Option<Option<Vec<us
     let count = argv
         .get(count_at)
         .and_then(|c| std::str::from_utf8(c).ok()?.parse::<usize>().ok());
-    let keys = count.and_then(|n| {
+    // No keys at all is Redis's "no keys" too (its finders refuse a count
+    // below one), even where a destination comes first.
+    let keys = count.filter(|&n| n >= 1).and_then(|n| {
         let first = count_at + 1;
         let end = first.checked_add(n)?;
         if end > argv.len() {

@@ -13,6 +13,7 @@
 //! - [`config`]: every redis.conf directive, the config file parser, CONFIG GET/SET/REWRITE.
 //! - [`command`]: the command table (name, arity, flags, keys, docs, handler).
 //! - [`commands`]: the handlers, one file per command family.
+//! - [`keyspecs`]: Redis 7.0's key specs and the GETKEYS search over them.
 //! - [`exec`]: executing one command: checks, handler, stats, propagation.
 //! - [`maxmemory`]: used-memory accounting and eviction under `maxmemory`.
 //! - [`multi`]: MULTI queueing and WATCH bookkeeping.
@@ -43,6 +44,7 @@ pub mod diskless;
 pub mod exec;
 pub mod failover;
 pub mod info;
+pub mod keyspecs;
 pub mod log;
 pub mod maxmemory;
 pub mod multi;

@@ -1665,57 +1665,65 @@ fn debug_help() -> Reply {
 // ---------------------------------------------------------------------------
 
 /// The key-spec flags a command's keys get (approximated from its flags).
-fn key_flags(spec: &CommandSpec) -> Vec<Reply> {
-    // The only keyed Pub/Sub commands name shard channels, not keys.
-    let names: &[&'static str] = if spec.has(PUBSUB) {
-        &["not_key"]
-    } else if spec.has(WRITE) {
-        &["RW", "access", "update"]
-    } else if spec.has(READONLY) {
-        &["RO", "access"]
-    } else {
-        &["RW", "access"]
-    };
-    names.iter().map(|n| status(*n)).collect()
+fn key_flags(bits: u16) -> Reply {
+    Reply::Set(crate::keyspecs::flags::names(bits).map(status).collect())
 }
 
 fn bulk_str(s: &str) -> Reply {
     Reply::bulk_from(s.as_bytes())
 }
 
-fn key_specs(spec: &CommandSpec) -> Vec<Reply> {
-    let k = spec.keys;
-    if k.first <= 0 || k.step <= 0 {
-        return Vec::new();
-    }
-    let lastkey = if k.last < 0 { k.last } else { k.last - k.first };
-    vec![Reply::Map(vec![
-        (bulk_str("flags"), Reply::Set(key_flags(spec))),
-        (
-            bulk_str("begin_search"),
-            Reply::Map(vec![
-                (bulk_str("type"), bulk_str("index")),
-                (
-                    bulk_str("spec"),
-                    Reply::Map(vec![(bulk_str("index"), Reply::Int(i64::from(k.first)))]),
+fn map(pairs: Vec<(&str, Reply)>) -> Reply {
+    Reply::Map(pairs.into_iter().map(|(k, v)| (bulk_str(k), v)).collect())
+}
+
+/// `COMMAND INFO`'s key specs of the command `full_name`.
+fn key_specs(full_name: &str) -> Vec<Reply> {
+    use crate::keyspecs::{BeginSearch, FindKeys};
+    let int = |n: i32| Reply::Int(i64::from(n));
+    crate::keyspecs::specs(full_name)
+        .iter()
+        .map(|spec| {
+            let (kind, args) = match spec.begin {
+                BeginSearch::Index(i) => ("index", vec![("index", int(i))]),
+                BeginSearch::Keyword(word, from) => (
+                    "keyword",
+                    vec![("keyword", bulk_str(word)), ("startfrom", int(from))],
                 ),
-            ]),
-        ),
-        (
-            bulk_str("find_keys"),
-            Reply::Map(vec![
-                (bulk_str("type"), bulk_str("range")),
-                (
-                    bulk_str("spec"),
-                    Reply::Map(vec![
-                        (bulk_str("lastkey"), Reply::Int(i64::from(lastkey))),
-                        (bulk_str("keystep"), Reply::Int(i64::from(k.step))),
-                        (bulk_str("limit"), Reply::Int(0)),
-                    ]),
+                BeginSearch::Unknown => ("unknown", Vec::new()),
+            };
+            let begin = map(vec![("type", bulk_str(kind)), ("spec", map(args))]);
+            let (kind, args) = match spec.find {
+                FindKeys::Range {
+                    lastkey,
+                    step,
+                    limit,
+                } => (
+                    "range",
+                    vec![
+                        ("lastkey", int(lastkey)),
+                        ("keystep", int(step)),
+                        ("limit", int(limit)),
+                    ],
                 ),
-            ]),
-        ),
-    ])]
+                FindKeys::Keynum { idx, first, step } => (
+                    "keynum",
+                    vec![
+                        ("keynumidx", int(idx)),
+                        ("firstkey", int(first)),
+                        ("keystep", int(step)),
+                    ],
+                ),
+                FindKeys::Unknown => ("unknown", Vec::new()),
+            };
+            let find = map(vec![("type", bulk_str(kind)), ("spec", map(args))]);
+            map(vec![
+                ("flags", key_flags(spec.flags)),
+                ("begin_search", begin),
+                ("find_keys", find),
+            ])
+        })
+        .collect()
 }
 
 /// One `COMMAND INFO` entry (Redis 7.0's ten fields).
@@ -1748,7 +1756,7 @@ fn info_entry(full_name: &str, spec: &CommandSpec) -> Reply {
         Reply::Int(i64::from(spec.keys.step)),
         Reply::Set(acl),
         Reply::Set(Vec::new()),
-        Reply::Set(key_specs(spec)),
+        Reply::Set(key_specs(full_name)),
         subcommands,
     ])
 }
@@ -1876,41 +1884,19 @@ fn command_list(_: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     Reply::Array(names)
 }
 
-/// The keys of the command in `argv[2..]`, or Redis's GETKEYS error.
-fn getkeys(argv: &[Bytes]) -> Result<(&'static CommandSpec, Vec<&Bytes>), Reply> {
+/// The keys of the command in `argv[2..]` with their key-spec flags, or
+/// Redis's GETKEYS error.
+fn getkeys(argv: &[Bytes]) -> Result<Vec<(Bytes, u16)>, Reply> {
     let target = &argv[2..];
-    let Some(base) = table().lookup(&target[0]) else {
-        return Err(Reply::error("ERR Invalid command specified"));
-    };
-    let spec = if base.subcommands.is_empty() || target.len() < 2 {
-        base
+    let invalid = || Reply::error("ERR Invalid command specified");
+    let base = table().lookup(&target[0]).ok_or_else(invalid)?;
+    let (spec, full_name) = if base.subcommands.is_empty() || target.len() < 2 {
+        (base, base.name.to_string())
     } else {
-        match lookup_subcommand(base, &target[1]) {
-            Some(s) => s,
-            None => return Err(Reply::error("ERR Invalid command specified")),
-        }
+        let sub = lookup_subcommand(base, &target[1]).ok_or_else(invalid)?;
+        (sub, format!("{}|{}", base.name, sub.name))
     };
-    if let Some(keys) = crate::command::movable_key_positions(spec.name, target) {
-        let keys = keys.map(|positions| {
-            positions
-                .into_iter()
-                .map(|i| &target[i])
-                .collect::<Vec<_>>()
-        });
-        if !spec.arity_ok(target.len()) {
-            return Err(Reply::error(
-                "ERR Invalid number of arguments specified for command",
-            ));
-        }
-        // Scripts may name no keys at all (Redis's `no_mandatory_keys`).
-        let optional = spec.name.starts_with("eval") || spec.name.starts_with("fcall");
-        return match keys {
-            Some(keys) if !keys.is_empty() => Ok((spec, keys)),
-            _ if optional => Ok((spec, Vec::new())),
-            _ => Err(Reply::error("ERR Invalid arguments specified for command")),
-        };
-    }
-    if spec.keys.first <= 0 || spec.keys.step <= 0 {
+    if !crate::keyspecs::has_keys(&full_name) && !spec.has(MOVABLE_KEYS) {
         return Err(Reply::error("ERR The command has no key arguments"));
     }
     if !spec.arity_ok(target.len()) {
@@ -1918,23 +1904,26 @@ fn getkeys(argv: &[Bytes]) -> Result<(&'static CommandSpec, Vec<&Bytes>), Reply>
             "ERR Invalid number of arguments specified for command",
         ));
     }
-    let keys = spec.keys.keys(target);
-    if keys.is_empty() {
+    let keys = crate::keyspecs::keys_and_flags(&full_name, target);
+    if keys.is_empty() && !spec.has(NO_MANDATORY_KEYS) {
         return Err(Reply::error("ERR Invalid arguments specified for command"));
     }
-    Ok((spec, keys))
+    Ok(keys
+        .into_iter()
+        .map(|(i, flags)| (target[i].clone(), flags))
+        .collect())
 }
 
 fn command_getkeys(_: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
-    let (_, keys) = tri!(getkeys(argv));
-    Reply::Array(keys.into_iter().cloned().map(Reply::Bulk).collect())
+    let keys = tri!(getkeys(argv));
+    Reply::Array(keys.into_iter().map(|(k, _)| Reply::Bulk(k)).collect())
 }
 
 fn command_getkeysandflags(_: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
-    let (spec, keys) = tri!(getkeys(argv));
+    let keys = tri!(getkeys(argv));
     Reply::Array(
         keys.into_iter()
-            .map(|k| Reply::Array(vec![Reply::Bulk(k.clone()), Reply::Set(key_flags(spec))]))
+            .map(|(k, flags)| Reply::Array(vec![Reply::Bulk(k), key_flags(flags)]))
             .collect(),
     )
 }
