@@ -438,7 +438,7 @@ fn replay(
 /// when there is no AOF yet.
 pub fn start_at_boot(server: &Server) -> Result<(), String> {
     let p = paths(server);
-    let mut data = server.data.lock();
+    let mut data = server.lock_data();
     for name in read_manifest(&p)?.map(|m| m.history).unwrap_or_default() {
         let _ = std::fs::remove_file(p.dir.join(name));
     }
@@ -609,7 +609,7 @@ fn finish_rewrite(
     id: tandem_storage::snapshot::SnapshotId,
 ) {
     let p = paths(server);
-    let mut data = server.data.lock();
+    let mut data = server.lock_data();
     let started = match &data.aof.rewrite {
         Some(r) if r.snapshot == id => r.started,
         // Cancelled (appendonly no) meanwhile.
@@ -712,7 +712,7 @@ pub fn flush(data: &mut Data) {
 /// The cron's share: flush, fsync once a second (`everysec`), and the
 /// automatic rewrite (`auto-aof-rewrite-percentage` / `-min-size`).
 pub fn cron(server: &Server) {
-    let mut data = server.data.lock();
+    let mut data = server.lock_data();
     if data.repl.aof.is_none() {
         return;
     }

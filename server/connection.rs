@@ -68,7 +68,7 @@ where
         debug!("Client id={} closed: {e}", id);
     }
     {
-        let mut data = server.data.lock();
+        let mut data = server.lock_data();
         crate::blocking::forget(&mut data, id);
         let watched = std::mem::take(&mut client.watched);
         data.watches.unwatch_all(id, &watched);
@@ -243,7 +243,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     client.handle.addr
                 );
                 let text = format!("ERR Protocol error: {e}");
-                crate::exec::count_error(&self.server, &mut self.server.data.lock(), &text);
+                crate::exec::count_error(&self.server, &mut self.server.lock_data(), &text);
                 Reply::error(text).encode(client.proto, &mut self.wbuf);
                 return Ok(Next::Close);
             }
@@ -358,7 +358,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// write, unblocked, or timed out. Replies written so far go out first.
     async fn wait_unblocked(&mut self, client: &mut ClientState) -> std::io::Result<Next> {
         self.flush().await?;
-        let deadline = self.server.data.lock().blocked_deadline(client.id);
+        let deadline = self.server.lock_data().blocked_deadline(client.id);
         let sleep = async {
             match deadline {
                 Some(ms) => {
@@ -386,7 +386,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 },
                 _ = &mut sleep, if !timed_out => {
                     timed_out = true;
-                    let reply = crate::blocking::take_timed_out(&mut self.server.data.lock(), client.id);
+                    let reply = crate::blocking::take_timed_out(&mut self.server.lock_data(), client.id);
                     if let Some(reply) = reply {
                         reply.encode(client.proto, &mut self.wbuf);
                         client.blocked = false;
@@ -408,12 +408,71 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
+    /// Answers `argv` without the data lock while a script is busy (see
+    /// `scripting::busy`): `-BUSY` for what Redis refuses then, SCRIPT KILL,
+    /// FUNCTION KILL, FUNCTION STATS, QUIT and SHUTDOWN NOSAVE; `None` for
+    /// an `allow-busy` command that must wait for the data.
+    fn answer_while_busy(&mut self, client: &mut ClientState, argv: &[Bytes]) -> Option<usize> {
+        let script = &self.server.running_script;
+        let reply = match resolve(argv) {
+            Err(reply) => {
+                crate::multi::flag_error(client);
+                reply
+            }
+            Ok(spec)
+                if !client.authenticated
+                    && !spec.has(flags::NO_AUTH)
+                    && self.server.auth_required() =>
+            {
+                crate::multi::flag_error(client);
+                Reply::error("NOAUTH Authentication required.")
+            }
+            Ok(spec) if !spec.has(flags::ALLOW_BUSY) => {
+                crate::multi::flag_error(client);
+                script.busy_error()
+            }
+            Ok(spec) => match table().flat[table().stat_id(spec)].0.as_str() {
+                "script|kill" => script.kill(true),
+                "function|kill" => script.kill(false),
+                "function|stats" => script.stats(),
+                "quit" => {
+                    client.close_after_reply = true;
+                    Reply::ok()
+                }
+                "shutdown" => {
+                    let nosave = argv[1..].iter().any(|a| a.eq_ignore_ascii_case(b"nosave"));
+                    let abort = argv[1..].iter().any(|a| a.eq_ignore_ascii_case(b"abort"));
+                    if nosave && !abort {
+                        crate::shutdown::exit_while_busy(&self.server);
+                    }
+                    script.busy_error()
+                }
+                _ => return None,
+            },
+        };
+        if !std::mem::take(&mut client.reply_skip_next) && !client.reply_off {
+            reply.encode(client.proto, &mut self.wbuf);
+        }
+        Some(1)
+    }
+
     /// Executes requests until the batch ends or one blocks; returns how many ran.
     fn execute_batch(&mut self, client: &mut ClientState, batch: &[Vec<Bytes>]) -> usize {
         let mut last_cmd = None;
         let mut done = 0;
         {
-            let mut data = self.server.data.lock();
+            let mut data = loop {
+                if self.server.running_script.is_busy() {
+                    if let Some(done) = self.answer_while_busy(client, &batch[0]) {
+                        return done;
+                    }
+                    // An `allow-busy` command that needs the data waits.
+                    break self.server.lock_data();
+                }
+                if let Some(data) = self.server.data.try_lock_for(Duration::from_millis(10)) {
+                    break data;
+                }
+            };
             // One clock reading per batch, as Redis caches time per event-loop
             // turn: the one taken when the input arrived, if still fresh.
             let now_ms = match std::mem::take(&mut self.read_ms) {

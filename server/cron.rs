@@ -41,7 +41,7 @@ pub async fn run(server: Arc<Server>) {
 
 fn active_expire(server: &Server, budget: Duration) {
     let started = Instant::now();
-    let mut data = server.data.lock();
+    let mut data = server.lock_data();
     if data.replica_of && data.active_expire_enabled && !data.debug.cron_paused {
         expire_replica_own_keys(&mut data);
     }
@@ -139,7 +139,7 @@ fn close_idle_clients(server: &Server) {
 
 fn sample_ops(server: &Server) {
     let now = unix_ms();
-    let total = server.data.lock().total_commands;
+    let total = server.lock_data().total_commands;
     let mut sample = server.stats.ops_sample.lock();
     let (last_ms, last_total, _) = *sample;
     if now >= last_ms + 100 {
@@ -172,7 +172,7 @@ fn ping_replicas(server: &Server, last_ping: &mut Instant) {
         return;
     }
     *last_ping = Instant::now();
-    let mut data = server.data.lock();
+    let mut data = server.lock_data();
     // A FAILOVER waits for a replica to match our offset, and a CLIENT PAUSE
     // holds the stream still: no ping meanwhile.
     if data.failover.is_active() || data.expiry_paused_until_ms > unix_ms() {
@@ -189,7 +189,7 @@ fn ping_replicas(server: &Server, last_ping: &mut Instant) {
 fn free_idle_backlog(server: &Server) {
     let ttl = server.config.read().repl_backlog_ttl;
     let no_replicas = server.replicas.lock().is_empty();
-    let mut data = server.data.lock();
+    let mut data = server.lock_data();
     data.repl.shrink_if_unneeded();
     // A file-backed ring costs no memory and is what a restart resumes from.
     if data.repl.backlog.is_none()

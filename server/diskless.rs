@@ -105,7 +105,7 @@ async fn lead(server: Arc<Server>, delay: Duration, full: Arc<tokio::sync::Notif
         return;
     }
     let (snapshot, sizes, offset, replid, aux) = {
-        let mut data = server.data.lock();
+        let mut data = server.lock_data();
         let (snapshot, sizes) = data.keyspace.start_snapshot();
         let offset = data.repl.offset;
         // Each member needs the stream from the snapshot on.
@@ -148,7 +148,7 @@ async fn lead(server: Arc<Server>, delay: Duration, full: Arc<tokio::sync::Notif
         });
     if let Err(e) = spawned {
         warn!("Could not start the shared sync serializer: {e}");
-        server.data.lock().keyspace.cancel_snapshot(snapshot);
+        server.lock_data().keyspace.cancel_snapshot(snapshot);
     }
 }
 

@@ -209,7 +209,7 @@ fn failover(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
 /// the timeout, then whether the target, or any replica, has acknowledged
 /// every byte of the stream.
 pub fn cron(server: &Server) {
-    let mut data = server.data.lock();
+    let mut data = server.lock_data();
     if data.failover.state != FailoverState::WaitForSync {
         return;
     }
@@ -300,7 +300,7 @@ pub enum PsyncOutcome<'a> {
 /// false when the failover was aborted: the node is a primary again and the
 /// link must end.
 pub fn psync_replied(server: &Server, generation: u64, outcome: PsyncOutcome<'_>) -> bool {
-    let mut data = server.data.lock();
+    let mut data = server.lock_data();
     if !psync_failover_arg(&data, generation) {
         return true;
     }

@@ -110,22 +110,19 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("Can't chdir to '{}'", config.dir))?;
     }
 
-    // `io-threads` (Redis's name, default 1) sets how many threads serve
-    // connections: 1 runs every connection on one thread as Redis does, which
-    // is the fastest layout when clients share the machine; more spread them
-    // over a work-stealing pool.
+    // `io-threads` (Redis's name, default 1) sets how many worker threads
+    // serve connections: 1 runs every connection on one thread as Redis
+    // does, which is the fastest layout when clients share the machine; more
+    // spread them over a work-stealing pool. The runtime is the
+    // multi-threaded one even with one worker, so that a script past
+    // busy-reply-threshold can hand that worker to the other connections
+    // (see `scripting::busy`).
     let workers = config.number("io-threads").unwrap_or(1).max(1) as usize;
-    let runtime = if workers <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .thread_name("tandem-worker")
-            .enable_all()
-            .build()?
-    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("tandem-worker")
+        .enable_all()
+        .build()?;
     runtime.block_on(run(config))
 }
 
@@ -179,7 +176,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let replicaof = server.config.read().replicaof.clone();
     if let Some((host, port)) = replicaof {
         {
-            let mut data = server.data.lock();
+            let mut data = server.lock_data();
             data.replica_of = true;
             data.repl.proxy_only = true;
         }
@@ -246,7 +243,7 @@ fn shutdown(server: &Server, pidfile: &str) {
     for client in server.clients.lock().iter() {
         client.kill();
     }
-    if let Some(backlog) = &server.data.lock().repl.backlog {
+    if let Some(backlog) = &server.lock_data().repl.backlog {
         if let Err(e) = backlog.flush() {
             warn!("Could not flush the backlog file: {e}");
         }

@@ -452,7 +452,7 @@ fn evict_one(data: &mut Data, now_ms: u64) -> Option<(usize, tandem_storage::Sma
 /// The cron's share: a fresh figure, then eviction while over the limit,
 /// within one cron period at most.
 pub fn cron(server: &Server, budget: Duration) {
-    let mut data = server.data.lock();
+    let mut data = server.lock_data();
     if data.maxmemory.limit == 0 {
         return;
     }

@@ -312,7 +312,7 @@ fn run_bgsave(
         let file = sink.into_inner().map_err(|e| e.into_error())?;
         commit_file(file, &temp, &s.path)
     })();
-    let mut data = server.data.lock();
+    let mut data = server.lock_data();
     data.persist.bgsave_started = None;
     data.persist.last_bgsave_secs = started.elapsed().as_secs() as i64;
     match result {
@@ -359,13 +359,13 @@ fn write_snapshot<W: Write>(
     let _writing = Writing(&server.snapshot_writers);
     let mut w = RdbWriter::new(sink, s.options);
     let fail = |w: std::io::Error| {
-        server.data.lock().keyspace.cancel_snapshot(id);
+        server.lock_data().keyspace.cancel_snapshot(id);
         w
     };
     w.write_header(aux).map_err(fail)?;
     let cancelled = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
     let interrupted = || {
-        server.data.lock().keyspace.cancel_snapshot(id);
+        server.lock_data().keyspace.cancel_snapshot(id);
         std::io::Error::new(
             std::io::ErrorKind::Interrupted,
             "the snapshot was cancelled",
@@ -377,7 +377,7 @@ fn write_snapshot<W: Write>(
             return Err(interrupted());
         }
         let step = {
-            let mut data = server.data.lock();
+            let mut data = server.lock_data();
             let step = data.keyspace.snapshot_step(id, STEP_ENTRIES);
             // Hand the lock straight to a waiting client: without this the
             // serializer could take it again and again ahead of them.
@@ -424,7 +424,7 @@ pub fn cron(server: &Server) {
     if points.is_empty() {
         return;
     }
-    let mut data = server.data.lock();
+    let mut data = server.lock_data();
     if data.persist.bgsave_started.is_some() {
         return;
     }
@@ -479,7 +479,7 @@ pub fn load_at_startup(server: &Server) -> Result<(), String> {
     };
     let started = Instant::now();
     let opts = startup_load_options(server);
-    let mut data = server.data.lock();
+    let mut data = server.lock_data();
     match rdb::load(BufReader::new(file), &mut data.keyspace, &opts) {
         Ok(summary) => {
             if let Some(ver) = summary.aux(b"redis-ver") {

@@ -122,7 +122,7 @@ where
         () = killed(&handle) => Ok(()),
     };
     server.replicas.lock().remove(&id);
-    server.data.lock().repl.pins.remove(&id);
+    server.lock_data().repl.pins.remove(&id);
     if let Err(e) = &result {
         info!("Connection with replica {name} lost: {e}");
     }
@@ -184,7 +184,7 @@ where
             aux,
             ..
         } if conf.rdb_filter_functions.is_some() => {
-            server.data.lock().keyspace.cancel_snapshot(snapshot);
+            server.lock_data().keyspace.cancel_snapshot(snapshot);
             let functions = conf.rdb_filter_functions == Some(true);
             let announce = psync.then_some(replid);
             send_filtered_rdb(server, stream, id, announce, offset, aux, functions).await?;
@@ -281,7 +281,7 @@ where
     if !functions {
         aux.functions.clear();
     }
-    let databases = server.data.lock().keyspace.db_count();
+    let databases = server.lock_data().keyspace.db_count();
     let empty = tandem_storage::Keyspace::new(databases);
     let options = crate::persist::payload_options(&server.config.read());
     let payload = tandem_storage::rdb::save(Vec::new(), &empty, &aux, options)?;
@@ -353,7 +353,7 @@ fn make_plan(
     let link_up = server.link.lock().up;
     // Decide under the lock; a full sync takes its snapshot in the same hold.
     let plan = {
-        let mut data = server.data.lock();
+        let mut data = server.lock_data();
         // A replica serves its own replicas only what it holds of a live
         // link: without one it has no history to give (spec §5.5).
         if data.replica_of && !link_up {
@@ -668,7 +668,7 @@ where
             }
         }
         let span = {
-            let mut data = server.data.lock();
+            let mut data = server.lock_data();
             // A kill (CLIENT KILL, or a new replication id: see
             // `disconnect_replicas`) is seen under the lock that changed the
             // id, so no byte of the new history reaches a replica that

@@ -37,7 +37,7 @@ pub fn restore_replication(server: &Server) {
         let size = (c.repl_backlog_size as usize).max(16 * 1024);
         (file, size, c.replicaof.is_some())
     };
-    let mut data = server.data.lock();
+    let mut data = server.lock_data();
     if let Some(path) = backlog_file {
         let path = std::path::PathBuf::from(path);
         data.repl.backlog_file = Some(path.clone());

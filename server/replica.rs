@@ -247,7 +247,7 @@ async fn link_once(server: &Arc<Server>, host: &str, port: u16, generation: u64)
 
     // PSYNC with what we hold, or `? -1` when we hold nothing from anyone.
     let (cached_id, cached_offset, has_cache, failover) = {
-        let data = server.data.lock();
+        let data = server.lock_data();
         // A REPLICAOF (or FAILOVER ABORT) during the handshake ends this
         // link before it asks for anything.
         if !current(server, generation) {
@@ -305,7 +305,7 @@ async fn link_once(server: &Arc<Server>, host: &str, port: u16, generation: u64)
         off
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let new_id = ReplId::parse(rest.trim().as_bytes());
-        let mut data = server.data.lock();
+        let mut data = server.lock_data();
         if !current(server, generation) {
             return Err(protocol("replication target changed"));
         }
@@ -497,7 +497,7 @@ async fn full_sync(
     let (ks, lineage_aux, functions) = loaded?;
     info!("MASTER <-> REPLICA sync: Flushing old data");
     {
-        let mut data = server.data.lock();
+        let mut data = server.lock_data();
         if !current(server, generation) {
             cleanup(&temp);
             return Err(protocol("replication target changed during the load"));
@@ -594,7 +594,7 @@ async fn stream_commands(
     let mut tracker = StreamTracker::new(ReplOffset(offset));
     let mut client = master_client(server, Some(stream));
     // A resumed stream goes on in the database it was in.
-    client.db = server.data.lock().repl.master_db;
+    client.db = server.lock_data().repl.master_db;
     server.clients.lock().add(client.handle.clone());
     let result = async {
         let timeout = Duration::from_secs(
@@ -655,7 +655,7 @@ async fn apply_events(
 ) -> IoResult<()> {
     let mut acks = Vec::new();
     {
-        let mut data = server.data.lock();
+        let mut data = server.lock_data();
         // REPLICAOF changes the generation under this same lock: once it has
         // run, nothing from the old primary may be applied or proxied.
         if !current(server, generation) {

@@ -108,11 +108,11 @@ pub async fn prepare(server: &Arc<Server>) -> bool {
         return false;
     }
     log_replica_sync(server);
-    crate::aof::flush_and_sync(&mut server.data.lock());
+    crate::aof::flush_and_sync(&mut server.lock_data());
     let save_points = !server.config.read().save_points.is_empty();
     if flags.save || (save_points && !flags.nosave) {
         warn!("Saving the final RDB snapshot before exiting.");
-        let saved = crate::persist::save_locked(server, &mut server.data.lock());
+        let saved = crate::persist::save_locked(server, &mut server.lock_data());
         if let Err(e) = saved {
             if flags.force {
                 warn!("Error trying to save the DB: {e}; exiting anyway (FORCE).");
@@ -129,9 +129,31 @@ pub async fn prepare(server: &Arc<Server>) -> bool {
     true
 }
 
+/// SHUTDOWN NOSAVE while a script is busy: the script is abandoned and the
+/// process exits at once, as Redis does. What earlier commands wrote is in
+/// the AOF file already (a batch writes its records before it replies); the
+/// busy script's own effects never reach it.
+pub fn exit_while_busy(server: &Server) -> ! {
+    warn!("User requested shutdown...");
+    warn!("Abandoning the busy script and exiting without saving (SHUTDOWN NOSAVE).");
+    let (unixsocket, pidfile) = {
+        let config = server.config.read();
+        (config.unixsocket.clone(), config.pidfile.clone())
+    };
+    if !unixsocket.is_empty() {
+        let _ = std::fs::remove_file(&unixsocket);
+    }
+    if !pidfile.is_empty() {
+        info!("Removing the pid file.");
+        let _ = std::fs::remove_file(&pidfile);
+    }
+    warn!("tandem is now ready to exit, bye bye...");
+    std::process::exit(0)
+}
+
 /// Every attached replica has acknowledged the whole stream.
 fn replicas_in_sync(server: &Server) -> bool {
-    let offset = server.data.lock().repl.offset;
+    let offset = server.lock_data().repl.offset;
     server
         .replicas
         .lock()
@@ -146,7 +168,7 @@ async fn wait_for_replicas(server: &Arc<Server>, timeout_secs: u64) -> bool {
     server.shutdown_state.lock().deadline_ms = Some(deadline);
     server.pause.lock().shutdown = true;
     {
-        let mut data = server.data.lock();
+        let mut data = server.lock_data();
         if data.repl.enabled {
             data.repl.feed_raw(&[b"REPLCONF", b"GETACK", b"*"]);
         }
@@ -166,7 +188,7 @@ async fn wait_for_replicas(server: &Arc<Server>, timeout_secs: u64) -> bool {
 
 /// Redis's lines on how the replicas stand as the primary goes.
 fn log_replica_sync(server: &Server) {
-    let offset = server.data.lock().repl.offset;
+    let offset = server.lock_data().repl.offset;
     let now_secs = unix_ms() / 1000;
     let replicas = server.replicas.lock();
     let mut lagging = 0;

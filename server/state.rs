@@ -275,6 +275,8 @@ pub struct Server {
     pub diskless: Mutex<crate::diskless::Groups>,
     pub link: Mutex<crate::replica::LinkState>,
     pub shutdown_requested: AtomicBool,
+    /// The script holding the data lock, as other connections see it.
+    pub running_script: Arc<crate::scripting::busy::RunningScript>,
     /// The shutdown in progress, if any (see `crate::shutdown`).
     pub shutdown_state: Mutex<crate::shutdown::ShutdownState>,
     pub shutdown: Notify,
@@ -376,6 +378,7 @@ impl Server {
             diskless: Mutex::new(Default::default()),
             link: Mutex::new(Default::default()),
             shutdown_requested: AtomicBool::new(false),
+            running_script: Default::default(),
             shutdown_state: Default::default(),
             shutdown: Notify::new(),
             tcp_port: AtomicU64::new(0),
@@ -395,6 +398,24 @@ impl Server {
     /// A shared handle on this server, for threads that outlive a command.
     pub fn arc(&self) -> Option<Arc<Server>> {
         self.self_ref.get().and_then(std::sync::Weak::upgrade)
+    }
+
+    /// The data lock, for code outside a command (connections, cron, the
+    /// replication tasks). While a script holds it past
+    /// busy-reply-threshold, the wait moves off the runtime's worker so the
+    /// other connections are still served (see `scripting::busy`).
+    pub fn lock_data(&self) -> parking_lot::MutexGuard<'_, Data> {
+        if let Some(data) = self.data.try_lock() {
+            return data;
+        }
+        loop {
+            if self.running_script.is_busy() {
+                return crate::scripting::busy::off_worker(|| self.data.lock());
+            }
+            if let Some(data) = self.data.try_lock_for(std::time::Duration::from_millis(10)) {
+                return data;
+            }
+        }
     }
 
     /// Re-reads whether the default user lets connections in without AUTH.

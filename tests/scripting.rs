@@ -6,9 +6,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{assert_converged, info_field, wait_until, Client, ServerProcess};
+use common::{assert_converged, info_field, render, wait_until, Client, ServerProcess};
 
 /// Scripts whose replies must be byte-for-byte Redis's, run in order on one
 /// connection (later ones see earlier ones' keys).
@@ -108,6 +108,15 @@ const CASES: &[&[&str]] = &[
     ],
     &["EVAL", "return cjson.decode('[1,2')", "0"],
     &["EVAL", "return cjson.encode(function() end)", "0"],
+    // lua-cjson's settings last for the interpreter; each case restores them.
+    &["EVAL", "cjson.encode_max_depth(1) local ok, e = pcall(cjson.encode, {a={1}}) cjson.encode_max_depth(1000) return {tostring(ok), e}", "0"],
+    &["EVAL", "cjson.decode_max_depth(1) local ok, e = pcall(cjson.decode, '[[1]]') cjson.decode_max_depth(1000) return {tostring(ok), e}", "0"],
+    &["EVAL", "cjson.encode_invalid_numbers(true) local a = cjson.encode({1/0, -1/0}) cjson.encode_invalid_numbers('null') local b = cjson.encode({1/0}) return {a, b, tostring(cjson.encode_invalid_numbers(false))}", "0"],
+    &["EVAL", "cjson.encode_number_precision(3) local e = cjson.encode({3.14159}) cjson.encode_number_precision(14) return e", "0"],
+    &["EVAL", "cjson.encode_sparse_array(true) local e = cjson.encode({[1]=1, [20]=2}) cjson.encode_sparse_array(false) return {e, cjson.encode_sparse_array()}", "0"],
+    &["EVAL", "local t = cjson.decode('[inf, -Infinity]') return {tostring(t[1]), tostring(t[2])}", "0"],
+    &["EVAL", "return {pcall(cjson.encode_max_depth, 0)}", "0"],
+    &["EVAL", "return {pcall(cjson.encode_keep_buffer, 'x')}", "0"],
     &[
         "EVAL",
         "redis.call('select', 5); return redis.call('set','in5','v')",
@@ -246,21 +255,120 @@ fn scripts_inside_multi_and_under_watch() {
     assert_eq!(a.q(&["EXEC"]), "(nil)");
 }
 
-#[test]
-fn a_runaway_read_only_script_is_stopped_and_the_server_serves_on() {
-    let server = ServerProcess::tandem(&["--busy-reply-threshold", "300"]);
-    let mut c = server.client();
-    let started = Instant::now();
-    let reply = c.q(&["EVAL", "local i = 0 while true do i = i + 1 end", "0"]);
-    assert!(reply.starts_with("-ERR"), "{reply}");
-    assert!(reply.contains("busy-reply-threshold"), "{reply}");
-    assert!(started.elapsed() < Duration::from_secs(10));
-    assert_eq!(server.client().q(&["PING"]), "+PONG");
+/// Waits until `c` gets `-BUSY` for PING: the script on another connection
+/// has run past busy-reply-threshold.
+fn wait_busy(c: &mut Client) {
     assert!(
-        server.log().contains("Lua script stopped"),
+        wait_until(Duration::from_secs(10), || c
+            .q(&["PING"])
+            .starts_with("-BUSY")),
+        "the server never turned busy"
+    );
+}
+
+#[test]
+fn a_busy_read_only_script_answers_busy_and_dies_by_script_kill() {
+    let server = ServerProcess::tandem(&["--busy-reply-threshold", "100"]);
+    let mut runner = server.client();
+    let mut other = server.client();
+    runner
+        .send(&["EVAL", "local i = 0 while true do i = i + 1 end", "0"])
+        .expect("send");
+    wait_busy(&mut other);
+    let busy = other.q(&["GET", "k"]);
+    assert!(
+        busy.contains("You can only call SCRIPT KILL or SHUTDOWN NOSAVE"),
+        "{busy}"
+    );
+    let stats = other.q(&["FUNCTION", "STATS"]);
+    assert!(stats.contains("running_script"), "{stats}");
+    assert!(stats.contains("local i = 0"), "{stats}");
+    assert!(other.q(&["FUNCTION", "KILL"]).starts_with("-BUSY"));
+    assert_eq!(other.q(&["SCRIPT", "KILL"]), "+OK");
+    let killed = render(&runner.read().expect("the script's reply"));
+    assert!(
+        killed.contains("Script killed by user with SCRIPT KILL"),
+        "{killed}"
+    );
+    assert_eq!(other.q(&["PING"]), "+PONG");
+    assert_eq!(
+        other.q(&["SCRIPT", "KILL"]),
+        "-NOTBUSY No scripts in execution right now."
+    );
+    assert!(
+        server.log().contains("Slow script detected"),
         "{}",
         server.log()
     );
+
+    // pcall cannot catch the kill.
+    runner
+        .send(&[
+            "EVAL",
+            "local f = function() while 1 do redis.call('ping') end end while 1 do pcall(f) end",
+            "0",
+        ])
+        .expect("send");
+    wait_busy(&mut other);
+    assert_eq!(other.q(&["SCRIPT", "KILL"]), "+OK");
+    let killed = render(&runner.read().expect("the script's reply"));
+    assert!(killed.contains("Script killed by user"), "{killed}");
+    assert_eq!(runner.q(&["PING"]), "+PONG");
+}
+
+#[test]
+fn a_busy_function_dies_by_function_kill_only() {
+    let server = ServerProcess::tandem(&["--busy-reply-threshold", "100"]);
+    let mut runner = server.client();
+    let mut other = server.client();
+    let library = "#!lua name=spin\nredis.register_function('spin', function() local a = 1 while true do a = a + 1 end end)";
+    assert_eq!(runner.q(&["FUNCTION", "LOAD", library]), "\"spin\"");
+    runner.send(&["FCALL", "spin", "0"]).expect("send");
+    wait_busy(&mut other);
+    let busy = other.q(&["PING"]);
+    assert!(busy.contains("FUNCTION KILL"), "{busy}");
+    let stats = other.q(&["FUNCTION", "STATS"]);
+    assert!(stats.contains("\"spin\""), "{stats}");
+    assert!(stats.contains("libraries_count"), "{stats}");
+    assert!(other.q(&["SCRIPT", "KILL"]).starts_with("-BUSY"));
+    assert_eq!(other.q(&["FUNCTION", "KILL"]), "+OK");
+    let killed = render(&runner.read().expect("the function's reply"));
+    assert!(killed.contains("killed by user"), "{killed}");
+    assert_eq!(other.q(&["FCALL_RO", "spin", "0"]).get(..1), Some("-"));
+}
+
+#[test]
+fn a_busy_script_that_wrote_survives_script_kill_but_not_shutdown_nosave() {
+    let dir = common::TempDir::new("busy-nosave");
+    let d = dir.path().display().to_string();
+    let mut server = ServerProcess::tandem(&[
+        "--busy-reply-threshold",
+        "100",
+        "--dir",
+        &d,
+        "--appendonly",
+        "yes",
+    ]);
+    let mut runner = server.client();
+    let mut other = server.client();
+    assert_eq!(other.q(&["SET", "before", "1"]), "+OK");
+    runner
+        .send(&["EVAL", "redis.call('SET', 'x', 'y') while true do end", "0"])
+        .expect("send");
+    wait_busy(&mut other);
+    let refused = other.q(&["SCRIPT", "KILL"]);
+    assert!(refused.starts_with("-UNKILLABLE"), "{refused}");
+    assert!(other.q(&["SHUTDOWN"]).starts_with("-BUSY"));
+    let _ = other.cmd(&["SHUTDOWN", "NOSAVE"]);
+    assert!(server.wait_exit(Duration::from_secs(10)).is_some());
+    assert!(Client::connect(server.port).is_err());
+    drop(server);
+
+    // The acknowledged write is in the AOF; the script's half never was.
+    let server = ServerProcess::tandem(&["--dir", &d, "--appendonly", "yes"]);
+    let mut c = server.client();
+    assert_eq!(c.q(&["GET", "before"]), "\"1\"");
+    assert_eq!(c.q(&["GET", "x"]), "(nil)");
 }
 
 #[test]

@@ -338,6 +338,7 @@ fn fcall_generic(ctx: &mut ExecCtx<'_>, argv: &[Bytes], read_only: bool) -> Repl
         &argv[3..3 + numkeys],
         &argv[3 + numkeys..],
         &def.name,
+        argv,
         scripting::Allowed {
             read_only: def.no_writes(),
             allow_oom: def.allow_oom() || def.no_writes(),
@@ -494,27 +495,14 @@ fn function_restore(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn function_stats(ctx: &mut ExecCtx<'_>, _argv: &[Bytes]) -> Reply {
-    let bulk = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
+    // No script runs while a command holds the data (a busy one is shown
+    // by `scripting::busy`).
     let functions = &ctx.data.scripts.functions;
-    Reply::Map(vec![
-        (bulk("running_script"), Reply::Null),
-        (
-            bulk("engines"),
-            Reply::Map(vec![(
-                bulk("LUA"),
-                Reply::Map(vec![
-                    (
-                        bulk("libraries_count"),
-                        Reply::Int(functions.libraries().len() as i64),
-                    ),
-                    (
-                        bulk("functions_count"),
-                        Reply::Int(functions.function_count() as i64),
-                    ),
-                ]),
-            )]),
-        ),
-    ])
+    scripting::busy::stats_reply(
+        Reply::Null,
+        functions.libraries().len(),
+        functions.function_count(),
+    )
 }
 
 fn function_help(_ctx: &mut ExecCtx<'_>, _argv: &[Bytes]) -> Reply {

@@ -320,35 +320,171 @@ pub(super) fn bit_library(lua: &Lua) -> mlua::Result<Table> {
 
 // ---- cjson ----------------------------------------------------------------
 
-const JSON_MAX_DEPTH: usize = 1000;
+/// lua-cjson's settings, changed by the `cjson.encode_*` / `decode_*`
+/// calls; they last as long as the interpreter, as in Redis.
+#[derive(Clone, Copy, Debug)]
+struct JsonConfig {
+    encode_max_depth: i64,
+    decode_max_depth: i64,
+    /// 0 = refuse NaN and Inf, 1 = write `NaN` / `Infinity`, 2 = write `null`.
+    encode_invalid_numbers: i64,
+    decode_invalid_numbers: i64,
+    encode_number_precision: i64,
+    encode_keep_buffer: i64,
+    sparse_convert: i64,
+    sparse_ratio: i64,
+    sparse_safe: i64,
+}
 
-/// The `cjson` table: encode, decode, null, and the configuration calls
-/// (accepted; tandem keeps lua-cjson's defaults).
+impl Default for JsonConfig {
+    fn default() -> Self {
+        JsonConfig {
+            encode_max_depth: 1000,
+            decode_max_depth: 1000,
+            encode_invalid_numbers: 0,
+            decode_invalid_numbers: 1,
+            encode_number_precision: 14,
+            encode_keep_buffer: 1,
+            sparse_convert: 0,
+            sparse_ratio: 2,
+            sparse_safe: 10,
+        }
+    }
+}
+
+type SharedJsonConfig = Arc<parking_lot::Mutex<JsonConfig>>;
+
+/// One `cjson.*` settings call: reads (and with arguments sets) the config.
+type JsonSetting = fn(&Lua, &[Value], &mut JsonConfig) -> LibResult;
+
+/// A lua-cjson integer setting: sets it from argument `index` when given
+/// (within `min..=max`), and returns its value.
+fn json_integer_option(
+    args: &[Value],
+    index: usize,
+    setting: &mut i64,
+    min: i64,
+    max: i64,
+) -> Result<Value, Raise> {
+    match args.get(index) {
+        None | Some(Value::Nil) => {}
+        Some(v) => {
+            let n = match v {
+                Value::Integer(n) => Some(*n),
+                Value::Number(n) => Some(*n as i64),
+                Value::String(s) => s
+                    .to_str()
+                    .ok()
+                    .and_then(|s| s.trim().parse::<f64>().ok())
+                    .map(|n| n as i64),
+                _ => None,
+            };
+            match n {
+                Some(n) if (min..=max).contains(&n) => *setting = n,
+                Some(_) => {
+                    return Err(Raise::Lua(format!(
+                        "bad argument #{} to '?' (expected integer between {min} and {max})",
+                        index + 1
+                    )))
+                }
+                None => {
+                    return Err(Raise::Lua(format!(
+                        "bad argument #{} to '?' (number expected, got {})",
+                        index + 1,
+                        type_name(Some(v))
+                    )))
+                }
+            }
+        }
+    }
+    Ok(Value::Integer(*setting))
+}
+
+/// A lua-cjson on/off setting (`true`, `false`, or a name of `options`,
+/// whose index is stored); returns it as a boolean or that name.
+fn json_enum_option(
+    lua: &Lua,
+    args: &[Value],
+    index: usize,
+    setting: &mut i64,
+    options: &[&str],
+) -> Result<Value, Raise> {
+    match args.get(index) {
+        None | Some(Value::Nil) => {}
+        Some(Value::Boolean(b)) => *setting = i64::from(*b),
+        Some(Value::String(s)) => {
+            let text = s.to_string_lossy();
+            match options.iter().position(|o| *o == text) {
+                Some(i) => *setting = i as i64,
+                None => {
+                    return Err(Raise::Lua(format!(
+                        "bad argument #{} to '?' (invalid option '{text}')",
+                        index + 1
+                    )))
+                }
+            }
+        }
+        Some(Value::Integer(n)) => {
+            return Err(Raise::Lua(format!(
+                "bad argument #{} to '?' (invalid option '{n}')",
+                index + 1
+            )))
+        }
+        Some(Value::Number(n)) => {
+            return Err(Raise::Lua(format!(
+                "bad argument #{} to '?' (invalid option '{}')",
+                index + 1,
+                super::format_number(*n)
+            )))
+        }
+        Some(other) => {
+            return Err(Raise::Lua(format!(
+                "bad argument #{} to '?' (string expected, got {})",
+                index + 1,
+                type_name(Some(other))
+            )))
+        }
+    }
+    Ok(match *setting {
+        0 => Value::Boolean(false),
+        1 => Value::Boolean(true),
+        i => Value::String(
+            lua.create_string(options[i as usize])
+                .map_err(|e| Raise::Lua(e.to_string()))?,
+        ),
+    })
+}
+
+/// The `cjson` table: encode, decode, null, and lua-cjson's settings.
 pub(super) fn cjson_library(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     let null = Value::LightUserData(mlua::LightUserData(std::ptr::null_mut()));
     t.set("null", null.clone())?;
     t.set("_NAME", "cjson")?;
     t.set("_VERSION", "2.1.0")?;
+    let config: SharedJsonConfig = Arc::default();
+    let encoding = config.clone();
     t.set(
         "encode",
-        lib_function(lua, |lua, args| {
+        lib_function(lua, move |lua, args| {
             if args.len() != 1 {
                 return Err(Raise::Lua(
                     "bad argument #1 to 'encode' (expected 1 argument)".into(),
                 ));
             }
+            let config = *encoding.lock();
             let mut out = Vec::new();
-            encode_json(args.front().unwrap_or(&Value::Nil), 0, &mut out)?;
+            encode_json(&config, args.front().unwrap_or(&Value::Nil), 0, &mut out)?;
             let s = lua
                 .create_string(&out)
                 .map_err(|e| Raise::Lua(e.to_string()))?;
             values([Value::String(s)])
         })?,
     )?;
+    let decoding = config.clone();
     t.set(
         "decode",
-        lib_function(lua, |lua, args| {
+        lib_function(lua, move |lua, args| {
             if args.len() != 1 {
                 return Err(Raise::Lua(
                     "bad argument #1 to 'decode' (expected 1 argument)".into(),
@@ -368,21 +504,83 @@ pub(super) fn cjson_library(lua: &Lua) -> mlua::Result<Table> {
                 lua,
                 text: &bytes,
                 pos: 0,
+                config: *decoding.lock(),
             };
             let value = parser.document()?;
             values([value])
         })?,
     )?;
-    for name in [
-        "encode_keep_buffer",
-        "encode_max_depth",
-        "decode_max_depth",
-        "encode_number_precision",
-        "encode_sparse_array",
-        "encode_invalid_numbers",
-        "decode_invalid_numbers",
-    ] {
-        t.set(name, lib_function(lua, |_, args| Ok(args))?)?;
+    let settings: [(&str, JsonSetting); 7] = [
+        ("encode_keep_buffer", |lua, a, c| {
+            values([json_enum_option(
+                lua,
+                a,
+                0,
+                &mut c.encode_keep_buffer,
+                &["off", "on"],
+            )?])
+        }),
+        ("encode_max_depth", |_, a, c| {
+            values([json_integer_option(
+                a,
+                0,
+                &mut c.encode_max_depth,
+                1,
+                i64::from(i32::MAX),
+            )?])
+        }),
+        ("decode_max_depth", |_, a, c| {
+            values([json_integer_option(
+                a,
+                0,
+                &mut c.decode_max_depth,
+                1,
+                i64::from(i32::MAX),
+            )?])
+        }),
+        ("encode_number_precision", |_, a, c| {
+            values([json_integer_option(
+                a,
+                0,
+                &mut c.encode_number_precision,
+                1,
+                14,
+            )?])
+        }),
+        ("encode_sparse_array", |lua, a, c| {
+            let convert = json_enum_option(lua, a, 0, &mut c.sparse_convert, &["off", "on"])?;
+            let ratio = json_integer_option(a, 1, &mut c.sparse_ratio, 0, i64::from(i32::MAX))?;
+            let safe = json_integer_option(a, 2, &mut c.sparse_safe, 0, i64::from(i32::MAX))?;
+            values([convert, ratio, safe])
+        }),
+        ("encode_invalid_numbers", |lua, a, c| {
+            values([json_enum_option(
+                lua,
+                a,
+                0,
+                &mut c.encode_invalid_numbers,
+                &["off", "on", "null"],
+            )?])
+        }),
+        ("decode_invalid_numbers", |lua, a, c| {
+            values([json_enum_option(
+                lua,
+                a,
+                0,
+                &mut c.decode_invalid_numbers,
+                &["off", "on"],
+            )?])
+        }),
+    ];
+    for (name, setting) in settings {
+        let config = config.clone();
+        t.set(
+            name,
+            lib_function(lua, move |lua, args| {
+                let args: Vec<Value> = args.into_iter().collect();
+                setting(lua, &args, &mut config.lock())
+            })?,
+        )?;
     }
     Ok(t)
 }
@@ -394,22 +592,27 @@ fn json_exception(value: &Value, reason: &str) -> Raise {
     ))
 }
 
-fn encode_json(value: &Value, depth: usize, out: &mut Vec<u8>) -> Result<(), Raise> {
+fn encode_json(
+    config: &JsonConfig,
+    value: &Value,
+    depth: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), Raise> {
     match value {
         Value::String(s) => encode_json_string(&s.as_bytes(), out),
-        Value::Number(n) => encode_json_number(*n, value, out)?,
+        Value::Number(n) => encode_json_number(config, *n, value, out)?,
         Value::Integer(n) => out.extend_from_slice(n.to_string().as_bytes()),
         Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Nil => out.extend_from_slice(b"null"),
         Value::LightUserData(p) if p.0.is_null() => out.extend_from_slice(b"null"),
         Value::Table(t) => {
             let depth = depth + 1;
-            if depth > JSON_MAX_DEPTH {
+            if depth as i64 > config.encode_max_depth {
                 return Err(Raise::Lua(format!(
                     "Cannot serialise, excessive nesting ({depth})"
                 )));
             }
-            match json_array_length(t, value)? {
+            match json_array_length(config, t, value)? {
                 Some(len) if len > 0 => {
                     out.push(b'[');
                     for i in 1..=len {
@@ -417,7 +620,7 @@ fn encode_json(value: &Value, depth: usize, out: &mut Vec<u8>) -> Result<(), Rai
                             out.push(b',');
                         }
                         let item: Value = t.raw_get(i).unwrap_or(Value::Nil);
-                        encode_json(&item, depth, out)?;
+                        encode_json(config, &item, depth, out)?;
                     }
                     out.push(b']');
                 }
@@ -433,7 +636,7 @@ fn encode_json(value: &Value, depth: usize, out: &mut Vec<u8>) -> Result<(), Rai
                         match &k {
                             Value::Number(n) => {
                                 out.push(b'"');
-                                encode_json_number(*n, &k, out)?;
+                                encode_json_number(config, *n, &k, out)?;
                                 out.extend_from_slice(b"\":");
                             }
                             Value::Integer(n) => {
@@ -452,7 +655,7 @@ fn encode_json(value: &Value, depth: usize, out: &mut Vec<u8>) -> Result<(), Rai
                                 ))
                             }
                         }
-                        encode_json(&v, depth, out)?;
+                        encode_json(config, &v, depth, out)?;
                     }
                     out.push(b'}');
                 }
@@ -465,7 +668,11 @@ fn encode_json(value: &Value, depth: usize, out: &mut Vec<u8>) -> Result<(), Rai
 
 /// `Some(max index)` for a table whose keys are all positive integers (and
 /// not excessively sparse), `None` for an object.
-fn json_array_length(t: &Table, value: &Value) -> Result<Option<usize>, Raise> {
+fn json_array_length(
+    config: &JsonConfig,
+    t: &Table,
+    value: &Value,
+) -> Result<Option<usize>, Raise> {
     let mut max = 0f64;
     let mut items = 0usize;
     for pair in t.clone().pairs::<Value, Value>() {
@@ -481,17 +688,36 @@ fn json_array_length(t: &Table, value: &Value) -> Result<Option<usize>, Raise> {
         max = max.max(k);
         items += 1;
     }
-    if max > (items * 2) as f64 && max > 10.0 {
-        return Err(json_exception(value, "excessively sparse array"));
+    let ratio = config.sparse_ratio as f64;
+    if ratio > 0.0 && max > items as f64 * ratio && max > config.sparse_safe as f64 {
+        if config.sparse_convert == 0 {
+            return Err(json_exception(value, "excessively sparse array"));
+        }
+        return Ok(None);
     }
     Ok(Some(max as usize))
 }
 
-fn encode_json_number(n: f64, value: &Value, out: &mut Vec<u8>) -> Result<(), Raise> {
+fn encode_json_number(
+    config: &JsonConfig,
+    n: f64,
+    value: &Value,
+    out: &mut Vec<u8>,
+) -> Result<(), Raise> {
     if !n.is_finite() {
-        return Err(json_exception(value, "must not be NaN or Inf"));
+        match config.encode_invalid_numbers {
+            0 => return Err(json_exception(value, "must not be NaN or Inf")),
+            // As printf spells them (Redis's build does not use the
+            // JavaScript names).
+            1 if n.is_nan() => out.extend_from_slice(b"nan"),
+            1 if n < 0.0 => out.extend_from_slice(b"-inf"),
+            1 => out.extend_from_slice(b"inf"),
+            _ => out.extend_from_slice(b"null"),
+        }
+        return Ok(());
     }
-    out.extend_from_slice(super::format_number(n).as_bytes());
+    let format = format!("%.{}g\0", config.encode_number_precision);
+    out.extend_from_slice(super::c_format(n, format.as_bytes()).as_bytes());
     Ok(())
 }
 
@@ -518,6 +744,7 @@ struct JsonParser<'a> {
     lua: &'a Lua,
     text: &'a [u8],
     pos: usize,
+    config: JsonConfig,
 }
 
 impl JsonParser<'_> {
@@ -577,12 +804,40 @@ impl JsonParser<'_> {
                 )))
             }
             Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b'i' | b'I' | b'n' | b'N') if self.config.decode_invalid_numbers != 0 => {
+                self.number()
+            }
             _ => Err(self.fail("value")),
         }
     }
 
     fn number(&mut self) -> Result<Value, Raise> {
         let start = self.pos;
+        // With decode_invalid_numbers, `inf`, `nan` and `infinity` (any
+        // case, signed) are numbers too, as strtod reads them.
+        let word = |text: &[u8], at: usize| {
+            let rest = text.get(at..).unwrap_or_default();
+            ["infinity", "inf", "nan"]
+                .iter()
+                .find(|w| {
+                    rest.len() >= w.len() && rest[..w.len()].eq_ignore_ascii_case(w.as_bytes())
+                })
+                .map(|w| w.len())
+        };
+        if self.config.decode_invalid_numbers != 0 {
+            let sign = usize::from(matches!(self.text.get(self.pos), Some(b'-' | b'+')));
+            if let Some(len) = word(self.text, self.pos + sign) {
+                let negative = self.text.get(self.pos) == Some(&b'-');
+                let nan = self.text[self.pos + sign].eq_ignore_ascii_case(&b'n');
+                self.pos += sign + len;
+                let n = match (nan, negative) {
+                    (true, _) => f64::NAN,
+                    (false, true) => f64::NEG_INFINITY,
+                    (false, false) => f64::INFINITY,
+                };
+                return Ok(Value::Number(n));
+            }
+        }
         while matches!(
             self.text.get(self.pos),
             Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
@@ -665,7 +920,7 @@ impl JsonParser<'_> {
     }
 
     fn check_depth(&self, depth: usize) -> Result<(), Raise> {
-        if depth > JSON_MAX_DEPTH {
+        if depth as i64 > self.config.decode_max_depth {
             return Err(Raise::Lua(format!(
                 "Found too many nested data structures ({depth}) at character {}",
                 self.pos + 1

@@ -16,20 +16,20 @@
 //! (reading an unknown global or creating one is an error), `math.random` is
 //! Redis's deterministic rand48, and the `bit` library is provided.
 //!
-//! Must not: touch sockets, block, or let a script hang the server: a script
-//! that has not written is stopped once it runs past `busy-reply-threshold`
-//! (no other client could reach SCRIPT KILL while it runs).
+//! Must not: touch sockets or block. A script that runs past
+//! `busy-reply-threshold` turns the server busy ([`busy`]): other clients
+//! get `-BUSY` and may SCRIPT KILL it (unless it wrote) or SHUTDOWN NOSAVE.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
 
+pub mod busy;
 pub(crate) mod functions;
 mod libs;
 mod msgpack;
@@ -104,8 +104,23 @@ local function user_frame()
   end
 end
 
+local killed_mark = ...
+local find, sub = string.find, string.sub
+
+-- An error the host raised (a killed script) arrives as userdata whose
+-- text carries a kind prefix and a traceback: keep the message alone.
+local function host_message(err)
+  local text = tostring(err)
+  local _, head = find(text, 'runtime error: ', 1, true)
+  if head then text = sub(text, head + 1) end
+  local tail = find(text, '\nstack traceback:', 1, true)
+  if tail then text = sub(text, 1, tail - 1) end
+  return text
+end
+
 rawset(G, '__redis__err__handler', function(err)
   local info = user_frame()
+  if type(err) == 'userdata' then err = { err = 'ERR ' .. host_message(err) } end
   if type(err) ~= 'table' then err = { err = 'ERR ' .. tostring(err) } end
   if info then
     err['source'] = info.source
@@ -148,6 +163,8 @@ local function settle(ok, ...)
   if not ok then
     local e = ...
     if type(e) == 'table' and type(e.err) == 'string' then return false, e.err end
+    -- A killed script may not catch its end.
+    if type(e) == 'userdata' and find(tostring(e), killed_mark, 1, true) then error(e, 0) end
   end
   return ok, ...
 end
@@ -184,29 +201,8 @@ struct Engine {
     scripts: HashMap<String, CachedScript>,
     /// SHA -> compiled function, for every cached script.
     compiled: Table,
-    /// Set while a script that may be stopped runs; the hook reads it.
-    busy: Arc<BusyGuard>,
     /// The protocol `redis.setresp` chose for the running script (2 or 3).
     resp: Arc<AtomicU8>,
-}
-
-/// What the instruction-count hook needs to stop a runaway script.
-#[derive(Default)]
-struct BusyGuard {
-    /// Start of the running script, in ms since `epoch`.
-    started_ms: AtomicU64,
-    /// 0 = never stop.
-    threshold_ms: AtomicU64,
-    /// The running script has run a write command: it may not be stopped.
-    wrote: AtomicBool,
-    running: AtomicBool,
-    epoch: std::sync::OnceLock<Instant>,
-}
-
-impl BusyGuard {
-    fn now_ms(&self) -> u64 {
-        self.epoch.get_or_init(Instant::now).elapsed().as_millis() as u64
-    }
 }
 
 /// Lua scripting state, kept with the data (see the module docs).
@@ -313,7 +309,6 @@ impl Engine {
         EngineHandle {
             lua: self.lua.clone(),
             runner: self.runner.clone(),
-            busy: self.busy.clone(),
             resp: self.resp.clone(),
         }
     }
@@ -525,8 +520,10 @@ impl Engine {
         // Lua's own pcall, before the API replaces the global: function
         // loading needs the error value as raised.
         lua.set_named_registry_value(RAW_PCALL_KEY, globals.get::<Function>("pcall")?)?;
-        let (env, strict_view, runner): (Table, Function, Function) =
-            lua.load(API_SOURCE).set_name(API_CHUNK).call(())?;
+        let (env, strict_view, runner): (Table, Function, Function) = lua
+            .load(API_SOURCE)
+            .set_name(API_CHUNK)
+            .call(busy::KILLED)?;
         lua.set_named_registry_value(STRICT_VIEW_KEY, strict_view)?;
         let compiled = lua.create_table()?;
         Ok(Engine {
@@ -536,8 +533,6 @@ impl Engine {
             runner,
             resp,
             scripts: HashMap::new(),
-
-            busy: Arc::new(BusyGuard::default()),
         })
     }
 }
@@ -611,7 +606,6 @@ struct ScriptRun<'a> {
     read_only: bool,
     /// Write commands may run while memory is full.
     allow_oom: bool,
-    busy: Arc<BusyGuard>,
     resp: Arc<AtomicU8>,
     /// The full name of the command that runs the script (EVAL, FCALL...),
     /// for the ACL log's client description.
@@ -693,6 +687,7 @@ pub fn eval(ctx: &mut ExecCtx<'_>, argv: &[Bytes], by_sha: bool, read_only: bool
         keys,
         args,
         &sha,
+        argv,
         Allowed {
             read_only: read_only || no_writes,
             // Without a shebang (Redis's compatibility mode) only the first
@@ -707,7 +702,6 @@ pub fn eval(ctx: &mut ExecCtx<'_>, argv: &[Bytes], by_sha: bool, read_only: bool
 pub(crate) struct EngineHandle {
     lua: Lua,
     runner: Function,
-    busy: Arc<BusyGuard>,
     resp: Arc<AtomicU8>,
 }
 
@@ -769,7 +763,9 @@ pub(crate) struct Allowed {
 }
 
 /// Runs a script or function with its `redis.call` bound to this command's
-/// context; `name` is what error replies call it (a SHA or a function name).
+/// context; `name` is what error replies call it (a SHA or a function name),
+/// `command` the caller's arguments (FUNCTION STATS shows them).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run_script(
     ctx: &mut ExecCtx<'_>,
     engine: &EngineHandle,
@@ -777,6 +773,7 @@ pub(crate) fn run_script(
     keys: &[Bytes],
     args: &[Bytes],
     name: &str,
+    command: &[Bytes],
     allowed: Allowed,
 ) -> Reply {
     let Allowed {
@@ -792,18 +789,32 @@ pub(crate) fn run_script(
         .number("busy-reply-threshold")
         .unwrap_or(5000)
         .max(0) as u64;
-    let EngineHandle {
-        lua,
-        runner,
-        busy,
-        resp,
-    } = engine.clone();
+    let EngineHandle { lua, runner, resp } = engine.clone();
     resp.store(2, Ordering::Relaxed);
     let mut client = ClientState::new(ctx.client.handle.clone(), true);
     client.db = ctx.client.db;
     client.in_script = true;
     // The script's commands run with the caller's ACL user.
     client.user = ctx.client.user.clone();
+    let watch = ctx.server.running_script.clone();
+    watch.begin();
+    if threshold > 0 {
+        let functions = &ctx.data.scripts.functions;
+        let info = busy::RunInfo {
+            name: name.to_string(),
+            command: command.to_vec(),
+            eval: matches!(invocation, Invocation::Eval(_)),
+            from_master: ctx.client.is_master,
+            threshold_ms: threshold,
+            libraries: functions.libraries().len(),
+            functions: functions.function_count(),
+        };
+        let watch = watch.clone();
+        lua.set_hook(
+            HookTriggers::new().every_nth_instruction(100_000),
+            move |_, _| watch.hook(&info),
+        );
+    }
     let run = RefCell::new(ScriptRun {
         server: ctx.server,
         data: &mut *ctx.data,
@@ -813,40 +824,9 @@ pub(crate) fn run_script(
         read_only,
         // Redis never refuses its primary's (or AOF's) scripts.
         allow_oom: allow_oom || ctx.client.is_master,
-        busy: busy.clone(),
         resp,
         caller_command: ctx.spec.name,
     });
-
-    busy.threshold_ms.store(threshold, Ordering::Relaxed);
-    busy.started_ms.store(busy.now_ms(), Ordering::Relaxed);
-    busy.wrote.store(false, Ordering::Relaxed);
-    busy.running.store(true, Ordering::Relaxed);
-    if threshold > 0 {
-        let guard = busy.clone();
-        lua.set_hook(
-            HookTriggers::new().every_nth_instruction(100_000),
-            move |_, _| {
-                let limit = guard.threshold_ms.load(Ordering::Relaxed);
-                let ran = guard
-                    .now_ms()
-                    .saturating_sub(guard.started_ms.load(Ordering::Relaxed));
-                if guard.running.load(Ordering::Relaxed)
-                    && limit > 0
-                    && ran > limit
-                    && !guard.wrote.load(Ordering::Relaxed)
-                {
-                    tracing::warn!(
-                        "Lua script stopped: it ran {ran} ms without writing, past busy-reply-threshold ({limit} ms)"
-                    );
-                    return Err(mlua::Error::runtime(
-                        "Script killed: it ran past busy-reply-threshold without writing",
-                    ));
-                }
-                Ok(VmState::Continue)
-            },
-        );
-    }
 
     let outcome = lua.scope(|scope| {
         let raw = scope.create_function(|lua, args: MultiValue| script_call(lua, &run, args))?;
@@ -886,7 +866,7 @@ pub(crate) fn run_script(
         };
         Ok((reply, counted))
     });
-    busy.running.store(false, Ordering::Relaxed);
+    watch.end();
     if threshold > 0 {
         lua.remove_hook();
     }
@@ -978,13 +958,16 @@ fn script_call(
         if spec.has(flags::DENYOOM)
             && !run.allow_oom
             && run.data.maxmemory.oom
-            && !run.busy.wrote.load(Ordering::Relaxed)
+            && !run.server.running_script.wrote.load(Ordering::Relaxed)
         {
             let message = format!("-{}", crate::maxmemory::OOM_ERROR);
             return Ok((raise, Value::Table(error_table(lua, &message)?)));
         }
         if spec.is_write() {
-            run.busy.wrote.store(true, Ordering::Relaxed);
+            run.server
+                .running_script
+                .wrote
+                .store(true, Ordering::Relaxed);
         }
     }
     let reply = run_command(
@@ -1293,11 +1276,12 @@ fn format_g17(n: f64) -> String {
 }
 
 /// `%.14g`, Lua 5.1's own number-to-string format.
-fn format_number(n: f64) -> String {
+pub(super) fn format_number(n: f64) -> String {
     c_format(n, b"%.14g\0")
 }
 
-fn c_format(n: f64, format: &[u8]) -> String {
+/// `n` through C's `snprintf` with `format` (NUL-terminated, one double).
+pub(super) fn c_format(n: f64, format: &[u8]) -> String {
     let mut buf = [0u8; 64];
     // SAFETY: `format` is NUL-terminated and takes one double; snprintf
     // writes at most `buf.len()` bytes including the terminator.
