@@ -386,3 +386,45 @@ fn thousands_of_distinct_scripts_stay_cached() {
     let cached = info_field(&mut c, "memory", "number_of_cached_scripts");
     assert_eq!(cached.as_deref(), Some("10000"));
 }
+
+#[test]
+fn acl_check_cmd_answers_as_redis() {
+    let tandem = ServerProcess::tandem(&[]);
+    let Some(redis) = ServerProcess::redis(&[]) else {
+        return;
+    };
+    for server in [&tandem, &redis] {
+        let mut admin = server.client();
+        let setup = [
+            "ACL",
+            "SETUSER",
+            "bob",
+            "on",
+            ">123",
+            "+@scripting",
+            "+set",
+            "~x*",
+        ];
+        assert_eq!(admin.q(&setup), "+OK");
+    }
+    let (mut t, mut r) = (tandem.client(), redis.client());
+    assert_eq!(t.q(&["AUTH", "bob", "123"]), r.q(&["AUTH", "bob", "123"]));
+    for script in [
+        "return redis.acl_check_cmd('set','xx',1)",
+        "return redis.acl_check_cmd('hset','xx','f',1)",
+        "return redis.acl_check_cmd('set','yy',1)",
+        "return redis.acl_check_cmd('config','get','x')",
+        "return redis.acl_check_cmd('invalid-cmd','arg')",
+        "return redis.acl_check_cmd()",
+        "return redis.acl_check_cmd({})",
+    ] {
+        let case = ["EVAL", script, "1", "xx"];
+        let (ours, theirs) = (t.q(&case), r.q(&case));
+        // The SHA in an error names the same script on both.
+        assert_eq!(ours, theirs, "{script}");
+    }
+    // More arguments than a C function may push (7999 + 2), as Redis allows.
+    let many =
+        "local a = {} for i = 1, 7999 do a[i] = 1 end return redis.call('lpush', 'xl', unpack(a))";
+    assert_eq!(t.q(&["EVAL", many, "0"]), r.q(&["EVAL", many, "0"]));
+}

@@ -54,29 +54,65 @@ const RAW_PCALL_KEY: &str = "tandem_raw_pcall";
 
 /// Registry key of the function `redis.call`/`redis.pcall` dispatch through.
 const DISPATCH_KEY: &str = "tandem_dispatch";
+const DISPATCH_KEY_C: &std::ffi::CStr = c"tandem_dispatch";
+
+/// Registry key of the function `redis.acl_check_cmd` dispatches through.
+const ACL_DISPATCH_KEY: &str = "tandem_acl_dispatch";
+const ACL_DISPATCH_KEY_C: &std::ffi::CStr = c"tandem_acl_dispatch";
 
 /// `redis.call`: runs the command; an error reply is raised as `{err=...}`.
 unsafe extern "C-unwind" fn redis_call_c(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
-    redis_call_generic(state, true)
+    redis_call_generic(state, true, DISPATCH_KEY_C)
+}
+
+/// `redis.acl_check_cmd`: whether the user may run the command line given.
+unsafe extern "C-unwind" fn redis_acl_check_c(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    redis_call_generic(state, true, ACL_DISPATCH_KEY_C)
 }
 
 /// `redis.pcall`: runs the command; an error reply is returned as `{err=...}`.
 unsafe extern "C-unwind" fn redis_pcall_c(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
-    redis_call_generic(state, false)
+    redis_call_generic(state, false, DISPATCH_KEY_C)
 }
 
-/// Calls the dispatcher with `(raise, args...)`; it returns `(failed, reply)`.
-unsafe fn redis_call_generic(state: *mut mlua::ffi::lua_State, raise: bool) -> std::ffi::c_int {
+/// Above this many arguments `redis.call` passes them packed in a table.
+const PACK_ARGS_ABOVE: std::ffi::c_int = 1000;
+
+/// Calls the dispatcher with `(raise, args...)`, or `(raise as integer,
+/// {args...}, count)` for many arguments; it returns `(failed, reply)`.
+unsafe fn redis_call_generic(
+    state: *mut mlua::ffi::lua_State,
+    raise: bool,
+    dispatcher: &std::ffi::CStr,
+) -> std::ffi::c_int {
     use mlua::ffi;
     let nargs = ffi::lua_gettop(state);
-    if ffi::lua_checkstack(state, 4) == 0 {
-        return ffi::luaL_error(state, c"reached lua stack limit".as_ptr());
+    // No lua_checkstack: a C function is always given LUA_MINSTACK free
+    // slots, enough for what is pushed here even when the arguments already
+    // fill the 8000 lua_checkstack would allow (Redis takes `unpack` of
+    // 7999). So many arguments could not be passed on to a function as
+    // they are: they travel packed in a table, with an integer flag.
+    if nargs > PACK_ARGS_ABOVE {
+        ffi::lua_createtable(state, nargs, 0);
+        for i in 1..=nargs {
+            ffi::lua_pushvalue(state, i);
+            ffi::lua_rawseti(state, -2, ffi::lua_Integer::from(i));
+        }
+        ffi::lua_replace(state, 1);
+        ffi::lua_settop(state, 1);
+        ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, dispatcher.as_ptr());
+        ffi::lua_insert(state, 1);
+        ffi::lua_pushinteger(state, ffi::lua_Integer::from(raise));
+        ffi::lua_insert(state, 2);
+        ffi::lua_pushinteger(state, ffi::lua_Integer::from(nargs));
+        ffi::lua_call(state, 3, 2);
+    } else {
+        ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, dispatcher.as_ptr());
+        ffi::lua_insert(state, 1);
+        ffi::lua_pushboolean(state, std::ffi::c_int::from(raise));
+        ffi::lua_insert(state, 2);
+        ffi::lua_call(state, nargs + 1, 2);
     }
-    ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, c"tandem_dispatch".as_ptr());
-    ffi::lua_insert(state, 1);
-    ffi::lua_pushboolean(state, std::ffi::c_int::from(raise));
-    ffi::lua_insert(state, 2);
-    ffi::lua_call(state, nargs + 1, 2);
     if ffi::lua_toboolean(state, -2) != 0 {
         // The reply table on top is the error value.
         ffi::lua_error(state);
@@ -499,16 +535,32 @@ impl Engine {
                 Ok((true, t))
             })?,
         )?;
+        raw_slot.set(
+            "acl",
+            lua.create_function(|lua, _: MultiValue| {
+                let t = lua.create_table()?;
+                t.set(
+                    "err",
+                    "ERR redis.acl_check_cmd can only be called inside a script invocation",
+                )?;
+                Ok((true, t))
+            })?,
+        )?;
         lua.set_named_registry_value("tandem_raw_slot", raw_slot.clone())?;
-        let dispatcher = lua
-            .load("local slot = ...\nreturn function(...) return slot.f(...) end")
+        let (dispatcher, acl_dispatcher): (Function, Function) = lua
+            .load(
+                "local slot = ...\n\
+                 return function(...) return slot.f(...) end, function(...) return slot.acl(...) end",
+            )
             .set_name(API_CHUNK)
-            .call::<Function>(raw_slot)?;
+            .call(raw_slot)?;
+        lua.set_named_registry_value(ACL_DISPATCH_KEY, acl_dispatcher)?;
         lua.set_named_registry_value(DISPATCH_KEY, dispatcher)?;
         // SAFETY: both are plain C-ABI functions using only the Lua C API.
         unsafe {
             api.set("call", lua.create_c_function(redis_call_c)?)?;
             api.set("pcall", lua.create_c_function(redis_pcall_c)?)?;
+            api.set("acl_check_cmd", lua.create_c_function(redis_acl_check_c)?)?;
         }
         globals.set("redis", api)?;
         globals.set("bit", libs::bit_library(&lua)?)?;
@@ -830,9 +882,14 @@ pub(crate) fn run_script(
 
     let outcome = lua.scope(|scope| {
         let raw = scope.create_function(|lua, args: MultiValue| script_call(lua, &run, args))?;
+        let acl = scope.create_function(|lua, args: MultiValue| {
+            acl_check_cmd(lua, &run.borrow().client.user, args)
+        })?;
         let slot: Table = lua.named_registry_value("tandem_raw_slot")?;
         let previous: Function = slot.get("f")?;
+        let previous_acl: Function = slot.get("acl")?;
         slot.set("f", raw)?;
+        slot.set("acl", acl)?;
         let result = match &invocation {
             Invocation::Eval(function) => {
                 let globals = lua.globals();
@@ -847,6 +904,7 @@ pub(crate) fn run_script(
             )),
         };
         slot.set("f", previous)?;
+        slot.set("acl", previous_acl)?;
         let mut values = result?.into_iter();
         let ok = matches!(values.next(), Some(Value::Boolean(true)));
         let value = values.next().unwrap_or(Value::Nil);
@@ -885,41 +943,82 @@ pub(crate) fn run_script(
     }
 }
 
+/// What `redis_call_generic` passes: `(raise, args...)`, or packed as
+/// `(raise as integer, {args...}, count)`.
+fn call_args(args: MultiValue) -> mlua::Result<(bool, Vec<Value>)> {
+    let mut args = args.into_iter();
+    Ok(match args.next() {
+        Some(Value::Integer(raise)) => {
+            let (Some(Value::Table(packed)), Some(Value::Integer(count))) =
+                (args.next(), args.next())
+            else {
+                return Err(mlua::Error::runtime(
+                    "malformed packed redis.call arguments",
+                ));
+            };
+            let rest: Vec<Value> = (1..=count)
+                .map(|i| packed.raw_get::<Value>(i))
+                .collect::<mlua::Result<_>>()?;
+            (raise != 0, rest)
+        }
+        first => (matches!(first, Some(Value::Boolean(true))), args.collect()),
+    })
+}
+
+/// A `redis.*` call's arguments as a command line, or Redis's error.
+fn lua_argv(values: &[Value]) -> Result<Vec<Bytes>, &'static str> {
+    if values.is_empty() {
+        return Err("Please specify at least one argument for this redis lib call");
+    }
+    values
+        .iter()
+        .map(|value| match value {
+            Value::String(s) => Ok(Bytes::copy_from_slice(&s.as_bytes())),
+            Value::Number(n) => Ok(Bytes::from(format_g17(*n))),
+            Value::Integer(n) => Ok(Bytes::from(n.to_string())),
+            _ => Err("Lua redis lib command arguments must be strings or integers"),
+        })
+        .collect()
+}
+
+/// `redis.acl_check_cmd(command, args...)`: whether the script's user may
+/// run that command line, as `(failed, value)` (an unknown command fails).
+fn acl_check_cmd(
+    lua: &Lua,
+    user: &crate::acl::UserSlot,
+    args: MultiValue,
+) -> mlua::Result<(bool, Value)> {
+    let (_, values) = call_args(args)?;
+    let argv = match lua_argv(&values) {
+        Ok(argv) => argv,
+        Err(message) => return Ok((true, Value::Table(error_table(lua, message)?))),
+    };
+    let spec = table().lookup(&argv[0]).and_then(|base| {
+        if base.subcommands.is_empty() {
+            Some(base)
+        } else {
+            argv.get(1).and_then(|sub| lookup_subcommand(base, sub))
+        }
+    });
+    let Some(spec) = spec else {
+        let message = "Invalid command passed to redis.acl_check_cmd()";
+        return Ok((true, Value::Table(error_table(lua, message)?)));
+    };
+    let allowed = user.is_open() || user.check(spec, table().stat_id(spec), &argv).is_ok();
+    Ok((false, Value::Boolean(allowed)))
+}
+
 /// `redis.call` / `redis.pcall`: `(raise, command, args...)` → `(failed, reply)`.
 fn script_call(
     lua: &Lua,
     run: &RefCell<ScriptRun<'_>>,
     args: MultiValue,
 ) -> mlua::Result<(bool, Value)> {
-    let mut args = args.into_iter();
-    let raise = matches!(args.next(), Some(Value::Boolean(true)));
-    let rest: Vec<Value> = args.collect();
-    if rest.is_empty() {
-        return Ok((
-            raise,
-            Value::Table(error_table(
-                lua,
-                "Please specify at least one argument for this redis lib call",
-            )?),
-        ));
-    }
-    let mut argv = Vec::with_capacity(rest.len());
-    for value in &rest {
-        match value {
-            Value::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
-            Value::Number(n) => argv.push(Bytes::from(format_g17(*n))),
-            Value::Integer(n) => argv.push(Bytes::from(n.to_string())),
-            _ => {
-                return Ok((
-                    raise,
-                    Value::Table(error_table(
-                        lua,
-                        "Lua redis lib command arguments must be strings or integers",
-                    )?),
-                ))
-            }
-        }
-    }
+    let (raise, rest) = call_args(args)?;
+    let argv = match lua_argv(&rest) {
+        Ok(argv) => argv,
+        Err(message) => return Ok((raise, Value::Table(error_table(lua, message)?))),
+    };
     let mut guard = run
         .try_borrow_mut()
         .map_err(|_| mlua::Error::runtime("recursive redis.call"))?;
