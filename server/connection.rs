@@ -410,8 +410,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Answers `argv` without the data lock while a script is busy (see
     /// `scripting::busy`): `-BUSY` for what Redis refuses then, SCRIPT KILL,
-    /// FUNCTION KILL, FUNCTION STATS, QUIT and SHUTDOWN NOSAVE; `None` for
-    /// an `allow-busy` command that must wait for the data.
+    /// FUNCTION KILL, FUNCTION STATS, HELLO, QUIT and SHUTDOWN NOSAVE;
+    /// `None` for an `allow-busy` command that must wait for the data.
     fn answer_while_busy(&mut self, client: &mut ClientState, argv: &[Bytes]) -> Option<usize> {
         let script = &self.server.running_script;
         let reply = match resolve(argv) {
@@ -439,6 +439,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     client.close_after_reply = true;
                     Reply::ok()
                 }
+                "hello" => crate::commands::server::hello_for(&self.server, client, None, argv),
                 "shutdown" => {
                     let nosave = argv[1..].iter().any(|a| a.eq_ignore_ascii_case(b"nosave"));
                     let abort = argv[1..].iter().any(|a| a.eq_ignore_ascii_case(b"abort"));

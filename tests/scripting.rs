@@ -108,6 +108,18 @@ const CASES: &[&[&str]] = &[
     ],
     &["EVAL", "return cjson.decode('[1,2')", "0"],
     &["EVAL", "return cjson.encode(function() end)", "0"],
+    // The sandbox: globals, their metatable and the libraries are read-only,
+    // and compiled chunks do not load.
+    &["EVAL", "setmetatable(_G, {})", "0"],
+    &["EVAL", "local g = getmetatable(_G) g.__index = {}", "0"],
+    &["EVAL", "cjson.encode = function() return 1 end", "0"],
+    &["EVAL", "cmsgpack.pack = function() return 1 end", "0"],
+    &["EVAL", "bit.lshift = function() return 1 end", "0"],
+    &["EVAL", "redis.call = 1", "0"],
+    &["EVAL", "string.x = 1", "0"],
+    &["EVAL", "rawset(_G, 'x', 1)", "0"],
+    &["EVAL", "return {pcall(setmetatable, redis, {})}", "0"],
+    &["EVAL", "return loadstring(string.dump(function() return 1 end))()", "0"],
     // lua-cjson's settings last for the interpreter; each case restores them.
     &["EVAL", "cjson.encode_max_depth(1) local ok, e = pcall(cjson.encode, {a={1}}) cjson.encode_max_depth(1000) return {tostring(ok), e}", "0"],
     &["EVAL", "cjson.decode_max_depth(1) local ok, e = pcall(cjson.decode, '[[1]]') cjson.decode_max_depth(1000) return {tostring(ok), e}", "0"],
@@ -284,6 +296,13 @@ fn a_busy_read_only_script_answers_busy_and_dies_by_script_kill() {
     assert!(stats.contains("running_script"), "{stats}");
     assert!(stats.contains("local i = 0"), "{stats}");
     assert!(other.q(&["FUNCTION", "KILL"]).starts_with("-BUSY"));
+    // HELLO needs no data: answered while busy; CLIENT is still refused.
+    let hello = other.q(&["HELLO", "2", "SETNAME", "waiter"]);
+    assert!(hello.contains("standalone"), "{hello}");
+    assert_eq!(
+        server.client().q(&["CLIENT", "GETNAME"]).get(..1),
+        Some("-")
+    );
     assert_eq!(other.q(&["SCRIPT", "KILL"]), "+OK");
     let killed = render(&runner.read().expect("the script's reply"));
     assert!(

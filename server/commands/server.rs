@@ -374,23 +374,43 @@ pub(crate) fn origin(handle: &ClientHandle) -> ClientOrigin {
 /// Logs the client in as `user` with `pass`. A failure is recorded in the
 /// ACL log (reason `auth`, object the command's name as sent).
 fn authenticate(ctx: &mut ExecCtx<'_>, command: &Bytes, user: &[u8], pass: &[u8]) -> bool {
-    let slot = ctx.server.acl.lock().authenticate(user, pass);
+    authenticate_client(
+        ctx.server,
+        ctx.client,
+        Some(ctx.data.repl.offset),
+        command,
+        user,
+        pass,
+    )
+}
+
+/// AUTH's check for `client`; a failure is logged in the ACL log (with the
+/// replication offset when known: `None` while a busy script holds it).
+fn authenticate_client(
+    server: &Server,
+    client: &mut crate::client::ClientState,
+    offset: Option<u64>,
+    command: &Bytes,
+    user: &[u8],
+    pass: &[u8],
+) -> bool {
+    let slot = server.acl.lock().authenticate(user, pass);
     match slot {
         Some(slot) => {
-            ctx.client.authenticated = true;
-            ctx.client.set_user(slot);
+            client.authenticated = true;
+            client.set_user(slot);
             true
         }
         None => {
-            let context = if ctx.client.multi.is_some() || ctx.client.in_exec {
+            let context = if client.multi.is_some() || client.in_exec {
                 crate::acl::Context::Multi
             } else {
                 crate::acl::Context::Toplevel
             };
             crate::acl::log_event(
-                ctx.server,
-                ctx.client,
-                ctx.data.repl.offset,
+                server,
+                client,
+                offset.unwrap_or(0),
                 crate::acl::Reason::Auth,
                 context,
                 command.clone(),
@@ -496,6 +516,18 @@ fn auth(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
 }
 
 fn hello(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
+    let offset = ctx.data.repl.offset;
+    hello_for(ctx.server, ctx.client, Some(offset), argv)
+}
+
+/// HELLO for `client`, which needs no data: a busy script's connection
+/// answers it too (`offset` is then unknown).
+pub(crate) fn hello_for(
+    server: &Server,
+    client: &mut crate::client::ClientState,
+    offset: Option<u64>,
+    argv: &[Bytes],
+) -> Reply {
     let mut version = None;
     let mut j = 1;
     if argv.len() >= 2 {
@@ -511,7 +543,7 @@ fn hello(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
     while j < argv.len() {
         let more = argv.len() - 1 - j;
         if is(&argv[j], "auth") && more >= 2 {
-            if !authenticate(ctx, &argv[0], &argv[j + 1], &argv[j + 2]) {
+            if !authenticate_client(server, client, offset, &argv[0], &argv[j + 1], &argv[j + 2]) {
                 return Reply::error(WRONGPASS);
             }
             j += 3;
@@ -519,7 +551,7 @@ fn hello(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             if !valid_client_name(&argv[j + 1]) {
                 return Reply::error(BAD_CLIENT_NAME);
             }
-            set_client_name(&ctx.client.handle, &argv[j + 1]);
+            set_client_name(&client.handle, &argv[j + 1]);
             j += 2;
         } else {
             return Reply::error(format!(
@@ -528,7 +560,7 @@ fn hello(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             ));
         }
     }
-    if !ctx.client.authenticated {
+    if !client.authenticated {
         return Reply::error(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the \
              HELLO AUTH <user> <pass> option can be used to authenticate the client and select \
@@ -536,14 +568,14 @@ fn hello(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         );
     }
     if let Some(v) = version {
-        ctx.client.proto = if v == 3 { Proto::Resp3 } else { Proto::Resp2 };
-        ctx.client.handle.info.lock().resp = v as u8;
+        client.proto = if v == 3 { Proto::Resp3 } else { Proto::Resp2 };
+        client.handle.info.lock().resp = v as u8;
     }
-    let proto = match ctx.client.proto {
+    let proto = match client.proto {
         Proto::Resp2 => 2,
         Proto::Resp3 => 3,
     };
-    let role = if ctx.server.config.read().replicaof.is_some() {
+    let role = if server.config.read().replicaof.is_some() {
         "replica"
     } else {
         "master"
@@ -553,7 +585,7 @@ fn hello(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
         kv("server", Reply::bulk_from(b"redis")),
         kv("version", Reply::bulk_from(crate::REDIS_VERSION.as_bytes())),
         kv("proto", Reply::Int(proto)),
-        kv("id", Reply::Int(ctx.client.id as i64)),
+        kv("id", Reply::Int(client.id as i64)),
         kv("mode", Reply::bulk_from(b"standalone")),
         kv("role", Reply::bulk_from(role.as_bytes())),
         kv("modules", Reply::Array(Vec::new())),

@@ -127,8 +127,8 @@ unsafe fn redis_call_generic(
 const API_SOURCE: &str = r#"
 local G = _G
 local dbg = debug
-local rawget, rawset, error, type, tostring, select, unpack, setmetatable =
-      rawget, rawset, error, type, tostring, select, unpack, setmetatable
+local rawget, rawset, error, type, tostring, select, unpack, ipairs, loadstring =
+      rawget, rawset, error, type, tostring, select, unpack, ipairs, loadstring
 debug = nil
 print, dofile, loadfile = nil, nil, nil
 
@@ -165,34 +165,76 @@ rawset(G, '__redis__err__handler', function(err)
   return err
 end)
 
+-- Tables a script may not change: writes, setmetatable and rawset on them
+-- fail as on Redis's read-only tables. Weak keys: views die with their
+-- interpreter's scripts.
+local protected = setmetatable({}, { __mode = 'k' })
+local lua_setmetatable, lua_rawset = setmetatable, rawset
+-- As a table's __newindex: the error names the script's line.
+local function refuse() error('Attempt to modify a readonly table', 2) end
+
+-- A read-only view of a metatable (what getmetatable shows of a view).
+local function meta_view(fields)
+  local view = lua_setmetatable({}, { __index = fields, __newindex = refuse, __metatable = false })
+  protected[view] = true
+  return view
+end
+
 local function readonly(target)
-  return setmetatable({}, {
+  local view = lua_setmetatable({}, {
     __index = target,
-    __newindex = function() error('Attempt to modify a readonly table', 2) end,
-    __metatable = false,
+    __newindex = refuse,
+    __metatable = meta_view({ __index = target }),
   })
+  protected[view] = true
+  return view
 end
 
 -- A read-only view of the table `source()` returns: reading a missing
 -- name or writing any is an error, as Redis's protected globals are.
 local function strict_view(source)
-  return setmetatable({}, {
-    __index = function(_, name)
-      local v = rawget(source(), name)
-      if v == nil then
-        error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
-      end
-      return v
-    end,
-    __newindex = function() error('Attempt to modify a readonly table', 2) end,
-    __metatable = false,
+  local function lookup(_, name)
+    local v = rawget(source(), name)
+    if v == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+    end
+    return v
+  end
+  local view = lua_setmetatable({}, {
+    __index = lookup,
+    __newindex = refuse,
+    __metatable = meta_view({ __index = lookup }),
   })
+  protected[view] = true
+  return view
 end
+
+-- setmetatable and rawset fail without a line, as C functions do in Redis.
+rawset(G, 'setmetatable', function(t, mt)
+  if protected[t] then error('Attempt to modify a readonly table', 0) end
+  return lua_setmetatable(t, mt)
+end)
+rawset(G, 'rawset', function(t, k, v)
+  if protected[t] then error('Attempt to modify a readonly table', 0) end
+  return lua_rawset(t, k, v)
+end)
+
+-- Compiled (binary) chunks do not load: their bytecode is not checked.
+local lua_loadstring, byte = loadstring, string.byte
+rawset(G, 'loadstring', function(chunk, name)
+  if type(chunk) == 'string' and byte(chunk, 1) == 27 then
+    return nil, 'binary chunks are not allowed'
+  end
+  return lua_loadstring(chunk, name)
+end)
 
 local env = strict_view(function() return G end)
 rawset(G, '_G', env)
 
-rawset(G, 'redis', readonly(rawget(G, 'redis')))
+for _, name in ipairs({ 'redis', 'cjson', 'cmsgpack', 'bit', 'struct', 'string', 'math', 'table' }) do
+  local lib = rawget(G, name)
+  if type(lib) == 'table' then rawset(G, name, readonly(lib)) end
+end
 
 local lua_pcall = pcall
 local function settle(ok, ...)
