@@ -240,6 +240,7 @@ async fn wait_for_shutdown(server: &Arc<Server>) -> bool {
 /// The last steps once `shutdown::prepare` has said the process may go:
 /// connections closed, the backlog file flushed, the pid file removed.
 fn shutdown(server: &Server, pidfile: &str) {
+    server.close_listeners();
     for client in server.clients.lock().iter() {
         client.kill();
     }

@@ -108,9 +108,13 @@ fn too_many_clients(server: &Server) -> bool {
 
 /// Accepts TCP connections until the process ends.
 pub async fn accept_tcp(server: Arc<Server>, listener: TcpListener) {
+    let fd = listener.as_raw_fd();
+    server.listener_fds.lock().push(fd);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(pair) => pair,
+            // Closed for the exit (`Server::close_listeners`).
+            Err(_) if !server.listener_fds.lock().contains(&fd) => return,
             Err(e) => {
                 warn!("Accepting client connection: {e}");
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -183,8 +187,13 @@ pub fn bind_unix(server: &Server) -> anyhow::Result<Option<UnixListener>> {
 
 /// Accepts unix-socket connections until the process ends.
 pub async fn accept_unix(server: Arc<Server>, listener: UnixListener, path: String) {
+    let fd = listener.as_raw_fd();
+    server.listener_fds.lock().push(fd);
     loop {
         let Ok((mut stream, _)) = listener.accept().await else {
+            if !server.listener_fds.lock().contains(&fd) {
+                return;
+            }
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };

@@ -32,6 +32,9 @@ pub enum Reply {
     Error(Cow<'static, str>),
     /// `:42`
     Int(i64),
+    /// A number too big for `Int`, as its decimal text. RESP2: a bulk
+    /// string; RESP3: `(text`.
+    BigNumber(Bytes),
     /// `$3\r\nfoo`
     Bulk(Bytes),
     /// RESP2 `$-1`, RESP3 `_`.
@@ -224,6 +227,10 @@ impl Reply {
             Reply::Simple(s) => put_line(out, b'+', s.as_bytes()),
             Reply::Error(s) => put_line(out, b'-', s.as_bytes()),
             Reply::Int(n) => put_int_line(out, b':', *n),
+            Reply::BigNumber(text) => match proto {
+                Proto::Resp2 => put_bulk(out, text),
+                Proto::Resp3 => put_line(out, b'(', text),
+            },
             Reply::Bulk(b) => put_bulk(out, b),
             Reply::Null => match proto {
                 Proto::Resp2 => out.put_slice(b"$-1\r\n"),

@@ -136,6 +136,7 @@ pub async fn prepare(server: &Arc<Server>) -> bool {
 pub fn exit_while_busy(server: &Server) -> ! {
     warn!("User requested shutdown...");
     warn!("Abandoning the busy script and exiting without saving (SHUTDOWN NOSAVE).");
+    server.close_listeners();
     let (unixsocket, pidfile) = {
         let config = server.config.read();
         (config.unixsocket.clone(), config.pidfile.clone())

@@ -277,6 +277,8 @@ pub struct Server {
     pub shutdown_requested: AtomicBool,
     /// The script holding the data lock, as other connections see it.
     pub running_script: Arc<crate::scripting::busy::RunningScript>,
+    /// The listening sockets, closed first when the process exits.
+    pub listener_fds: Mutex<Vec<std::os::fd::RawFd>>,
     /// The shutdown in progress, if any (see `crate::shutdown`).
     pub shutdown_state: Mutex<crate::shutdown::ShutdownState>,
     pub shutdown: Notify,
@@ -379,6 +381,7 @@ impl Server {
             link: Mutex::new(Default::default()),
             shutdown_requested: AtomicBool::new(false),
             running_script: Default::default(),
+            listener_fds: Mutex::new(Vec::new()),
             shutdown_state: Default::default(),
             shutdown: Notify::new(),
             tcp_port: AtomicU64::new(0),
@@ -398,6 +401,18 @@ impl Server {
     /// A shared handle on this server, for threads that outlive a command.
     pub fn arc(&self) -> Option<Arc<Server>> {
         self.self_ref.get().and_then(std::sync::Weak::upgrade)
+    }
+
+    /// Stops listening (an exit is under way): a client that saw its
+    /// connection end finds the port refusing, not a half-dead server.
+    pub fn close_listeners(&self) {
+        for fd in self.listener_fds.lock().drain(..) {
+            // SAFETY: shutdown(2) on a descriptor this process owns; the
+            // listener stays open (its accept loop just fails) until exit.
+            unsafe {
+                libc::shutdown(fd, libc::SHUT_RDWR);
+            }
+        }
     }
 
     /// The data lock, for code outside a command (connections, cron, the

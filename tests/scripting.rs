@@ -108,6 +108,9 @@ const CASES: &[&[&str]] = &[
     ],
     &["EVAL", "return cjson.decode('[1,2')", "0"],
     &["EVAL", "return cjson.encode(function() end)", "0"],
+    // A big number's line breaks become spaces.
+    &["EVAL", "return {big_number='123\\r\\n123'}", "0"],
+    &["EVAL", "return {verbatim_string={format='txt', string='abc'}}", "0"],
     // The sandbox: globals, their metatable and the libraries are read-only,
     // and compiled chunks do not load.
     &["EVAL", "setmetatable(_G, {})", "0"],

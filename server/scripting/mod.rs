@@ -1221,11 +1221,21 @@ fn table_to_reply(t: &Table, resp: Proto, depth: usize) -> Reply {
         return Reply::Double(n);
     }
     if let Ok(Value::String(s)) = t.raw_get::<Value>("big_number") {
-        return Reply::Bulk(Bytes::copy_from_slice(&s.as_bytes()));
+        // Line breaks would end the reply: Redis writes spaces for them.
+        let text: Vec<u8> = s
+            .as_bytes()
+            .iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+            .collect();
+        return Reply::BigNumber(Bytes::from(text));
     }
     if let Ok(Value::Table(v)) = t.raw_get::<Value>("verbatim_string") {
         if let Ok(Value::String(s)) = v.raw_get::<Value>("string") {
-            return Reply::Bulk(Bytes::copy_from_slice(&s.as_bytes()));
+            let format = match v.raw_get::<Value>("format") {
+                Ok(Value::String(f)) if f.as_bytes().as_ref() == b"mkd" => "mkd",
+                _ => "txt",
+            };
+            return Reply::Verbatim(format, Bytes::copy_from_slice(&s.as_bytes()));
         }
     }
     if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
