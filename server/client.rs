@@ -88,6 +88,9 @@ pub struct ClientHandle {
     pub killed: AtomicBool,
     pub info: Mutex<ClientInfo>,
     events: mpsc::UnboundedSender<ConnEvent>,
+    /// `fd` is still this connection's socket: cleared (under this lock)
+    /// before the socket closes, so a late kill never reaches a reused fd.
+    socket_open: Mutex<bool>,
 }
 
 impl ClientHandle {
@@ -107,6 +110,7 @@ impl ClientHandle {
             created_ms: now_ms,
             last_interaction_ms: AtomicU64::new(now_ms),
             killed: AtomicBool::new(false),
+            socket_open: Mutex::new(fd > 0),
             info: Mutex::new(ClientInfo {
                 name: None,
                 lib_name: None,
@@ -141,10 +145,31 @@ impl ClientHandle {
         self.events.send(ConnEvent::Unblocked(data)).is_ok()
     }
 
-    /// Asks the connection to close.
+    /// Asks the connection to close (after what it is doing now).
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Relaxed);
         let _ = self.events.send(ConnEvent::Kill);
+    }
+
+    /// CLIENT KILL of another client: its socket shuts at once, as Redis
+    /// frees the client at once (the peer sees the end even while this
+    /// server is busy, say in a DEBUG SLEEP); pending replies are dropped.
+    pub fn kill_now(&self) {
+        self.kill();
+        let open = self.socket_open.lock();
+        if *open {
+            // SAFETY: shutdown(2) on this connection's own socket, which
+            // `socket_open` says is not closed yet (and cannot be while
+            // the lock is held).
+            unsafe {
+                libc::shutdown(self.fd, libc::SHUT_RDWR);
+            }
+        }
+    }
+
+    /// The connection is about to close its socket.
+    pub fn socket_closing(&self) {
+        *self.socket_open.lock() = false;
     }
 
     /// One CLIENT LIST / CLIENT INFO line, Redis 7.0's fields in Redis's order.

@@ -67,6 +67,7 @@ where
     if let Err(e) = conn.run(&mut client).await {
         debug!("Client id={} closed: {e}", id);
     }
+    client.handle.socket_closing();
     {
         let mut data = server.lock_data();
         crate::blocking::forget(&mut data, id);

@@ -639,6 +639,7 @@ async fn stream_commands(
         }
     }
     .await;
+    client.handle.socket_closing();
     server.clients.lock().remove(client.id);
     result
 }

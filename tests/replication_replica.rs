@@ -250,3 +250,36 @@ fn a_replica_with_serve_stale_data_off_refuses_reads_while_its_link_is_down() {
         assert_eq!(stale_session(&redis), ours);
     }
 }
+
+#[test]
+fn client_kill_drops_the_master_link_at_once_even_inside_a_sleeping_transaction() {
+    // The replica kills its link, then sleeps inside the same transaction:
+    // the primary must see the replica gone at once, so its backlog expires
+    // (repl-backlog-ttl 1) before the replica can ask to resume.
+    let primary = ServerProcess::tandem(&["--repl-backlog-ttl", "1"]);
+    let replica = ServerProcess::tandem(&[
+        "--enable-debug-command",
+        "yes",
+        "--replicaof",
+        "127.0.0.1",
+        &primary.port.to_string(),
+    ]);
+    let (mut p, mut r) = (primary.client(), replica.client());
+    wait_link_up(&mut r);
+    p.q(&["SET", "k", "v"]);
+    let full_before = info_field(&mut p, "stats", "sync_full");
+    assert_eq!(r.q(&["MULTI"]), "+OK");
+    r.q(&["CLIENT", "KILL", "TYPE", "master"]);
+    r.q(&["DEBUG", "SLEEP", "2.5"]);
+    assert!(r.q(&["EXEC"]).starts_with('['));
+    assert!(
+        primary.log().contains("Replication backlog freed"),
+        "{}",
+        primary.log()
+    );
+    assert!(wait_until(Duration::from_secs(10), || {
+        info_field(&mut p, "stats", "sync_full") != full_before
+    }));
+    wait_link_up(&mut r);
+    assert_eq!(r.q(&["GET", "k"]), "\"v\"");
+}

@@ -1049,7 +1049,7 @@ fn client_kill(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             // Like Redis: the caller gets its reply, then the connection closes.
             ctx.client.close_after_reply = true;
         } else {
-            h.kill();
+            h.kill_now();
         }
         killed += 1;
     }
