@@ -441,14 +441,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     Reply::ok()
                 }
                 "hello" => crate::commands::server::hello_for(&self.server, client, None, argv),
-                "shutdown" => {
-                    let nosave = argv[1..].iter().any(|a| a.eq_ignore_ascii_case(b"nosave"));
-                    let abort = argv[1..].iter().any(|a| a.eq_ignore_ascii_case(b"abort"));
-                    if nosave && !abort {
-                        crate::shutdown::exit_while_busy(&self.server);
+                "shutdown" => match crate::commands::server::shutdown_options(argv) {
+                    Ok((flags, false)) if flags.nosave => {
+                        crate::shutdown::exit_while_busy(&self.server)
                     }
-                    script.busy_error()
-                }
+                    Ok(_) => script.busy_error(),
+                    Err(reply) => reply,
+                },
                 _ => return None,
             },
         };

@@ -641,32 +641,7 @@ fn lastsave(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {
 }
 
 fn shutdown(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
-    let (mut nosave, mut save, mut force, mut abort) = (false, false, false, false);
-    let mut now = false;
-    for a in &argv[1..] {
-        if is(a, "nosave") {
-            nosave = true;
-        } else if is(a, "save") {
-            save = true;
-        } else if is(a, "now") {
-            now = true;
-        } else if is(a, "force") {
-            force = true;
-        } else if is(a, "abort") {
-            abort = true;
-        } else {
-            return Reply::syntax_error();
-        }
-    }
-    if (abort && (nosave || save || now || force)) || (nosave && save) {
-        return Reply::syntax_error();
-    }
-    let flags = crate::shutdown::ShutdownFlags {
-        nosave,
-        save,
-        now,
-        force,
-    };
+    let (flags, abort) = tri!(shutdown_options(argv));
     let caller = (ctx.client.handle.clone(), ctx.client.proto);
     match crate::shutdown::request(ctx.server, flags, abort, caller) {
         Some(reply) => reply,
@@ -676,6 +651,34 @@ fn shutdown(ctx: &mut ExecCtx<'_>, argv: &[Bytes]) -> Reply {
             Reply::None
         }
     }
+}
+
+/// SHUTDOWN's options and whether it is SHUTDOWN ABORT, or Redis's error.
+pub(crate) fn shutdown_options(
+    argv: &[Bytes],
+) -> Result<(crate::shutdown::ShutdownFlags, bool), Reply> {
+    let mut flags = crate::shutdown::ShutdownFlags::default();
+    let mut abort = false;
+    for a in &argv[1..] {
+        if is(a, "nosave") {
+            flags.nosave = true;
+        } else if is(a, "save") {
+            flags.save = true;
+        } else if is(a, "now") {
+            flags.now = true;
+        } else if is(a, "force") {
+            flags.force = true;
+        } else if is(a, "abort") {
+            abort = true;
+        } else {
+            return Err(Reply::syntax_error());
+        }
+    }
+    let any = flags.nosave || flags.save || flags.now || flags.force;
+    if (abort && any) || (flags.nosave && flags.save) {
+        return Err(Reply::syntax_error());
+    }
+    Ok((flags, abort))
 }
 
 fn monitor(ctx: &mut ExecCtx<'_>, _: &[Bytes]) -> Reply {

@@ -566,28 +566,18 @@ impl Engine {
         // Both go through the dispatcher in the registry, which calls the
         // run's scoped entry point (see `eval`).
         let raw_slot = lua.create_table()?;
-        raw_slot.set(
-            "f",
-            lua.create_function(|lua, _: MultiValue| {
-                let t = lua.create_table()?;
-                t.set(
-                    "err",
-                    "ERR redis.call/pcall can only be called inside a script invocation",
-                )?;
-                Ok((true, t))
-            })?,
-        )?;
-        raw_slot.set(
-            "acl",
-            lua.create_function(|lua, _: MultiValue| {
-                let t = lua.create_table()?;
-                t.set(
-                    "err",
-                    "ERR redis.acl_check_cmd can only be called inside a script invocation",
-                )?;
-                Ok((true, t))
-            })?,
-        )?;
+        // Outside a run the slots answer that they need one.
+        for (slot, api_name) in [("f", "redis.call/pcall"), ("acl", "redis.acl_check_cmd")] {
+            let message = format!("ERR {api_name} can only be called inside a script invocation");
+            raw_slot.set(
+                slot,
+                lua.create_function(move |lua, _: MultiValue| {
+                    let t = lua.create_table()?;
+                    t.set("err", message.as_str())?;
+                    Ok((true, t))
+                })?,
+            )?;
+        }
         lua.set_named_registry_value("tandem_raw_slot", raw_slot.clone())?;
         let (dispatcher, acl_dispatcher): (Function, Function) = lua
             .load(
